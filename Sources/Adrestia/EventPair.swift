@@ -1,0 +1,87 @@
+import AeselModel
+import AeselStore
+import AeselStream
+import AeselWire
+import CLyman
+import CrazyIvan
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+
+/// One CLyman and one CrazyIvan in this process, joined by the in-process change stream. Both UDP
+/// channels live on one event loop, so an event is read, handed over and fanned out in one turn.
+struct EventPair: Service {
+    let ingestChannel: any Channel
+    let fanOutChannel: any Channel
+    let cache: SceneDeviceCache
+    let writeBehind: TransformWriteBehind
+    let refresher: SceneCacheRefresher
+
+    var ingestAddress: SocketAddress { ingestChannel.localAddress! }
+
+    static func start(
+        host: String,
+        udpPort: Int,
+        on eventLoop: any EventLoop,
+        store: any AeselStore,
+        fanOut configuration: FanOut.Configuration,
+        persistInterval: Duration,
+        logger: Logger
+    ) async throws -> EventPair {
+        let cache = SceneDeviceCache()
+        let fanOutChannel = try await UDPChannel.bootstrap(on: eventLoop).bind(host: host, port: 0).get()
+        let fanOut = FanOut(channel: fanOutChannel, cache: cache, store: store, configuration: configuration, metrics: FanOutMetrics())
+        let stream = InProcessChangeStream(subscriber: fanOut)
+        let ingestMetrics = IngestMetrics()
+        let writeBehind = TransformWriteBehind(store: store, interval: persistInterval, metrics: ingestMetrics, logger: logger)
+        let ingestChannel: any Channel
+        do {
+            ingestChannel = try await UDPChannel.bootstrap(on: eventLoop)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(
+                            EventIngestHandler(stream: stream, writeBehind: writeBehind, metrics: ingestMetrics)
+                        )
+                    }
+                }
+                .bind(host: host, port: udpPort).get()
+        } catch {
+            try? await fanOutChannel.close()
+            throw error
+        }
+        return EventPair(
+            ingestChannel: ingestChannel,
+            fanOutChannel: fanOutChannel,
+            cache: cache,
+            writeBehind: writeBehind,
+            refresher: SceneCacheRefresher(cache: cache, store: store, logger: logger)
+        )
+    }
+
+    /// Holds the channels open until graceful shutdown, then closes them.
+    func run() async throws {
+        try? await gracefulShutdown()
+        try? await ingestChannel.close()
+        try? await fanOutChannel.close()
+    }
+}
+
+/// The socket settings of the event path (measured in platform-notes section 4).
+enum UDPChannel {
+    /// Vector reads (recvmmsg) of this many datagrams per system call.
+    static let vectorReadCount = 16
+
+    static func bootstrap(on eventLoop: any EventLoop) -> DatagramBootstrap {
+        // One extra byte per slot so an oversized datagram shows as longer than the limit, not truncated to it.
+        let slot = EventCodec.maximumDatagramSize + 1
+        return DatagramBootstrap(group: eventLoop)
+            .channelOption(.socketOption(.so_reuseaddr), value: 1)
+            .channelOption(.socketOption(.so_rcvbuf), value: 4 << 20)
+            .channelOption(.socketOption(.so_sndbuf), value: 4 << 20)
+            .channelOption(.maxMessagesPerRead, value: 4)
+            .channelOption(.datagramVectorReadMessageCount, value: vectorReadCount)
+            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: slot * vectorReadCount))
+            .channelOption(.writeBufferWaterMark, value: .init(low: 1 << 20, high: 4 << 20))
+    }
+}

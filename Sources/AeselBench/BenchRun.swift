@@ -1,0 +1,183 @@
+public import AeselModel
+import AeselWire
+import Foundation
+import Histogram
+import NIOCore
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The load of one run: S scenes of D devices, each sending R updates per second for T seconds.
+public struct BenchLoad: Sendable, Codable {
+    public var scenes: Int
+    public var devicesPerScene: Int
+    public var ratePerDevice: Double
+    public var seconds: Double
+    public var warmupSeconds: Double
+    public var format: EventFormat
+
+    public init(scenes: Int, devicesPerScene: Int, ratePerDevice: Double, seconds: Double, warmupSeconds: Double = 0.5, format: EventFormat) {
+        self.scenes = scenes
+        self.devicesPerScene = devicesPerScene
+        self.ratePerDevice = ratePerDevice
+        self.seconds = seconds
+        self.warmupSeconds = warmupSeconds
+        self.format = format
+    }
+
+    public var inputPerSecond: Double { Double(scenes * devicesPerScene) * ratePerDevice }
+}
+
+/// What one run measured. Latencies are end to end, from the sender's clock in the event to its arrival
+/// at a receiving device, in microseconds.
+public struct BenchResult: Sendable, Codable {
+    public var target: String
+    public var load: BenchLoad
+    public var sent: Int
+    public var expected: Int
+    public var delivered: Int
+    public var lossPercent: Double
+    public var p50: Double
+    public var p90: Double
+    public var p99: Double
+    public var p999: Double
+    public var max: Double
+    public var deliveredPerSecond: Double
+}
+
+/// A simulated device: its own socket (it sends from the address it registered) and the object it moves.
+struct SimulatedDevice: Sendable {
+    let socket: UDPSocket
+    let key: String
+    let sceneKey: String
+    var objectKey: String
+}
+
+/// Drives one run: a sender thread paces the updates, a receiver thread reads every device's socket.
+enum BenchRun {
+    static func run(target: String, devices: [SimulatedDevice], destination: sockaddr_in, load: BenchLoad) -> BenchResult {
+        let interval = 1e9 / (Double(devices.count) * load.ratePerDevice)
+        let start = monotonicNanoseconds() + 20_000_000
+        let measureStart = start + UInt64(load.warmupSeconds * 1e9)
+        let end = measureStart + UInt64(load.seconds * 1e9)
+        let stop = StopFlag()
+
+        let receiver = Worker {
+            receive(devices: devices, measureStart: measureStart, stop: stop)
+        }
+        let sent = Worker {
+            send(devices: devices, destination: destination, format: load.format, interval: interval, start: start, measureStart: measureStart, end: end)
+        }.join()
+        // Let the last datagrams arrive.
+        sleepUntil(nanoseconds: monotonicNanoseconds() + 300_000_000)
+        stop.flag.store(true, ordering: .relaxed)
+        let (histogram, delivered) = receiver.join()
+
+        let expected = sent * (load.devicesPerScene - 1)
+        func micros(_ percentile: Double) -> Double { Double(histogram.valueAtPercentile(percentile)) / 1000 }
+        return BenchResult(
+            target: target,
+            load: load,
+            sent: sent,
+            expected: expected,
+            delivered: delivered,
+            lossPercent: expected == 0 ? 0 : Double(Swift.max(0, expected - delivered)) * 100 / Double(expected),
+            p50: micros(50),
+            p90: micros(90),
+            p99: micros(99),
+            p999: micros(99.9),
+            max: Double(histogram.max) / 1000,
+            deliveredPerSecond: Double(delivered) / load.seconds
+        )
+    }
+
+    /// Returns how many updates were sent inside the measured window.
+    private static func send(
+        devices: [SimulatedDevice], destination: sockaddr_in, format: EventFormat, interval: Double,
+        start: UInt64, measureStart: UInt64, end: UInt64
+    ) -> Int {
+        var sequences = [UInt64](repeating: 0, count: devices.count)
+        var buffer = ByteBufferAllocator().buffer(capacity: 1024)
+        var counted = 0
+        var index = 0
+        while true {
+            let due = start + UInt64(Double(index) * interval)
+            if due >= end { break }
+            if due > monotonicNanoseconds() { sleepUntil(nanoseconds: due) }
+            let slot = index % devices.count
+            let device = devices[slot]
+            sequences[slot] += 1
+            let now = monotonicNanoseconds()
+            let angle = Double(sequences[slot]) / 100
+            let event = ObjectEvent(
+                sceneKey: device.sceneKey,
+                objectKey: device.objectKey,
+                transform: Transform(rowMajor: [cos(angle), 0, sin(angle), Double(slot), 0, 1, 0, 0, -sin(angle), 0, cos(angle), 0]),
+                sequence: sequences[slot],
+                timestamp: now,
+                senderDeviceKey: format == .binary ? device.key : ""
+            )
+            buffer.clear()
+            EventCodec.encode(event, as: format, into: &buffer)
+            buffer.withUnsafeReadableBytes { _ = device.socket.send($0, to: destination) }
+            if now >= measureStart { counted += 1 }
+            index += 1
+        }
+        return counted
+    }
+
+    private static func receive(devices: [SimulatedDevice], measureStart: UInt64, stop: StopFlag) -> (Histogram<UInt64>, Int) {
+        var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
+        var delivered = 0
+        var pollers = devices.map { pollfd(fd: $0.socket.fd, events: Int16(POLLIN), revents: 0) }
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 8)
+        defer { buffer.deallocate() }
+        while !stop.flag.load(ordering: .relaxed) {
+            guard poll(&pollers, nfds_t(pollers.count), 20) > 0 else { continue }
+            for index in pollers.indices where pollers[index].revents != 0 {
+                let socket = devices[index].socket
+                while let (length, _) = socket.receive(into: buffer, flags: Int32(MSG_DONTWAIT)) {
+                    let now = monotonicNanoseconds()
+                    guard let sentAt = timestamp(of: UnsafeRawBufferPointer(rebasing: buffer[0..<length])), sentAt >= measureStart else { continue }
+                    delivered += 1
+                    _ = histogram.record(now > sentAt ? now - sentAt : 0)
+                }
+            }
+        }
+        return (histogram, delivered)
+    }
+
+    /// The sender's timestamp in a received event, in either format.
+    private static func timestamp(of datagram: UnsafeRawBufferPointer) -> UInt64? {
+        try? EventCodec.decode(ByteBuffer(bytes: datagram)).timestamp
+    }
+}
+
+final class StopFlag: Sendable {
+    let flag = Atomic<Bool>(false)
+}
+
+/// A thread that runs one closure and hands back its result.
+final class Worker<Result: Sendable>: @unchecked Sendable {
+    // @unchecked: `result` is written once by the thread before `done` is signalled, read after the wait.
+    private var result: Result?
+    private let done = DispatchSemaphore(value: 0)
+
+    init(_ body: @escaping @Sendable () -> Result) {
+        let thread = Thread { [self] in
+            result = body()
+            done.signal()
+        }
+        thread.stackSize = 1 << 22
+        thread.start()
+    }
+
+    func join() -> Result {
+        done.wait()
+        return result!
+    }
+}

@@ -1,0 +1,107 @@
+import AeselModel
+import AeselWire
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Something the benchmark sends events through: an Aesel server, or the baseline relay.
+protocol BenchTarget {
+    var name: String { get }
+    /// Makes the devices known to the target; returns where they send their events.
+    func prepare(_ devices: inout [SimulatedDevice], format: EventFormat) async throws -> sockaddr_in
+    func stop()
+}
+
+/// An Aesel server reached over its HTTP API, started by the benchmark unless given by URL.
+final class AeselTarget: BenchTarget {
+    let name = "aesel"
+    private let url: String
+    private let server: ServerProcess?
+    private let dataFolder: String?
+
+    init(url: String?) throws {
+        if let url {
+            self.url = url
+            server = nil
+            dataFolder = nil
+        } else {
+            let folder = NSTemporaryDirectory() + "aesel-bench-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+            let server = try ServerProcess(
+                executable: ServerProcess.aeselExecutable(),
+                arguments: ["serve", "--http-port", "0", "--udp-port", "0", "--data", folder]
+            )
+            self.server = server
+            self.url = "http://\(server.endpoints["http"] ?? "")"
+            dataFolder = folder
+        }
+    }
+
+    func prepare(_ devices: inout [SimulatedDevice], format: EventFormat) async throws -> sockaddr_in {
+        var destination: sockaddr_in?
+        for index in devices.indices {
+            let device = devices[index]
+            let registration = SceneList(scenes: [
+                SceneJSON(key: device.sceneKey, devices: [DeviceJSON(key: device.key, hostname: "127.0.0.1", port: Int(device.socket.port), format: format)])
+            ])
+            let registered: SceneList = try await post("/v1/scene/\(device.sceneKey)/register", registration)
+            guard registered.errorCode == .noError, let port = registered.eventDestinationPort else {
+                throw BenchError.server("registration failed: \(registered.errorMessage ?? "no event destination")")
+            }
+            destination = UDPSocket.loopback(port: UInt16(port))
+            let created: ObjectList = try await post(
+                "/v1/scene/\(device.sceneKey)/object",
+                ObjectList(objects: [ObjectJSON(name: "bench \(device.key)")])
+            )
+            guard let key = created.objects?.first?.key else { throw BenchError.server("object create failed") }
+            devices[index].objectKey = key
+        }
+        guard let destination else { throw BenchError.server("no devices") }
+        return destination
+    }
+
+    private func post<Body: Encodable, Reply: Decodable>(_ path: String, _ body: Body) async throws -> Reply {
+        var request = HTTPClientRequest(url: url + path)
+        request.method = .POST
+        request.headers.add(name: "content-type", value: "application/json")
+        request.body = .bytes(ByteBuffer(bytes: try JSONEncoder().encode(body)))
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+        let bytes = try await response.body.collect(upTo: 1 << 20)
+        return try JSONDecoder().decode(Reply.self, from: Data(bytes.readableBytesView))
+    }
+
+    func stop() {
+        server?.stop()
+        if let dataFolder { try? FileManager.default.removeItem(atPath: dataFolder) }
+    }
+}
+
+/// The baseline relay in its own process, told the devices of each scene directly.
+final class BaselineTarget: BenchTarget {
+    let name = "baseline"
+    private var relay: ServerProcess?
+
+    func prepare(_ devices: inout [SimulatedDevice], format: EventFormat) async throws -> sockaddr_in {
+        var scenes: [String: [BaselineRelay.Routes.Device]] = [:]
+        for index in devices.indices {
+            devices[index].objectKey = "object-\(devices[index].key)"
+            scenes[devices[index].sceneKey, default: []].append(.init(key: devices[index].key, port: devices[index].socket.port))
+        }
+        let path = NSTemporaryDirectory() + "aesel-baseline-routes-\(getpid()).json"
+        try JSONEncoder().encode(BaselineRelay.Routes(scenes: scenes)).write(to: URL(fileURLWithPath: path))
+        let relay = try ServerProcess(executable: ServerProcess.aeselExecutable(), arguments: ["relay", "--routes", path])
+        self.relay = relay
+        guard let port = relay.port("udp") else { throw BenchError.server("the relay reported no port") }
+        return UDPSocket.loopback(port: UInt16(port))
+    }
+
+    func stop() {
+        relay?.stop()
+    }
+}

@@ -1,0 +1,69 @@
+public import AeselModel
+public import Hummingbird
+import AeselWire
+import Foundation
+import Logging
+
+/// An HTTP error answered in the original's list envelope: `{"msg_type":…,"err_code":…,"err_msg":…}`.
+public struct EnvelopeError: HTTPResponseError, CustomStringConvertible {
+    /// Which list the envelope carries: `scenes` for CrazyIvan's routes, `objects` for CLyman's.
+    public enum List: Sendable {
+        case scenes, objects
+    }
+
+    public var status: HTTPResponse.Status
+    public var code: ErrorCode
+    public var message: String
+    public var list: List
+    public var messageType: Int
+
+    public init(_ status: HTTPResponse.Status, _ code: ErrorCode, _ message: String, list: List = .scenes, messageType: Int = 0) {
+        self.status = status
+        self.code = code
+        self.message = message
+        self.list = list
+        self.messageType = messageType
+    }
+
+    public static func notFound(_ message: String, list: List, messageType: Int) -> EnvelopeError {
+        EnvelopeError(.notFound, .notFound, message, list: list, messageType: messageType)
+    }
+
+    public var description: String { "\(status.code) \(code.rawValue) \(message)" }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        switch list {
+        case .scenes:
+            let body = SceneList(messageType: messageType, errorCode: code, errorMessage: message, numRecords: 0, startRecord: 0, scenes: [])
+            return try JSONResponse.make(body, status: status)
+        case .objects:
+            let body = ObjectList(messageType: messageType, errorCode: code, errorMessage: message, numRecords: 0, objects: [])
+            return try JSONResponse.make(body, status: status)
+        }
+    }
+}
+
+/// Turns every error a route throws into an envelope, so no client ever sees an empty or HTML body:
+/// unknown routes, oversized bodies and unexpected failures included.
+public struct EnvelopeErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    public init() {}
+
+    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as EnvelopeError {
+            throw error
+        } catch let error as any HTTPResponseError {
+            let list: EnvelopeError.List = request.uri.path.contains("/object") ? .objects : .scenes
+            let code: ErrorCode = error.status == .notFound ? .notFound : .translationError
+            let message =
+                error.status == .notFound
+                ? "no route for \(request.method) \(request.uri.path)"
+                : "\(error.status.reasonPhrase): \(error)"
+            throw EnvelopeError(error.status, code, message, list: list)
+        } catch {
+            context.logger.error("request failed", metadata: ["aesel.path": "\(request.uri.path)", "error": "\(error)"])
+            throw EnvelopeError(.internalServerError, .processingError, "\(error)")
+        }
+    }
+}

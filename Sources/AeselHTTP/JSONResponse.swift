@@ -1,0 +1,55 @@
+public import Hummingbird
+import AeselModel
+import Foundation
+
+/// JSON bodies in and out. One decoder and one encoder configuration for every route.
+public enum JSONResponse {
+    /// Request bodies above this size are refused with 413.
+    public static let maximumBodySize = 1 << 20
+
+    public static func make<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) throws -> Response {
+        let data = try JSONEncoder().encode(value)
+        return Response(
+            status: status,
+            headers: [.contentType: "application/json"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: data))
+        )
+    }
+
+    /// Reads and decodes the request body. Unparseable JSON and wrong types are a 400 with err_code 110 and
+    /// the parser's message; unknown fields are ignored.
+    public static func decode<T: Decodable>(
+        _ type: T.Type,
+        from request: Request,
+        list: EnvelopeError.List,
+        messageType: Int
+    ) async throws -> T {
+        var request = request
+        let body = try await request.collectBody(upTo: maximumBodySize)
+        do {
+            return try JSONDecoder().decode(T.self, from: Data(body.readableBytesView))
+        } catch let error as DecodingError {
+            throw EnvelopeError(.badRequest, .translationError, describe(error), list: list, messageType: messageType)
+        }
+    }
+
+    static func describe(_ error: DecodingError) -> String {
+        func path(_ codingPath: [any CodingKey]) -> String {
+            let text = codingPath.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".")
+            return text.isEmpty ? "the body" : text
+        }
+        switch error {
+        case .typeMismatch(let type, let context):
+            return "wrong type at \(path(context.codingPath)): expected \(type)"
+        case .valueNotFound(let type, let context):
+            return "null at \(path(context.codingPath)): expected \(type)"
+        case .keyNotFound(let key, let context):
+            return "missing field \(key.stringValue) in \(path(context.codingPath))"
+        case .dataCorrupted(let context):
+            let underlying = (context.underlyingError as? NSError)?.userInfo[NSDebugDescriptionErrorKey] as? String
+            return "invalid JSON at \(path(context.codingPath)): \(underlying ?? context.debugDescription)"
+        @unknown default:
+            return "invalid JSON: \(error)"
+        }
+    }
+}

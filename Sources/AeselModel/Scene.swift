@@ -1,0 +1,131 @@
+/// The wire format a device receives its events in. It chooses at registration; JSON is the default.
+public enum EventFormat: String, Sendable, Hashable, Codable {
+    case json
+    case binary
+}
+
+/// A device's pose in a scene: a translation and an intrinsic XYZ Euler rotation in radians.
+public struct DeviceTransform: Sendable, Hashable, Codable {
+    public var translation: SIMD3<Double>
+    public var rotation: SIMD3<Double>
+
+    public static let identity = DeviceTransform(translation: .zero, rotation: .zero)
+
+    public init(translation: SIMD3<Double>, rotation: SIMD3<Double>) {
+        self.translation = translation
+        self.rotation = rotation
+    }
+}
+
+/// A user's device registered to a scene, with the UDP address where it receives events.
+public struct Device: Sendable, Hashable {
+    public var key: String
+    /// An IP literal; the fan-out sends to it verbatim.
+    public var hostname: String
+    public var port: Int
+    public var connectionString: String
+    public var format: EventFormat
+    public var transform: DeviceTransform
+
+    public init(
+        key: String,
+        hostname: String,
+        port: Int,
+        connectionString: String = "",
+        format: EventFormat = .json,
+        transform: DeviceTransform = .identity
+    ) {
+        self.key = key
+        self.hostname = hostname
+        self.port = port
+        self.connectionString = connectionString
+        self.format = format
+        self.transform = transform
+    }
+}
+
+/// A group of objects that devices register to.
+public struct Scene: Sendable, Hashable {
+    public var key: String
+    public var name: String
+    public var description: String
+    public var thumbnail: String
+    public var region: String
+    public var latitude: Double?
+    public var longitude: Double?
+    public var distance: Double
+    public var isActive: Bool
+    public var isPublic: Bool
+    public var assets: [String]
+    public var tags: [String]
+
+    public init(
+        key: String,
+        name: String = "",
+        description: String = "",
+        thumbnail: String = "",
+        region: String = "",
+        latitude: Double? = nil,
+        longitude: Double? = nil,
+        distance: Double = 0,
+        isActive: Bool = true,
+        isPublic: Bool = true,
+        assets: [String] = [],
+        tags: [String] = []
+    ) {
+        self.key = key
+        self.name = name
+        self.description = description
+        self.thumbnail = thumbnail
+        self.region = region
+        self.latitude = latitude
+        self.longitude = longitude
+        self.distance = distance
+        self.isActive = isActive
+        self.isPublic = isPublic
+        self.assets = assets
+        self.tags = tags
+    }
+}
+
+/// A thing in 3-space that belongs to a scene.
+public struct SceneObject: Sendable, Hashable {
+    public var key: String
+    public var sceneKey: String
+    public var name: String
+    public var type: String
+    public var subtype: String
+    public var owner: String
+    public var parent: String
+    public var assetSubID: String
+    public var transform: Transform
+    public var assets: [String]
+    /// The sequence number of the newest event applied to the transform (0 if none was numbered).
+    public var sequence: UInt64
+
+    public init(
+        key: String,
+        sceneKey: String,
+        name: String = "",
+        type: String = "",
+        subtype: String = "",
+        owner: String = "",
+        parent: String = "",
+        assetSubID: String = "",
+        transform: Transform = .identity,
+        assets: [String] = [],
+        sequence: UInt64 = 0
+    ) {
+        self.key = key
+        self.sceneKey = sceneKey
+        self.name = name
+        self.type = type
+        self.subtype = subtype
+        self.owner = owner
+        self.parent = parent
+        self.assetSubID = assetSubID
+        self.transform = transform
+        self.assets = assets
+        self.sequence = sequence
+    }
+}

@@ -1,0 +1,71 @@
+import AeselModel
+import NIOCore
+
+/// Aesel's compact binary event, documented in docs/protocol.md. All integers are big-endian.
+///
+/// ```
+/// magic u8 (0xAE) | version u8 (1) | msg_type u8 | flags u8 (0)
+/// sequence u64 | timestamp u64
+/// scene key: length u8 + UTF-8 | object key: length u8 + UTF-8 | device key: length u8 + UTF-8
+/// transform: 16 x float64, row-major
+/// ```
+public enum BinaryEventFormat {
+    public static let magic: UInt8 = 0xAE
+    public static let version: UInt8 = 1
+    /// Header bytes before the keys.
+    static let fixedHeaderSize = 20
+    static let transformSize = 16 * 8
+
+    static func decode(_ datagram: ByteBuffer) throws(EventDecodeError) -> ObjectEvent {
+        var buffer = datagram
+        guard let (magic, version, messageType, _) = buffer.readMultipleIntegers(as: (UInt8, UInt8, UInt8, UInt8).self),
+            magic == Self.magic, version == Self.version,
+            let sequence = buffer.readInteger(as: UInt64.self),
+            let timestamp = buffer.readInteger(as: UInt64.self),
+            let scene = readKey(&buffer),
+            let object = readKey(&buffer),
+            let device = readKey(&buffer),
+            buffer.readableBytes >= transformSize
+        else { throw .malformed }
+        guard let kind = EventKind(rawValue: Int(messageType)) else { throw .unsupportedMessageType }
+        guard !scene.isEmpty, !object.isEmpty else { throw .missingField }
+        var elements = SIMD16<Double>()
+        for index in 0..<16 {
+            let value = Double(bitPattern: buffer.readInteger(as: UInt64.self)!)
+            guard value.isFinite else { throw .malformed }
+            elements[index] = value
+        }
+        return ObjectEvent(
+            kind: kind,
+            sceneKey: scene,
+            objectKey: object,
+            transform: Transform(elements: elements),
+            sequence: sequence,
+            timestamp: timestamp,
+            senderDeviceKey: device
+        )
+    }
+
+    static func encode(_ event: ObjectEvent, into buffer: inout ByteBuffer) {
+        buffer.writeMultipleIntegers(magic, version, UInt8(truncatingIfNeeded: event.kind.rawValue), UInt8(0))
+        buffer.writeMultipleIntegers(event.sequence, event.timestamp)
+        writeKey(event.sceneKey, into: &buffer)
+        writeKey(event.objectKey, into: &buffer)
+        writeKey(event.senderDeviceKey, into: &buffer)
+        for index in 0..<16 {
+            buffer.writeInteger(event.transform.elements[index].bitPattern)
+        }
+    }
+
+    private static func readKey(_ buffer: inout ByteBuffer) -> String? {
+        guard let length = buffer.readInteger(as: UInt8.self) else { return nil }
+        return buffer.readString(length: Int(length))
+    }
+
+    /// Keys longer than 255 bytes cannot be expressed; the HTTP API never issues such keys.
+    private static func writeKey(_ key: String, into buffer: inout ByteBuffer) {
+        let utf8 = key.utf8.prefix(255)
+        buffer.writeInteger(UInt8(utf8.count))
+        buffer.writeBytes(utf8)
+    }
+}

@@ -1,0 +1,36 @@
+public import AeselModel
+public import NIOCore
+
+/// Decodes and encodes UDP event datagrams in both formats.
+///
+/// A datagram whose first byte is ``BinaryEventFormat/magic`` is binary; anything else is read as the
+/// original's JSON event (reference 2.1). See docs/protocol.md.
+public enum EventCodec {
+    /// The largest datagram accepted as an event. Larger ones are dropped as oversized.
+    public static let maximumDatagramSize = 4096
+
+    public static func decode(_ datagram: ByteBuffer) throws(EventDecodeError) -> ObjectEvent {
+        guard datagram.readableBytes <= maximumDatagramSize else { throw .oversized }
+        guard let first = datagram.readableBytesView.first else { throw .malformed }
+        if first == BinaryEventFormat.magic {
+            return try BinaryEventFormat.decode(datagram)
+        }
+        return try datagram.withUnsafeReadableBytes { bytes throws(EventDecodeError) in
+            try JSONEventFormat.decode(bytes)
+        }
+    }
+
+    /// Writes `event` in `format` into `buffer`.
+    public static func encode(_ event: ObjectEvent, as format: EventFormat, into buffer: inout ByteBuffer) {
+        switch format {
+        case .json: JSONEventFormat.encode(event, into: &buffer)
+        case .binary: BinaryEventFormat.encode(event, into: &buffer)
+        }
+    }
+
+    public static func encode(_ event: ObjectEvent, as format: EventFormat, allocator: ByteBufferAllocator) -> ByteBuffer {
+        var buffer = allocator.buffer(capacity: format == .binary ? 256 : 512)
+        encode(event, as: format, into: &buffer)
+        return buffer
+    }
+}

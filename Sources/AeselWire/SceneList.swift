@@ -1,0 +1,200 @@
+public import AeselModel
+
+/// The scene list envelope of CrazyIvan (reference 3.2), used for scenes and registration.
+///
+/// Every field is optional on input; unknown fields are ignored. On output, fields that are `nil` are left
+/// out, as the original leaves out unset fields.
+public struct SceneList: Codable, Sendable {
+    public var messageType: Int?
+    public var errorCode: ErrorCode?
+    public var errorMessage: String?
+    public var transactionID: String?
+    public var operation: Int?
+    public var numRecords: Int?
+    public var startRecord: Int?
+    public var eventDestinationHost: String?
+    public var eventDestinationPort: Int?
+    public var scenes: [SceneJSON]?
+
+    enum CodingKeys: String, CodingKey {
+        case messageType = "msg_type"
+        case errorCode = "err_code"
+        case errorMessage = "err_msg"
+        case transactionID = "transaction_id"
+        case operation
+        case numRecords = "num_records"
+        case startRecord = "start_record"
+        case eventDestinationHost = "event_destination_host"
+        case eventDestinationPort = "event_destination_port"
+        case scenes
+    }
+
+    public init(
+        messageType: Int? = nil,
+        errorCode: ErrorCode? = nil,
+        errorMessage: String? = nil,
+        transactionID: String? = nil,
+        numRecords: Int? = nil,
+        startRecord: Int? = nil,
+        scenes: [SceneJSON]? = nil
+    ) {
+        self.messageType = messageType
+        self.errorCode = errorCode
+        self.errorMessage = errorMessage
+        self.transactionID = transactionID
+        self.numRecords = numRecords
+        self.startRecord = startRecord
+        self.scenes = scenes
+    }
+
+    /// A successful response carrying `scenes`.
+    public static func response(_ messageType: SceneMessageType, scenes: [SceneJSON], transactionID: String? = nil) -> SceneList {
+        SceneList(
+            messageType: messageType.rawValue,
+            errorCode: .noError,
+            transactionID: transactionID,
+            numRecords: scenes.count,
+            startRecord: 0,
+            scenes: scenes
+        )
+    }
+}
+
+/// CrazyIvan's `msg_type` codes (reference 3.1).
+public enum SceneMessageType: Int, Sendable {
+    case create = 0
+    case update = 1
+    case get = 2
+    case delete = 3
+    case register = 4
+    case deregister = 5
+    case align = 6
+}
+
+/// One scene as JSON (reference 3.3).
+public struct SceneJSON: Codable, Sendable, Equatable {
+    public var key: String?
+    public var name: String?
+    public var description: String?
+    public var thumbnail: String?
+    public var region: String?
+    public var latitude: Double?
+    public var longitude: Double?
+    public var distance: Double?
+    public var active: Bool?
+    public var isPublic: Bool?
+    public var isPrivate: Bool?
+    public var assets: [String]?
+    public var tags: [String]?
+    public var devices: [DeviceJSON]?
+
+    enum CodingKeys: String, CodingKey {
+        case key, name, description, thumbnail, region, latitude, longitude, distance, active
+        case isPublic = "public"
+        case isPrivate = "private"
+        case assets, tags, devices
+    }
+
+    public init(key: String? = nil, devices: [DeviceJSON]? = nil) {
+        self.key = key
+        self.devices = devices
+    }
+
+    /// The output form of a stored scene: unset strings and coordinates are left out.
+    public init(_ scene: Scene, devices: [DeviceJSON] = []) {
+        key = scene.key.nonEmpty
+        name = scene.name.nonEmpty
+        description = scene.description.nonEmpty
+        thumbnail = scene.thumbnail.nonEmpty
+        region = scene.region.nonEmpty
+        latitude = scene.latitude
+        longitude = scene.longitude
+        distance = scene.distance
+        active = scene.isActive
+        isPublic = scene.isPublic
+        assets = scene.assets
+        tags = scene.tags
+        self.devices = devices
+    }
+
+    /// The scene this JSON describes, under `key`. `private: true` makes it non-public, as in the original.
+    public func scene(key: String) -> Scene {
+        Scene(
+            key: key,
+            name: name ?? "",
+            description: description ?? "",
+            thumbnail: thumbnail ?? "",
+            region: region ?? "",
+            latitude: latitude,
+            longitude: longitude,
+            distance: distance ?? 0,
+            isActive: active ?? true,
+            isPublic: isPrivate == true ? false : (isPublic ?? true),
+            assets: assets ?? [],
+            tags: tags ?? []
+        )
+    }
+}
+
+/// A device inside a scene's `devices` list (reference 3.5).
+public struct DeviceJSON: Codable, Sendable, Equatable {
+    public var key: String?
+    public var hostname: String?
+    public var port: Int?
+    public var connectionString: String?
+    /// Aesel extension: the format the device receives events in, `json` (default) or `binary`.
+    public var format: EventFormat?
+    public var transform: DeviceTransformJSON?
+
+    enum CodingKeys: String, CodingKey {
+        case key, hostname, port
+        case connectionString = "connection_string"
+        case format, transform
+    }
+
+    public init(
+        key: String? = nil,
+        hostname: String? = nil,
+        port: Int? = nil,
+        connectionString: String? = nil,
+        format: EventFormat? = nil,
+        transform: DeviceTransformJSON? = nil
+    ) {
+        self.key = key
+        self.hostname = hostname
+        self.port = port
+        self.connectionString = connectionString
+        self.format = format
+        self.transform = transform
+    }
+
+    public init(_ device: Device) {
+        key = device.key
+        hostname = device.hostname
+        port = device.port
+        connectionString = device.connectionString.nonEmpty
+        format = device.format
+        transform = DeviceTransformJSON(device.transform)
+    }
+}
+
+/// `{"translation":[x,y,z],"rotation":[x,y,z]}`, rotation in radians.
+public struct DeviceTransformJSON: Codable, Sendable, Equatable {
+    public var translation: [Double]?
+    public var rotation: [Double]?
+
+    public init(translation: [Double]?, rotation: [Double]?) {
+        self.translation = translation
+        self.rotation = rotation
+    }
+
+    public init(_ transform: DeviceTransform) {
+        translation = [transform.translation.x, transform.translation.y, transform.translation.z]
+        rotation = [transform.rotation.x, transform.rotation.y, transform.rotation.z]
+    }
+}
+
+extension String {
+    /// `nil` for the empty string: the original writes string fields only when they are non-empty.
+    public var nonEmpty: String? { isEmpty ? nil : self }
+}

@@ -1,0 +1,65 @@
+import CoreMetrics
+import AeselModel
+public import AeselStream
+import AeselWire
+public import NIOCore
+
+/// CLyman's UDP ingest: decode each datagram once, drop what is bad or stale, forward it to the change
+/// stream, then hand its transform to the write-behind persister. Forward first, persist after.
+///
+/// Lives on the UDP channel's event loop; its state is confined there, so it needs no lock.
+public final class EventIngestHandler: ChannelInboundHandler {
+    public typealias InboundIn = AddressedEnvelope<ByteBuffer>
+
+    /// Bounds the memory a flood of made-up object keys can take; clearing only forgets staleness.
+    static let maximumTrackedObjects = 1 << 20
+
+    private let stream: any ChangeStream
+    private let writeBehind: TransformWriteBehind
+    private let metrics: IngestMetrics
+    /// Newest sequence number seen per object, for numbered events only.
+    private var newestSequence: [String: UInt64] = [:]
+
+    public init(stream: any ChangeStream, writeBehind: TransformWriteBehind, metrics: IngestMetrics) {
+        self.stream = stream
+        self.writeBehind = writeBehind
+        self.metrics = metrics
+    }
+
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let envelope = Self.unwrapInboundIn(data)
+        metrics.received.increment()
+        var event: ObjectEvent
+        do {
+            event = try EventCodec.decode(envelope.data)
+        } catch {
+            metrics.dropped(error)
+            return
+        }
+        guard accept(event) else {
+            metrics.stale.increment()
+            return
+        }
+        event.source = envelope.remoteAddress
+        stream.publish(event)
+        writeBehind.record(event)
+    }
+
+    /// A numbered event older than (or a duplicate of) one already seen for its object is stale.
+    private func accept(_ event: ObjectEvent) -> Bool {
+        guard event.sequence != 0 else { return true }
+        if let newest = newestSequence[event.objectKey], event.sequence <= newest {
+            return false
+        }
+        if newestSequence.count >= Self.maximumTrackedObjects {
+            newestSequence.removeAll(keepingCapacity: true)
+        }
+        newestSequence[event.objectKey] = event.sequence
+        return true
+    }
+
+    public func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // A UDP read error (e.g. ICMP port unreachable reported on the socket) must not close the channel.
+        metrics.readErrors.increment()
+    }
+}

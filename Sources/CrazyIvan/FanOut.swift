@@ -1,0 +1,109 @@
+public import AeselModel
+public import AeselStore
+public import AeselStream
+import CoreMetrics
+import AeselWire
+public import NIOCore
+
+/// CrazyIvan's UDP fan-out: every event goes to each device of its scene but the sender, encoded once per
+/// format, all copies written as one batch and flushed once (NIO sends them with sendmmsg).
+public final class FanOut: ChangeStreamSubscriber {
+    public struct Configuration: Sendable {
+        /// The original echoed events to their sender; Aesel does not, unless asked.
+        public var echoToSender: Bool
+
+        public init(echoToSender: Bool = false) {
+            self.echoToSender = echoToSender
+        }
+    }
+
+    private let channel: any Channel
+    private let cache: SceneDeviceCache
+    private let store: any AeselStore
+    private let configuration: Configuration
+    private let metrics: FanOutMetrics
+
+    public init(channel: any Channel, cache: SceneDeviceCache, store: any AeselStore, configuration: Configuration, metrics: FanOutMetrics) {
+        self.channel = channel
+        self.cache = cache
+        self.store = store
+        self.configuration = configuration
+        self.metrics = metrics
+    }
+
+    public func deliver(_ event: ObjectEvent) {
+        switch cache.lookup(event) {
+        case .deliver(let recipients):
+            send(event, to: recipients)
+        case .queued:
+            break
+        case .startLoad:
+            load(sceneKey: event.sceneKey)
+        case .unknownScene:
+            metrics.unknownScene.increment()
+        case .pendingOverflow:
+            metrics.pendingOverflow.increment()
+        }
+    }
+
+    private func send(_ event: ObjectEvent, to recipients: [Recipient]) {
+        metrics.events.increment()
+        guard channel.isWritable else {
+            metrics.backpressure.increment()
+            return
+        }
+        var json: ByteBuffer?
+        var binary: ByteBuffer?
+        var sent = 0
+        for recipient in recipients where configuration.echoToSender || !isSender(recipient, of: event) {
+            let payload: ByteBuffer
+            switch recipient.format {
+            case .json:
+                if json == nil { json = EventCodec.encode(event, as: .json, allocator: channel.allocator) }
+                payload = json!
+            case .binary:
+                if binary == nil { binary = EventCodec.encode(event, as: .binary, allocator: channel.allocator) }
+                payload = binary!
+            }
+            channel.write(AddressedEnvelope(remoteAddress: recipient.address, data: payload), promise: nil)
+            sent += 1
+        }
+        if sent > 0 {
+            channel.flush()
+            metrics.datagrams.increment(by: sent)
+        }
+    }
+
+    private func isSender(_ recipient: Recipient, of event: ObjectEvent) -> Bool {
+        if !event.senderDeviceKey.isEmpty { return recipient.deviceKey == event.senderDeviceKey }
+        return recipient.address == event.source
+    }
+
+    /// Loads an uncached scene from the store, then sends what waited for it on the channel's event loop,
+    /// where every other delivery runs, so the order of events in the scene holds.
+    private func load(sceneKey: String) {
+        // Unstructured on purpose: the hot path cannot await. The task ends with the store call.
+        Task {
+            let recipients: [Recipient]?
+            do {
+                if try await store.scene(key: sceneKey) == nil {
+                    recipients = nil
+                } else {
+                    recipients = try await store.devices(inScene: sceneKey).compactMap { try? Recipient($0) }
+                }
+            } catch {
+                metrics.loadFailures.increment()
+                let dropped = cache.abandonLoad(sceneKey: sceneKey)
+                metrics.unknownScene.increment(by: dropped.count)
+                return
+            }
+            channel.eventLoop.execute { [self] in
+                let (deliver, unknown) = cache.finishLoad(sceneKey: sceneKey, devices: recipients)
+                if !unknown.isEmpty { metrics.unknownScene.increment(by: unknown.count) }
+                for event in deliver {
+                    self.deliver(event)
+                }
+            }
+        }
+    }
+}

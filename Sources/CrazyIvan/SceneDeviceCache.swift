@@ -1,0 +1,175 @@
+public import AeselModel
+public import NIOCore
+import Synchronization
+
+/// A device as the fan-out sees it: where to send, and in which format.
+public struct Recipient: Sendable, Hashable {
+    public var deviceKey: String
+    public var address: SocketAddress
+    public var format: EventFormat
+
+    public init(deviceKey: String, address: SocketAddress, format: EventFormat) {
+        self.deviceKey = deviceKey
+        self.address = address
+        self.format = format
+    }
+
+    /// Fails for a hostname that is not an IP literal (or `localhost`): the fan-out never resolves names.
+    public init(_ device: Device) throws {
+        let host = device.hostname == "localhost" ? "127.0.0.1" : device.hostname
+        self.init(deviceKey: device.key, address: try SocketAddress(ipAddress: host, port: device.port), format: device.format)
+    }
+}
+
+/// CrazyIvan's Scene-Device cache (DESIGN.md section 4): scene key to an immutable list of recipients.
+///
+/// The hot path takes the lock only to copy out the list (a reference-counted array). Registrations apply
+/// at once. A scene not cached yet is loaded from the store on its first event; events that arrive while it
+/// loads wait (bounded) and go out, in order, when it is ready. Background refreshes never overwrite a
+/// change made after they started reading.
+public final class SceneDeviceCache: Sendable {
+    /// Events held per scene while it loads; more are dropped.
+    static let maximumPendingEvents = 256
+    /// How long a scene the store does not know is remembered as unknown.
+    static let unknownSceneTTL = TimeAmount.seconds(1)
+
+    public enum Change: Sendable {
+        case register(Recipient)
+        case deregister(deviceKey: String)
+    }
+
+    public enum Lookup {
+        case deliver([Recipient])
+        /// Held until the scene is loaded.
+        case queued
+        /// The first event of an uncached scene: the caller starts the load; the event is held.
+        case startLoad
+        case unknownScene
+        case pendingOverflow
+    }
+
+    enum Entry {
+        case ready(recipients: [Recipient], version: UInt64, lastUsed: NIODeadline)
+        case loading(pending: [ObjectEvent], changes: [Change])
+        case unknown(until: NIODeadline)
+    }
+
+    private let entries = Mutex<[String: Entry]>([:])
+
+    public init() {}
+
+    public func lookup(_ event: ObjectEvent) -> Lookup {
+        let now = NIODeadline.now()
+        return entries.withLock { entries in
+            switch entries[event.sceneKey] {
+            case .ready(let recipients, let version, _):
+                entries[event.sceneKey] = .ready(recipients: recipients, version: version, lastUsed: now)
+                return .deliver(recipients)
+            case .loading(var pending, let changes):
+                guard pending.count < Self.maximumPendingEvents else { return .pendingOverflow }
+                entries[event.sceneKey] = nil  // drop the stored copy so the append does not copy the array
+                pending.append(event)
+                entries[event.sceneKey] = .loading(pending: pending, changes: changes)
+                return .queued
+            case .unknown(let until) where now < until:
+                return .unknownScene
+            case .unknown, nil:
+                entries[event.sceneKey] = .loading(pending: [event], changes: [])
+                return .startLoad
+            }
+        }
+    }
+
+    /// Installs a loaded scene and returns the events held while it loaded, to send in order.
+    /// `devices` is nil when the store has no such scene; the held events are then returned as unknown.
+    public func finishLoad(sceneKey: String, devices: [Recipient]?) -> (deliver: [ObjectEvent], unknown: [ObjectEvent]) {
+        entries.withLock { entries in
+            guard case .loading(let pending, let changes) = entries[sceneKey] else { return ([], []) }
+            guard let devices else {
+                entries[sceneKey] = .unknown(until: .now() + Self.unknownSceneTTL)
+                return ([], pending)
+            }
+            let recipients = changes.reduce(devices) { Self.apply($1, to: $0) }
+            entries[sceneKey] = .ready(recipients: recipients, version: 0, lastUsed: .now())
+            return (pending, [])
+        }
+    }
+
+    /// Forgets a failed load so the next event tries again; returns the held events.
+    public func abandonLoad(sceneKey: String) -> [ObjectEvent] {
+        entries.withLock { entries in
+            guard case .loading(let pending, _) = entries[sceneKey] else { return [] }
+            entries[sceneKey] = nil
+            return pending
+        }
+    }
+
+    /// Applies a registration or deregistration at once. A scene the cache does not hold is left alone:
+    /// its first event loads it, registrations included.
+    public func apply(_ change: Change, sceneKey: String) {
+        entries.withLock { entries in
+            switch entries[sceneKey] {
+            case .ready(let recipients, let version, let lastUsed):
+                entries[sceneKey] = .ready(recipients: Self.apply(change, to: recipients), version: version + 1, lastUsed: lastUsed)
+            case .loading(let pending, var changes):
+                changes.append(change)
+                entries[sceneKey] = .loading(pending: pending, changes: changes)
+            case .unknown:
+                entries[sceneKey] = nil  // the scene exists now
+            case nil:
+                break
+            }
+        }
+    }
+
+    /// Forgets that a scene was unknown, so its next event loads it.
+    public func sceneCreated(_ sceneKey: String) {
+        entries.withLock { entries in
+            if case .unknown = entries[sceneKey] { entries[sceneKey] = nil }
+        }
+    }
+
+    /// The cached scenes and their versions, for a background refresh.
+    public func snapshotForRefresh(idleLimit: TimeAmount) -> [(sceneKey: String, version: UInt64)] {
+        let now = NIODeadline.now()
+        return entries.withLock { entries in
+            var keys: [(String, UInt64)] = []
+            for (key, entry) in entries {
+                switch entry {
+                case .ready(_, let version, let lastUsed):
+                    if now - lastUsed > idleLimit {
+                        entries[key] = nil  // time-expired: reloaded on its next event
+                    } else {
+                        keys.append((key, version))
+                    }
+                case .unknown(let until) where now >= until:
+                    entries[key] = nil
+                default:
+                    break
+                }
+            }
+            return keys
+        }
+    }
+
+    /// Installs a refreshed list unless a registration changed the scene since `version` was read.
+    public func finishRefresh(sceneKey: String, version: UInt64, devices: [Recipient]?) {
+        entries.withLock { entries in
+            guard case .ready(_, let current, let lastUsed) = entries[sceneKey], current == version else { return }
+            if let devices {
+                entries[sceneKey] = .ready(recipients: devices, version: version + 1, lastUsed: lastUsed)
+            } else {
+                entries[sceneKey] = nil  // the scene was deleted
+            }
+        }
+    }
+
+    private static func apply(_ change: Change, to recipients: [Recipient]) -> [Recipient] {
+        switch change {
+        case .register(let recipient):
+            return recipients.filter { $0.deviceKey != recipient.deviceKey } + [recipient]
+        case .deregister(let deviceKey):
+            return recipients.filter { $0.deviceKey != deviceKey }
+        }
+    }
+}

@@ -1,0 +1,138 @@
+import Adrestia
+import AeselBench
+import AeselModel
+import ArgumentParser
+import CrazyIvan
+import Foundation
+import Logging
+import Metrics
+import NIOCore
+import Prometheus
+
+@main
+struct AeselCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "aesel",
+        abstract: "Aesel: a real-time back end that keeps 3D scenes in sync across devices.",
+        subcommands: [Serve.self, BenchCommand.self, Relay.self]
+    )
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the gateway and one CLyman/CrazyIvan pair in one process, on an embedded SQLite store."
+    )
+
+    @Option(help: "The address to listen on (HTTP and UDP).")
+    var host = "127.0.0.1"
+
+    @Option(help: "The HTTP port (0 picks a free one).")
+    var httpPort = 8080
+
+    @Option(help: "The UDP port devices send events to (0 picks a free one).")
+    var udpPort = 8762
+
+    @Option(help: "The data folder; the SQLite file lives here.")
+    var data = "./aesel-data"
+
+    @Flag(help: "Also send each event back to the device that sent it, as the original did.")
+    var echoToSender = false
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error or critical.")
+    var logLevel: Logger.Level = .info
+
+    func run() async throws {
+        var logger = Logger(label: "aesel")
+        logger.logLevel = logLevel
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        let server = AeselServer(
+            configuration: .init(
+                host: host,
+                httpPort: httpPort,
+                udpPort: udpPort,
+                dataFolder: data,
+                fanOut: .init(echoToSender: echoToSender)
+            ),
+            registry: registry,
+            logger: logger
+        )
+        try await server.run { endpoints in
+            ReadyLine.print([
+                "http": "\(endpoints.http.ipAddress ?? host):\(endpoints.http.port ?? 0)",
+                "udp": "\(endpoints.udp.ipAddress ?? host):\(endpoints.udp.port ?? 0)",
+            ])
+        }
+    }
+}
+
+struct BenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure the event path end to end with simulated devices on loopback."
+    )
+
+    @Option(help: "A running server's base URL, e.g. http://127.0.0.1:8080. Without it, the benchmark starts one.")
+    var url: String?
+
+    @Option(help: "Scenes.")
+    var scenes = 10
+
+    @Option(help: "Devices per scene.")
+    var devices = 8
+
+    @Option(help: "Updates per second sent by each device.")
+    var rate = 60.0
+
+    @Option(help: "Seconds measured per run.")
+    var seconds = 5.0
+
+    @Option(help: "Seconds sent before measuring.")
+    var warmup = 0.5
+
+    @Option(help: "Event format the devices send and receive: binary or json.")
+    var format: EventFormat = .binary
+
+    @Flag(help: "Also run the same load through the baseline relay (a plain recvfrom/sendto loop).")
+    var baseline = false
+
+    @Flag(help: "Search for the highest input rate with at most 0.1% loss, starting from --rate.")
+    var findMax = false
+
+    @Flag(help: "Print JSON instead of a table.")
+    var json = false
+
+    func validate() throws {
+        guard scenes > 0, devices > 1, rate > 0, seconds > 0 else {
+            throw ValidationError("need at least 1 scene, 2 devices per scene, and a positive rate and duration")
+        }
+    }
+
+    func run() async throws {
+        let load = BenchLoad(scenes: scenes, devicesPerScene: devices, ratePerDevice: rate, seconds: seconds, warmupSeconds: warmup, format: format)
+        let bench = Bench(options: .init(load: load, url: url, baseline: baseline))
+        let results = findMax ? try await bench.findMaximumRate() : try await bench.run()
+        print(json ? try BenchReport.json(results) : BenchReport.table(results))
+    }
+}
+
+struct Relay: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "The baseline relay `aesel bench --baseline` measures against.",
+        shouldDisplay: false
+    )
+
+    @Option(help: "The UDP port (0 picks a free one).")
+    var port: UInt16 = 0
+
+    @Option(help: "A JSON file: {\"scenes\": {\"<scene>\": [{\"key\": \"<device>\", \"port\": N}]}}.")
+    var routes: String
+
+    func run() throws {
+        let table = try JSONDecoder().decode(BaselineRelay.Routes.self, from: Data(contentsOf: URL(fileURLWithPath: routes)))
+        try BaselineRelay.run(port: port, routes: table)
+    }
+}
+
+extension EventFormat: ExpressibleByArgument {}
+extension Logger.Level: @retroactive ExpressibleByArgument {}
