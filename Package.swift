@@ -134,10 +134,10 @@ let package = Package(
         .testTarget(
             name: "AeselTests",
             dependencies: [
-                "AeselModel", "AeselWire", "AeselStore", "AeselBench",
+                "AeselModel", "AeselWire", "AeselStore", "AeselBench", "CrazyIvan",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),

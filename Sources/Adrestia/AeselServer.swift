@@ -93,7 +93,7 @@ public struct AeselServer {
                 return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(bytes: text)))
             }
             let destination = SceneRoutes.EventDestination(host: udpAddress.ipAddress ?? configuration.host, port: udpAddress.port ?? configuration.udpPort)
-            SceneRoutes(store: store, cache: pair.cache, eventDestination: destination).add(to: router)
+            SceneRoutes(store: store, fanOut: pair.fanOut, eventDestination: destination).add(to: router)
             ObjectRoutes(store: store).add(to: router.group("/v1/scene/{scene}"))
 
             let logger = self.logger

@@ -14,7 +14,7 @@ import ServiceLifecycle
 struct EventPair: Service {
     let ingestChannel: any Channel
     let fanOutChannel: any Channel
-    let cache: SceneDeviceCache
+    let fanOut: FanOut
     let writeBehind: TransformWriteBehind
     let refresher: SceneCacheRefresher
 
@@ -53,7 +53,7 @@ struct EventPair: Service {
         return EventPair(
             ingestChannel: ingestChannel,
             fanOutChannel: fanOutChannel,
-            cache: cache,
+            fanOut: fanOut,
             writeBehind: writeBehind,
             refresher: SceneCacheRefresher(cache: cache, store: store, logger: logger)
         )

@@ -8,7 +8,9 @@ public enum JSONResponse {
     public static let maximumBodySize = 1 << 20
 
     public static func make<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) throws -> Response {
-        let data = try JSONEncoder().encode(value)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let data = try encoder.encode(value)
         return Response(
             status: status,
             headers: [.contentType: "application/json"],
@@ -26,14 +28,15 @@ public enum JSONResponse {
     ) async throws -> T {
         var request = request
         let body = try await request.collectBody(upTo: maximumBodySize)
+        let data = Data(body.readableBytesView)
         do {
-            return try JSONDecoder().decode(T.self, from: Data(body.readableBytesView))
+            return try JSONDecoder().decode(T.self, from: data)
         } catch let error as DecodingError {
-            throw EnvelopeError(.badRequest, .translationError, describe(error), list: list, messageType: messageType)
+            throw EnvelopeError(.badRequest, .translationError, describe(error, in: data), list: list, messageType: messageType)
         }
     }
 
-    static func describe(_ error: DecodingError) -> String {
+    static func describe(_ error: DecodingError, in data: Data) -> String {
         func path(_ codingPath: [any CodingKey]) -> String {
             let text = codingPath.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".")
             return text.isEmpty ? "the body" : text
@@ -45,9 +48,17 @@ public enum JSONResponse {
             return "null at \(path(context.codingPath)): expected \(type)"
         case .keyNotFound(let key, let context):
             return "missing field \(key.stringValue) in \(path(context.codingPath))"
+        case .dataCorrupted(let context) where context.codingPath.isEmpty:
+            // The decoder says only "not valid JSON"; the parser says where.
+            do {
+                _ = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
+                return "invalid JSON: \(context.debugDescription)"
+            } catch {
+                let detail = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String
+                return "invalid JSON: \(detail ?? context.debugDescription)"
+            }
         case .dataCorrupted(let context):
-            let underlying = (context.underlyingError as? NSError)?.userInfo[NSDebugDescriptionErrorKey] as? String
-            return "invalid JSON at \(path(context.codingPath)): \(underlying ?? context.debugDescription)"
+            return "invalid value at \(path(context.codingPath)): \(context.debugDescription)"
         @unknown default:
             return "invalid JSON: \(error)"
         }

@@ -31,13 +31,13 @@ public final class TransformWriteBehind: Service {
     }
 
     public func run() async throws {
-        await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                try? await Task.sleep(for: self.interval)
-                await self.flush()
-            }
+        // Not cancelled on graceful shutdown: a write cut short would only be retried below.
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            try? await Task.sleep(for: interval)
+            await flush()
         }
-        await flush()
+        // The last flush runs in its own task so that even a cancelled service writes what it holds.
+        await Task { await self.flush() }.value
     }
 
     /// Writes everything pending now.

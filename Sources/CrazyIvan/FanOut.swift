@@ -46,6 +46,23 @@ public final class FanOut: ChangeStreamSubscriber {
         }
     }
 
+    /// A device joined `sceneKey`: it receives the scene's next event. An uncached scene is loaded now, so
+    /// that its first events do not wait for the store.
+    public func registered(_ recipient: Recipient, in sceneKey: String) {
+        cache.apply(.register(recipient), sceneKey: sceneKey)
+        if cache.beginLoad(sceneKey: sceneKey) { load(sceneKey: sceneKey) }
+    }
+
+    /// A device left `sceneKey`: it receives nothing more, from this moment.
+    public func deregistered(deviceKey: String, from sceneKey: String) {
+        cache.apply(.deregister(deviceKey: deviceKey), sceneKey: sceneKey)
+    }
+
+    /// A scene was created: forget that it was unknown.
+    public func sceneCreated(_ sceneKey: String) {
+        cache.sceneCreated(sceneKey)
+    }
+
     private func send(_ event: ObjectEvent, to recipients: [Recipient]) {
         metrics.events.increment()
         guard channel.isWritable else {

@@ -80,6 +80,19 @@ public final class SceneDeviceCache: Sendable {
         }
     }
 
+    /// Marks an uncached scene as loading, so that changes and events from now on wait for the load.
+    /// Returns false when the scene is cached or already loading.
+    public func beginLoad(sceneKey: String) -> Bool {
+        entries.withLock { entries in
+            switch entries[sceneKey] {
+            case .ready, .loading: return false
+            case .unknown, nil:
+                entries[sceneKey] = .loading(pending: [], changes: [])
+                return true
+            }
+        }
+    }
+
     /// Installs a loaded scene and returns the events held while it loaded, to send in order.
     /// `devices` is nil when the store has no such scene; the held events are then returned as unknown.
     public func finishLoad(sceneKey: String, devices: [Recipient]?) -> (deliver: [ObjectEvent], unknown: [ObjectEvent]) {
@@ -104,8 +117,7 @@ public final class SceneDeviceCache: Sendable {
         }
     }
 
-    /// Applies a registration or deregistration at once. A scene the cache does not hold is left alone:
-    /// its first event loads it, registrations included.
+    /// Applies a registration or deregistration at once. A scene the cache does not hold is left alone.
     public func apply(_ change: Change, sceneKey: String) {
         entries.withLock { entries in
             switch entries[sceneKey] {

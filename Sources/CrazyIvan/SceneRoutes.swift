@@ -1,5 +1,5 @@
 import AeselHTTP
-public import AeselModel
+import AeselModel
 public import AeselStore
 import AeselWire
 public import Hummingbird
@@ -21,12 +21,12 @@ public struct SceneRoutes: Sendable {
     }
 
     private let store: any AeselStore
-    private let cache: SceneDeviceCache
+    private let fanOut: FanOut
     private let eventDestination: EventDestination
 
-    public init(store: any AeselStore, cache: SceneDeviceCache, eventDestination: EventDestination) {
+    public init(store: any AeselStore, fanOut: FanOut, eventDestination: EventDestination) {
         self.store = store
-        self.cache = cache
+        self.fanOut = fanOut
         self.eventDestination = eventDestination
     }
 
@@ -59,7 +59,7 @@ public struct SceneRoutes: Sendable {
         } catch StoreError.duplicateKey {
             throw EnvelopeError(.conflict, .processingError, "scene \(key) already exists", messageType: type)
         }
-        cache.sceneCreated(key)
+        fanOut.sceneCreated(key)
         return try JSONResponse.make(SceneList.response(.create, scenes: [SceneJSON(scene)], transactionID: list.transactionID))
     }
 
@@ -103,7 +103,7 @@ public struct SceneRoutes: Sendable {
             } catch StoreError.duplicateKey {}  // created meanwhile by a concurrent registration
         }
         try await store.register(device, inScene: sceneKey)
-        cache.apply(.register(recipient), sceneKey: sceneKey)
+        fanOut.registered(recipient, in: sceneKey)
 
         var response = SceneList.response(
             type,
@@ -122,7 +122,7 @@ public struct SceneRoutes: Sendable {
             return try registrationFailure(type, .insufficientData, "the body names no device key: scenes[0].devices[0].key")
         }
         // Out of the fan-out first: a deregistered device must not get one more event.
-        cache.apply(.deregister(deviceKey: deviceKey), sceneKey: sceneKey)
+        fanOut.deregistered(deviceKey: deviceKey, from: sceneKey)
         guard try await store.deregister(deviceKey: deviceKey, fromScene: sceneKey) else {
             return try registrationFailure(type, .notFound, "device \(deviceKey) is not registered in scene \(sceneKey)")
         }

@@ -1,0 +1,153 @@
+import AeselModel
+import AeselWire
+import Foundation
+import NIOCore
+import Testing
+
+/// The event path end to end, through a real `aesel serve` process, real HTTP and real UDP sockets.
+@Suite("Event path", .timeLimit(.minutes(2)))
+struct EventPathTests {
+    static func moved(_ step: Int) -> Transform {
+        Transform(rowMajor: [1, 0, 0, Double(step), 0, 1, 0, 0.5, 0, 0, 1, -Double(step)])
+    }
+
+    @Test("Three devices: the other two get all 1000 updates in order, the sender none")
+    func fanOutInOrder() async throws {
+        let server = try TestServer()
+        defer { server.stop() }
+        let sender = try TestDevice("sender")
+        let jsonReceiver = try TestDevice("json-receiver")
+        let binaryReceiver = try TestDevice("binary-receiver")
+        let registration = try await server.register(sender, in: "arena")
+        #expect(registration["err_code"] as? Int == 100)
+        #expect(registration["event_destination_port"] as? Int == Int(server.udpPort))
+        #expect(registration["event_destination_host"] as? String == "127.0.0.1")
+        try await server.register(jsonReceiver, in: "arena")
+        try await server.register(binaryReceiver, in: "arena", format: .binary)
+        let object = try await server.createObject(in: "arena")
+
+        for step in 1...1000 {
+            sender.send(#"{"msg_type":1,"key":"\#(object)","scene":"arena","seq":\#(step),"transform":\#(Self.moved(step).rowMajor)}"#, to: server.udpPort)
+        }
+        for receiver in [jsonReceiver, binaryReceiver] {
+            var sequences: [UInt64] = []
+            while let event = receiver.receiveEvent() {
+                sequences.append(event.sequence)
+                #expect(event.objectKey == object)
+                #expect(event.transform == Self.moved(Int(event.sequence)))
+            }
+            #expect(sequences == Array(1...1000))
+        }
+        #expect(sender.receive() == nil)
+
+        // The newest transform reaches the store through the write-behind persister.
+        let persisted = try await eventually {
+            let reply = try await server.request("GET", "/v1/scene/arena/object/\(object)")
+            let objects = reply.json["objects"] as? [[String: Any]]
+            return objects?.first?["transform"] as? [Double] == Self.moved(1000).rowMajor
+        }
+        #expect(persisted)
+    }
+
+    @Test("Stale and duplicate numbered events are dropped")
+    func staleEvents() async throws {
+        let server = try TestServer()
+        defer { server.stop() }
+        let sender = try TestDevice("sender")
+        let receiver = try TestDevice("receiver")
+        try await server.register(sender, in: "s")
+        try await server.register(receiver, in: "s")
+        for sequence in [UInt64(5), 3, 5, 6] {
+            sender.send(ObjectEvent(sceneKey: "s", objectKey: "o", transform: .identity, sequence: sequence, senderDeviceKey: "sender"), as: .binary, to: server.udpPort)
+        }
+        #expect(receiver.receiveEvent()?.sequence == 5)
+        #expect(receiver.receiveEvent()?.sequence == 6)
+        #expect(receiver.receive() == nil)
+        #expect(try await server.metrics()[#"aesel_udp_dropped_total{reason="stale"}"#] == 2)
+    }
+
+    @Test("A deregistered device stops receiving at once")
+    func deregistration() async throws {
+        let server = try TestServer()
+        defer { server.stop() }
+        let sender = try TestDevice("sender")
+        let leaver = try TestDevice("leaver")
+        let stayer = try TestDevice("stayer")
+        for device in [sender, leaver, stayer] { try await server.register(device, in: "room") }
+        let event = #"{"msg_type":1,"key":"o","scene":"room"}"#
+        sender.send(event, to: server.udpPort)
+        #expect(leaver.receive() != nil)
+        #expect(stayer.receive() != nil)
+
+        let reply = try await server.deregister(leaver, from: "room")
+        #expect(reply["err_code"] as? Int == 100)
+        sender.send(event, to: server.udpPort)
+        #expect(stayer.receive() != nil)
+        #expect(leaver.receive() == nil)
+        let again = try await server.deregister(leaver, from: "room")
+        #expect(again["err_code"] as? Int == 102)
+    }
+
+    @Test("Bad datagrams are counted and dropped while good traffic keeps flowing")
+    func badDatagrams() async throws {
+        let server = try TestServer()
+        defer { server.stop() }
+        let sender = try TestDevice("sender")
+        let receiver = try TestDevice("receiver")
+        try await server.register(sender, in: "s")
+        try await server.register(receiver, in: "s")
+        let good = #"{"msg_type":1,"key":"o","scene":"s"}"#
+        let bad: [[UInt8]] = [
+            Array("garbage \u{0}\u{1}".utf8),
+            Array(#"{"msg_type":1,"key":"o","sce"#.utf8),
+            [UInt8](repeating: UInt8(ascii: "{"), count: 65_000),
+            Array(#"{"msg_type":"one","key":"o","scene":"s"}"#.utf8),
+            Array(#"{"msg_type":1,"key":"o","scene":"no-such-scene"}"#.utf8),
+            [0xAE, 1, 1, 0, 0, 0],
+        ]
+        for datagram in bad {
+            sender.send(datagram, to: server.udpPort)
+            sender.send(good, to: server.udpPort)
+        }
+        var received = 0
+        while receiver.receive() != nil { received += 1 }
+        #expect(received == bad.count)
+
+        let metrics = try await server.metrics()
+        #expect(metrics[#"aesel_udp_dropped_total{reason="malformed"}"#] == 3)
+        #expect(metrics[#"aesel_udp_dropped_total{reason="oversized"}"#] == 1)
+        #expect(metrics[#"aesel_udp_dropped_total{reason="wrong_type"}"#] == 1)
+        #expect(metrics[#"aesel_udp_dropped_total{reason="unknown_scene"}"#] == 1)
+        #expect(metrics["aesel_udp_received_total"] == Double(bad.count * 2))
+        #expect(try await server.request("GET", "/health").json["status"] as? String == "up")
+    }
+
+    @Test("A restart keeps scenes, objects, registrations and the last event transform")
+    func restart() async throws {
+        let server = try TestServer()
+        defer { server.stop() }
+        let sender = try TestDevice("sender")
+        let receiver = try TestDevice("receiver")
+        try await server.register(sender, in: "kept")
+        try await server.register(receiver, in: "kept", format: .binary)
+        let object = try await server.createObject(in: "kept", name: "statue")
+        for step in 1...50 {
+            sender.send(#"{"msg_type":1,"key":"\#(object)","scene":"kept","transform":\#(Self.moved(step).rowMajor)}"#, to: server.udpPort)
+        }
+        for _ in 1...50 { #expect(receiver.receive() != nil) }
+        // Graceful shutdown flushes what the write-behind persister still holds.
+        #expect(try server.restart() == 0)
+
+        let scene = try await server.request("GET", "/v1/scene/kept")
+        let devices = (scene.json["scenes"] as? [[String: Any]])?.first?["devices"] as? [[String: Any]]
+        #expect(Set(devices?.compactMap { $0["key"] as? String } ?? []) == ["sender", "receiver"])
+        let stored = try await server.request("GET", "/v1/scene/kept/object/\(object)")
+        let objects = stored.json["objects"] as? [[String: Any]]
+        #expect(objects?.first?["name"] as? String == "statue")
+        #expect(objects?.first?["transform"] as? [Double] == Self.moved(50).rowMajor)
+
+        // Registrations are back in the fan-out, in the format each device chose.
+        sender.send(#"{"msg_type":1,"key":"\#(object)","scene":"kept"}"#, to: server.udpPort)
+        #expect(receiver.receive()?.first == BinaryEventFormat.magic)
+    }
+}

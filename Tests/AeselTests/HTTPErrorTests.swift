@@ -1,0 +1,46 @@
+import Foundation
+import Testing
+
+/// Bad transactions get the original's envelope and `err_code`, never a crash or an empty body.
+@Suite("HTTP errors", .timeLimit(.minutes(2)))
+struct HTTPErrorTests {
+    @Test("Errors keep the envelope and codes")
+    func envelopes() async throws {
+        let server = try TestServer()
+        defer { server.stop() }
+        let created = try await server.request("PUT", "/v1/scene/s", body: #"{"scenes":[{"name":"Lobby"}]}"#)
+        #expect(created.status == 200)
+        #expect(created.json["err_code"] as? Int == 100)
+
+        let cases: [(method: String, path: String, body: String?, status: Int, code: Int)] = [
+            ("PUT", "/v1/scene/s", "{}", 409, 120),
+            ("POST", "/v1/scene", "{not json", 400, 110),
+            ("POST", "/v1/scene", #"{"scenes":[{"name":5}]}"#, 400, 110),
+            ("POST", "/v1/scene", #"{"scenes":{"name":"x"}}"#, 400, 110),
+            ("GET", "/v1/scene/missing", nil, 404, 102),
+            ("GET", "/v1/scene/s/object/missing", nil, 404, 102),
+            ("POST", "/v1/scene/missing/object", #"{"objects":[{"name":"x"}]}"#, 404, 102),
+            ("POST", "/v1/scene/s/object", #"{"objects":[]}"#, 400, 122),
+            ("POST", "/v1/scene/s/object", #"{"objects":[{"transform":[1,2,"x"]}]}"#, 400, 110),
+            ("GET", "/no/such/route", nil, 404, 102),
+            ("DELETE", "/v1/scene", nil, 404, 102),
+            // Registration answers 200 with the outcome in err_code, as the original.
+            ("POST", "/v1/scene/s/register", #"{"scenes":[{}]}"#, 200, 122),
+            ("POST", "/v1/scene/s/register", #"{"scenes":[{"devices":[{"key":"d","hostname":"phone.local","port":5}]}]}"#, 200, 122),
+            ("POST", "/v1/scene/s/register", #"{"scenes":[{"devices":[{"key":"d","hostname":"127.0.0.1","port":70000}]}]}"#, 200, 122),
+            ("POST", "/v1/scene/s/deregister", #"{"scenes":[{"devices":[{"key":"nobody"}]}]}"#, 200, 102),
+        ]
+        for item in cases {
+            let reply = try await server.request(item.method, item.path, body: item.body)
+            #expect(reply.status == item.status, "\(item.method) \(item.path)")
+            #expect(reply.json["err_code"] as? Int == item.code, "\(item.method) \(item.path)")
+            if item.code != 100 {
+                #expect((reply.json["err_msg"] as? String)?.isEmpty == false, "\(item.method) \(item.path)")
+            }
+        }
+
+        let huge = try await server.request("POST", "/v1/scene", body: String(repeating: " ", count: 2 << 20))
+        #expect(huge.status == 413)
+        #expect(try await server.request("GET", "/health").status == 200)
+    }
+}

@@ -1,0 +1,149 @@
+@testable import AeselBench
+import AeselModel
+import AeselWire
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A real `aesel serve` process on free loopback ports with its own data folder, stopped by PID.
+final class TestServer: @unchecked Sendable {
+    // @unchecked: `process` is replaced only by `restart`, which a test calls from one task.
+    private(set) var process: ServerProcess
+    let dataFolder: String
+    private let extraArguments: [String]
+
+    init(dataFolder: String? = nil, arguments: [String] = []) throws {
+        self.dataFolder = dataFolder ?? NSTemporaryDirectory() + "aesel-test-\(UUID().uuidString)"
+        extraArguments = arguments
+        process = try Self.start(dataFolder: self.dataFolder, arguments: arguments)
+    }
+
+    private static func start(dataFolder: String, arguments: [String]) throws -> ServerProcess {
+        try ServerProcess(
+            executable: ServerProcess.aeselExecutable(),
+            arguments: ["serve", "--http-port", "0", "--udp-port", "0", "--data", dataFolder, "--log-level", "warning"] + arguments
+        )
+    }
+
+    var url: String { "http://\(process.endpoints["http"]!)" }
+    var udpPort: UInt16 { UInt16(process.port("udp")!) }
+
+    /// Stops gracefully (SIGTERM) and starts again on the same data folder; returns the exit status.
+    @discardableResult
+    func restart() throws -> Int32 {
+        let status = process.stop()
+        process = try Self.start(dataFolder: dataFolder, arguments: extraArguments)
+        return status
+    }
+
+    @discardableResult
+    func stop() -> Int32 {
+        let status = process.stop()
+        try? FileManager.default.removeItem(atPath: dataFolder)
+        return status
+    }
+
+    /// Sends a request with a raw body; returns the status and the parsed JSON body.
+    func request(_ method: String, _ path: String, body: String? = nil) async throws -> (status: Int, json: [String: Any]) {
+        var request = HTTPClientRequest(url: url + path)
+        request.method = HTTPMethod(rawValue: method)
+        if let body { request.body = .bytes(ByteBuffer(string: body)) }
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+        let bytes = try await response.body.collect(upTo: 1 << 22)
+        let json = (try? JSONSerialization.jsonObject(with: Data(bytes.readableBytesView))) as? [String: Any] ?? [:]
+        return (Int(response.status.code), json)
+    }
+
+    /// Registers `device` in `scene`; returns the response body.
+    @discardableResult
+    func register(_ device: TestDevice, in scene: String, format: EventFormat = .json) async throws -> [String: Any] {
+        let body = """
+            {"scenes":[{"key":"\(scene)","devices":[{"key":"\(device.key)","hostname":"127.0.0.1","port":\(device.port),"format":"\(format.rawValue)"}]}]}
+            """
+        return try await request("POST", "/v1/scene/\(scene)/register", body: body).json
+    }
+
+    func deregister(_ device: TestDevice, from scene: String) async throws -> [String: Any] {
+        try await request("POST", "/v1/scene/\(scene)/deregister", body: #"{"scenes":[{"devices":[{"key":"\#(device.key)"}]}]}"#).json
+    }
+
+    /// Creates an object in `scene`; returns its key.
+    func createObject(in scene: String, name: String = "thing") async throws -> String {
+        let reply = try await request("POST", "/v1/scene/\(scene)/object", body: #"{"objects":[{"name":"\#(name)"}]}"#)
+        let objects = reply.json["objects"] as? [[String: Any]]
+        return objects?.first?["key"] as? String ?? ""
+    }
+
+    /// The server's Prometheus samples, by name with labels, e.g. `aesel_udp_dropped_total{reason="malformed"}`.
+    func metrics() async throws -> [String: Double] {
+        let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: url + "/metrics"), timeout: .seconds(10))
+        let text = String(buffer: try await response.body.collect(upTo: 1 << 22))
+        var values: [String: Double] = [:]
+        for line in text.split(separator: "\n") where !line.hasPrefix("#") {
+            let parts = line.split(separator: " ")
+            if parts.count == 2, let value = Double(parts[1]) { values[String(parts[0])] = value }
+        }
+        return values
+    }
+
+    deinit {
+        _ = process.stop(signal: SIGKILL)
+    }
+}
+
+/// A simulated device: one UDP socket that sends its events and receives the scene's.
+struct TestDevice: Sendable {
+    let key: String
+    let socket: UDPSocket
+
+    init(_ key: String) throws {
+        self.key = key
+        socket = try UDPSocket()
+        var timeout = timeval(tv_sec: 0, tv_usec: 300_000)
+        setsockopt(socket.fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    var port: UInt16 { socket.port }
+
+    func send(_ bytes: [UInt8], to port: UInt16) {
+        bytes.withUnsafeBytes { _ = socket.send($0, to: UDPSocket.loopback(port: port)) }
+    }
+
+    func send(_ text: String, to port: UInt16) {
+        send(Array(text.utf8), to: port)
+    }
+
+    func send(_ event: ObjectEvent, as format: EventFormat, to port: UInt16) {
+        send(Array(EventCodec.encode(event, as: format, allocator: ByteBufferAllocator()).readableBytesView), to: port)
+    }
+
+    /// The next datagram, or nil after the receive timeout (300 ms).
+    func receive() -> [UInt8]? {
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        let count = buffer.withUnsafeMutableBytes { socket.receive(into: $0)?.count }
+        return count.map { Array(buffer[0..<$0]) }
+    }
+
+    func receiveEvent() -> ObjectEvent? {
+        receive().flatMap { try? EventCodec.decode(ByteBuffer(bytes: $0)) }
+    }
+
+    func close() {
+        socket.close()
+    }
+}
+
+/// Polls `condition` until it holds or `timeout` passes.
+func eventually(timeout: Duration = .seconds(5), _ condition: () async throws -> Bool) async rethrows -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(10))
+    }
+    return try await condition()
+}
