@@ -31,7 +31,7 @@ public struct AeselServer {
             udpPort: Int = 8762,
             dataFolder: String = "./aesel-data",
             fanOut: FanOut.Configuration = .init(),
-            persistInterval: Duration = .milliseconds(10)
+            persistInterval: Duration = .milliseconds(200)
         ) {
             self.host = host
             self.httpPort = httpPort
@@ -94,7 +94,7 @@ public struct AeselServer {
             }
             let destination = SceneRoutes.EventDestination(host: udpAddress.ipAddress ?? configuration.host, port: udpAddress.port ?? configuration.udpPort)
             SceneRoutes(store: store, fanOut: pair.fanOut, eventDestination: destination).add(to: router)
-            ObjectRoutes(store: store).add(to: router.group("/v1/scene/{scene}"))
+            ObjectRoutes(store: store, writeBehind: pair.writeBehind).add(to: router.group("/v1/scene/{scene}"))
 
             let logger = self.logger
             let app = Application(

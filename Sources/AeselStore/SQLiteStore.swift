@@ -65,7 +65,7 @@ public final class SQLiteStore: AeselStore {
                         owner TEXT NOT NULL DEFAULT '',
                         parent TEXT NOT NULL DEFAULT '',
                         asset_sub_id TEXT NOT NULL DEFAULT '',
-                        transform TEXT NOT NULL,
+                        transform BLOB NOT NULL,
                         assets TEXT NOT NULL DEFAULT '[]',
                         seq INTEGER NOT NULL DEFAULT 0
                     );
@@ -169,7 +169,7 @@ public final class SQLiteStore: AeselStore {
                     """,
                 arguments: [
                     object.key, object.sceneKey, object.name, object.type, object.subtype, object.owner, object.parent,
-                    object.assetSubID, ColumnCoding.json(object.transform.rowMajor), ColumnCoding.json(object.assets),
+                    object.assetSubID, ColumnCoding.blob(object.transform), ColumnCoding.json(object.assets),
                     Int64(bitPattern: object.sequence),
                 ]
             )
@@ -188,7 +188,7 @@ public final class SQLiteStore: AeselStore {
                     owner: row["owner"],
                     parent: row["parent"],
                     assetSubID: row["asset_sub_id"],
-                    transform: Transform(rowMajor: ColumnCoding.doubles(row["transform"])),
+                    transform: ColumnCoding.transform(row["transform"]),
                     assets: ColumnCoding.strings(row["assets"]),
                     sequence: UInt64(bitPattern: row["seq"] as Int64)
                 )
@@ -198,17 +198,22 @@ public final class SQLiteStore: AeselStore {
 
     public func applyTransforms(_ updates: [TransformUpdate]) async throws -> Int {
         guard !updates.isEmpty else { return 0 }
-        return try await pool.write { db in
-            let statement = try db.cachedStatement(
-                sql: "UPDATE object SET transform = ?, seq = max(seq, ?) WHERE key = ? AND (? = 0 OR seq < ?)"
-            )
+        return try await pool.writeWithoutTransaction { db in
+            // Event transforms are never acknowledged, so their commits skip the fsync; the next
+            // acknowledged (synchronous = FULL) commit makes them durable with it.
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            defer { try? db.execute(sql: "PRAGMA synchronous = FULL") }
             var changed = 0
-            for update in updates {
-                let sequence = Int64(bitPattern: update.sequence)
-                try statement.execute(arguments: [
-                    ColumnCoding.json(update.transform.rowMajor), sequence, update.objectKey, sequence, sequence,
-                ])
-                changed += db.changesCount
+            try db.inTransaction {
+                let statement = try db.cachedStatement(
+                    sql: "UPDATE object SET transform = ?, seq = max(seq, ?) WHERE key = ? AND (? = 0 OR seq < ?)"
+                )
+                for update in updates {
+                    let sequence = Int64(bitPattern: update.sequence)
+                    try statement.execute(arguments: [ColumnCoding.blob(update.transform), sequence, update.objectKey, sequence, sequence])
+                    changed += db.changesCount
+                }
+                return .commit
             }
             return changed
         }
@@ -228,7 +233,7 @@ public final class SQLiteStore: AeselStore {
     }
 }
 
-/// Lists and vectors are stored as JSON text, readable with the sqlite3 shell.
+/// Lists and vectors are stored as JSON text, readable with the sqlite3 shell; transforms as blobs.
 enum ColumnCoding {
     static func json<T: Encodable>(_ value: T) -> String {
         String(decoding: (try? JSONEncoder().encode(value)) ?? Data("[]".utf8), as: UTF8.self)
@@ -238,8 +243,24 @@ enum ColumnCoding {
         (try? JSONDecoder().decode([String].self, from: Data(text.utf8))) ?? []
     }
 
-    static func doubles(_ text: String) -> [Double] {
-        (try? JSONDecoder().decode([Double].self, from: Data(text.utf8))) ?? []
+    /// A transform is 16 little-endian float64s: cheap to write on every write-behind flush.
+    static func blob(_ transform: Transform) -> Data {
+        var data = Data(capacity: 128)
+        for index in 0..<16 {
+            withUnsafeBytes(of: transform.elements[index].bitPattern.littleEndian) { data.append(contentsOf: $0) }
+        }
+        return data
+    }
+
+    static func transform(_ data: Data) -> Transform {
+        guard data.count == 128 else { return .identity }
+        var elements = SIMD16<Double>()
+        data.withUnsafeBytes { bytes in
+            for index in 0..<16 {
+                elements[index] = Double(bitPattern: UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: index * 8, as: UInt64.self)))
+            }
+        }
+        return Transform(elements: elements)
     }
 
     static func vector(_ text: String) -> SIMD3<Double> {

@@ -8,9 +8,11 @@ public import Hummingbird
 /// scene is the object's scene.
 public struct ObjectRoutes: Sendable {
     private let store: any AeselStore
+    private let writeBehind: TransformWriteBehind
 
-    public init(store: any AeselStore) {
+    public init(store: any AeselStore, writeBehind: TransformWriteBehind) {
         self.store = store
+        self.writeBehind = writeBehind
     }
 
     /// Adds `POST {group}/object` and `GET {group}/object/{objectKey}`; `group` has a `{scene}` parameter.
@@ -56,8 +58,13 @@ public struct ObjectRoutes: Sendable {
     }
 
     func get(objectKey: String, sceneKey: String) async throws -> Response {
-        guard let object = try await store.object(key: objectKey), object.sceneKey == sceneKey else {
+        guard var object = try await store.object(key: objectKey), object.sceneKey == sceneKey else {
             throw EnvelopeError.notFound("no object \(objectKey) in scene \(sceneKey)", list: .objects, messageType: ObjectMessageType.get.rawValue)
+        }
+        // An event's transform is visible before the write-behind persister stores it.
+        if let newest = writeBehind.newest(objectKey: objectKey) {
+            object.transform = newest.transform
+            object.sequence = max(object.sequence, newest.sequence)
         }
         return try JSONResponse.make(ObjectList.response(.get, objects: [ObjectJSON(object, messageType: .get)]))
     }

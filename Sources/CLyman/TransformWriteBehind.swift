@@ -1,6 +1,6 @@
-import CoreMetrics
 import AeselModel
 public import AeselStore
+import CoreMetrics
 public import Logging
 public import ServiceLifecycle
 import Synchronization
@@ -8,16 +8,25 @@ import Synchronization
 /// Write-behind persistence of event transforms: the hot path records the newest transform per object
 /// (latest wins), and a background loop writes what changed in one transaction every `interval`.
 ///
-/// A slow or failing store never slows forwarding: a failed batch is merged back under newer updates and
-/// retried. Graceful shutdown writes everything that is pending.
+/// Reads see a transform as soon as it is recorded (``newest(objectKey:)``), so the interval trades only
+/// how much a crash may lose against store load, never freshness. A slow or failing store never slows
+/// forwarding: a failed batch is merged back under newer updates and retried. Graceful shutdown writes
+/// everything that is pending.
 public final class TransformWriteBehind: Service {
+    struct State {
+        /// Recorded since the last flush started.
+        var pending: [String: TransformUpdate] = [:]
+        /// Being written by the current flush.
+        var writing: [String: TransformUpdate] = [:]
+    }
+
     private let store: any AeselStore
     private let interval: Duration
     private let logger: Logger
     private let metrics: IngestMetrics
-    private let pending = Mutex<[String: TransformUpdate]>([:])
+    private let state = Mutex(State())
 
-    public init(store: any AeselStore, interval: Duration = .milliseconds(10), metrics: IngestMetrics, logger: Logger) {
+    public init(store: any AeselStore, interval: Duration, metrics: IngestMetrics, logger: Logger) {
         self.store = store
         self.interval = interval
         self.metrics = metrics
@@ -27,7 +36,12 @@ public final class TransformWriteBehind: Service {
     /// Called on the hot path, after the event has been forwarded.
     func record(_ event: ObjectEvent) {
         let update = TransformUpdate(objectKey: event.objectKey, transform: event.transform, sequence: event.sequence)
-        pending.withLock { $0[event.objectKey] = update }
+        state.withLock { $0.pending[event.objectKey] = update }
+    }
+
+    /// The newest transform recorded for `objectKey` that the store may not hold yet.
+    public func newest(objectKey: String) -> TransformUpdate? {
+        state.withLock { $0.pending[objectKey] ?? $0.writing[objectKey] }
     }
 
     public func run() async throws {
@@ -42,20 +56,22 @@ public final class TransformWriteBehind: Service {
 
     /// Writes everything pending now.
     public func flush() async {
-        let batch = pending.withLock { pending in
-            let batch = pending
-            pending.removeAll(keepingCapacity: true)
-            return batch
+        let batch = state.withLock { state in
+            state.writing = state.pending
+            state.pending.removeAll(keepingCapacity: true)
+            return state.writing
         }
         guard !batch.isEmpty else { return }
         do {
             try await store.applyTransforms(Array(batch.values))
             metrics.persisted.increment(by: batch.count)
+            state.withLock { $0.writing.removeAll(keepingCapacity: true) }
         } catch {
             metrics.persistFailures.increment()
             logger.warning("write-behind batch failed; will retry", metadata: ["error": "\(error)", "aesel.batch": "\(batch.count)"])
-            pending.withLock { pending in
-                pending.merge(batch) { newer, _ in newer }
+            state.withLock { state in
+                state.pending.merge(state.writing) { newer, _ in newer }
+                state.writing.removeAll(keepingCapacity: true)
             }
         }
     }

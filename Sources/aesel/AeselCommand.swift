@@ -38,6 +38,9 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "Also send each event back to the device that sent it, as the original did.")
     var echoToSender = false
 
+    @Option(help: "Milliseconds between writes of event transforms to the store (write-behind). Reads see new transforms at once.")
+    var persistInterval = 200
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error or critical.")
     var logLevel: Logger.Level = .info
 
@@ -52,7 +55,8 @@ struct Serve: AsyncParsableCommand {
                 httpPort: httpPort,
                 udpPort: udpPort,
                 dataFolder: data,
-                fanOut: .init(echoToSender: echoToSender)
+                fanOut: .init(echoToSender: echoToSender),
+                persistInterval: .milliseconds(persistInterval)
             ),
             registry: registry,
             logger: logger
