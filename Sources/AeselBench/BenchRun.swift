@@ -100,7 +100,9 @@ enum BenchRun {
         devices: [SimulatedDevice], destination: sockaddr_in, format: EventFormat, interval: Double,
         start: UInt64, measureStart: UInt64, end: UInt64
     ) -> Int {
-        var sequences = [UInt64](repeating: 0, count: devices.count)
+        // Sequence numbers must keep growing across runs on the same objects, or the server drops the
+        // later runs' events as stale: start from the clock in microseconds.
+        var sequences = [UInt64](repeating: start / 1000, count: devices.count)
         var buffer = ByteBufferAllocator().buffer(capacity: 1024)
         var counted = 0
         var index = 0

@@ -1,3 +1,5 @@
+import NIOCore
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -73,15 +75,19 @@ struct UDPSocket: Sendable {
     }
 }
 
+/// CLOCK_MONOTONIC in nanoseconds: the clock of the timestamps the benchmark puts in its events.
 func monotonicNanoseconds() -> UInt64 {
-    var now = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &now)
-    return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+    NIODeadline.now().uptimeNanoseconds
 }
 
 func sleepUntil(nanoseconds deadline: UInt64) {
-    var target = timespec(tv_sec: Int(deadline / 1_000_000_000), tv_nsec: Int(deadline % 1_000_000_000))
-    while clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &target, nil) == EINTR {}
+    // A timespec laid out by hand: (seconds, nanoseconds), as on 64-bit Linux.
+    var target = (Int(deadline / 1_000_000_000), Int(deadline % 1_000_000_000))
+    withUnsafeMutablePointer(to: &target) { pointer in
+        pointer.withMemoryRebound(to: timespec.self, capacity: 1) { time in
+            while clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, time, nil) == EINTR {}
+        }
+    }
 }
 
 public enum BenchError: Error, CustomStringConvertible {

@@ -103,6 +103,9 @@ struct BenchCommand: AsyncParsableCommand {
     @Flag(help: "Search for the highest input rate with at most 0.1% loss, starting from --rate.")
     var findMax = false
 
+    @Flag(help: "Time each stage of one event's path on its own (decode, lookup, encode, kernel sends) instead.")
+    var stages = false
+
     @Flag(help: "Print JSON instead of a table.")
     var json = false
 
@@ -113,6 +116,11 @@ struct BenchCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        if stages {
+            let measured = try StageBreakdown.measure(devicesPerScene: devices, format: format)
+            print(json ? String(decoding: try JSONEncoder().encode(measured), as: UTF8.self) : StageBreakdown.table(measured))
+            return
+        }
         let load = BenchLoad(scenes: scenes, devicesPerScene: devices, ratePerDevice: rate, seconds: seconds, warmupSeconds: warmup, format: format)
         let bench = Bench(options: .init(load: load, url: url, baseline: baseline))
         let results = findMax ? try await bench.findMaximumRate() : try await bench.run()
