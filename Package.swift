@@ -9,6 +9,17 @@ let swiftSettings: [SwiftSetting] = [
     .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)),
 ]
 
+/// What each service target (CLyman, CrazyIvan) builds on.
+let serviceDependencies: [Target.Dependency] = [
+    "AeselModel", "AeselWire", "AeselStream", "AeselStore", "AeselHTTP",
+    .product(name: "NIOCore", package: "swift-nio"),
+    .product(name: "NIOPosix", package: "swift-nio"),
+    .product(name: "Hummingbird", package: "hummingbird"),
+    .product(name: "Logging", package: "swift-log"),
+    .product(name: "Metrics", package: "swift-metrics"),
+    .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+]
+
 let package = Package(
     name: "aesel",
     platforms: [.macOS(.v15)],
@@ -70,42 +81,21 @@ let package = Package(
         // The object service: UDP event ingest, write-behind persistence, object routes.
         .target(
             name: "CLyman",
-            dependencies: [
-                "AeselModel", "AeselWire", "AeselStream", "AeselStore", "AeselHTTP",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "Metrics", package: "swift-metrics"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ],
+            dependencies: serviceDependencies,
             swiftSettings: swiftSettings
         ),
         // The scene service: Scene-Device cache, UDP fan-out, scene and registration routes.
         .target(
             name: "CrazyIvan",
-            dependencies: [
-                "AeselModel", "AeselWire", "AeselStream", "AeselStore", "AeselHTTP",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "Metrics", package: "swift-metrics"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ],
+            dependencies: serviceDependencies,
             swiftSettings: swiftSettings
         ),
         // The gateway; for now it fronts the one in-process pair of `aesel serve`.
         .target(
             name: "Adrestia",
-            dependencies: [
-                "AeselModel", "AeselWire", "AeselStream", "AeselStore", "AeselHTTP", "CLyman", "CrazyIvan",
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "Metrics", package: "swift-metrics"),
+            dependencies: serviceDependencies + [
+                "CLyman", "CrazyIvan",
                 .product(name: "Prometheus", package: "swift-prometheus"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings

@@ -40,23 +40,18 @@ struct EventPathTests {
         }
         #expect(sender.receive() == nil)
 
-        // The newest transform reaches the store through the write-behind persister.
-        let persisted = try await eventually {
-            let reply = try await server.request("GET", "/v1/scene/arena/object/\(object)")
-            let objects = reply.json["objects"] as? [[String: Any]]
-            return objects?.first?["transform"] as? [Double] == Self.moved(1000).rowMajor
-        }
-        #expect(persisted)
+        // Reads see the newest transform at once, before the write-behind persister stores it.
+        let reply = try await server.request("GET", "/v1/scene/arena/object/\(object)")
+        let objects = reply.json["objects"] as? [[String: Any]]
+        #expect(objects?.first?["transform"] as? [Double] == Self.moved(1000).rowMajor)
     }
 
     @Test("Stale and duplicate numbered events are dropped")
     func staleEvents() async throws {
         let server = try TestServer()
         defer { server.stop() }
-        let sender = try TestDevice("sender")
-        let receiver = try TestDevice("receiver")
-        try await server.register(sender, in: "s")
-        try await server.register(receiver, in: "s")
+        let devices = try await server.devices("sender", "receiver", registeredIn: "s")
+        let (sender, receiver) = (devices[0], devices[1])
         for sequence in [UInt64(5), 3, 5, 6] {
             sender.send(ObjectEvent(sceneKey: "s", objectKey: "o", transform: .identity, sequence: sequence, senderDeviceKey: "sender"), as: .binary, to: server.udpPort)
         }
@@ -70,10 +65,8 @@ struct EventPathTests {
     func deregistration() async throws {
         let server = try TestServer()
         defer { server.stop() }
-        let sender = try TestDevice("sender")
-        let leaver = try TestDevice("leaver")
-        let stayer = try TestDevice("stayer")
-        for device in [sender, leaver, stayer] { try await server.register(device, in: "room") }
+        let devices = try await server.devices("sender", "leaver", "stayer", registeredIn: "room")
+        let (sender, leaver, stayer) = (devices[0], devices[1], devices[2])
         let event = #"{"msg_type":1,"key":"o","scene":"room"}"#
         sender.send(event, to: server.udpPort)
         #expect(leaver.receive() != nil)
@@ -92,10 +85,8 @@ struct EventPathTests {
     func badDatagrams() async throws {
         let server = try TestServer()
         defer { server.stop() }
-        let sender = try TestDevice("sender")
-        let receiver = try TestDevice("receiver")
-        try await server.register(sender, in: "s")
-        try await server.register(receiver, in: "s")
+        let devices = try await server.devices("sender", "receiver", registeredIn: "s")
+        let (sender, receiver) = (devices[0], devices[1])
         let good = #"{"msg_type":1,"key":"o","scene":"s"}"#
         let bad: [[UInt8]] = [
             Array("garbage \u{0}\u{1}".utf8),

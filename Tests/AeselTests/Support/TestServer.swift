@@ -68,6 +68,17 @@ final class TestServer: @unchecked Sendable {
         return try await request("POST", "/v1/scene/\(scene)/register", body: body).json
     }
 
+    /// New devices, each registered in `scene` in JSON.
+    func devices(_ keys: String..., registeredIn scene: String) async throws -> [TestDevice] {
+        var devices: [TestDevice] = []
+        for key in keys {
+            let device = try TestDevice(key)
+            try await register(device, in: scene)
+            devices.append(device)
+        }
+        return devices
+    }
+
     func deregister(_ device: TestDevice, from scene: String) async throws -> [String: Any] {
         try await request("POST", "/v1/scene/\(scene)/deregister", body: #"{"scenes":[{"devices":[{"key":"\#(device.key)"}]}]}"#).json
     }
