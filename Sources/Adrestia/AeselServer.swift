@@ -21,6 +21,9 @@ public struct AeselServer {
         public var httpPort: Int
         public var udpPort: Int
         public var dataFolder: String
+        /// `postgres://user[:password]@host:port/database` for a shared PostgreSQL store; nil for SQLite
+        /// in the data folder.
+        public var store: String?
         public var fanOut: FanOut.Configuration
         /// How often event transforms are written to the store.
         public var persistInterval: Duration
@@ -30,6 +33,7 @@ public struct AeselServer {
             httpPort: Int = 8080,
             udpPort: Int = 8762,
             dataFolder: String = "./aesel-data",
+            store: String? = nil,
             fanOut: FanOut.Configuration = .init(),
             persistInterval: Duration = .milliseconds(200)
         ) {
@@ -37,6 +41,7 @@ public struct AeselServer {
             self.httpPort = httpPort
             self.udpPort = udpPort
             self.dataFolder = dataFolder
+            self.store = store
             self.fanOut = fanOut
             self.persistInterval = persistInterval
         }
@@ -63,10 +68,15 @@ public struct AeselServer {
         self.logger = logger
     }
 
+    private func openStore() async throws -> any AeselStore {
+        guard let url = configuration.store else { return try SQLiteStore(dataFolder: configuration.dataFolder) }
+        return try await PostgresStore(url: url, logger: logger)
+    }
+
     /// Runs until SIGINT or SIGTERM, then stops taking requests and events, flushes the store and returns.
     /// - Parameter onReady: called once with the bound addresses.
     public func run(onReady: @escaping @Sendable (Endpoints) -> Void = { _ in }) async throws {
-        let store = try SQLiteStore(dataFolder: configuration.dataFolder)
+        let store = try await openStore()
         // One thread for the whole event path: ingest, hand-over and fan-out run in the same turn.
         let eventLoopGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let eventLoop = eventLoopGroup.next()
@@ -94,7 +104,11 @@ public struct AeselServer {
             }
             let destination = SceneRoutes.EventDestination(host: udpAddress.ipAddress ?? configuration.host, port: udpAddress.port ?? configuration.udpPort)
             SceneRoutes(store: store, fanOut: pair.fanOut, eventDestination: destination).add(to: router)
-            ObjectRoutes(store: store, writeBehind: pair.writeBehind).add(to: router.group("/v1/scene/{scene}"))
+            // CLyman's routes, on their own paths and scoped to a scene through the gateway.
+            for group in [router.group("/v1"), router.group("/v1/scene/{scene}")] {
+                ObjectRoutes(store: store, writeBehind: pair.writeBehind, locks: pair.locks, stream: pair.stream).add(to: group)
+                PropertyRoutes(store: store, writeBehind: pair.writeBehind, stream: pair.stream).add(to: group)
+            }
 
             let logger = self.logger
             let app = Application(

@@ -15,6 +15,8 @@ struct EventPair: Service {
     let ingestChannel: any Channel
     let fanOutChannel: any Channel
     let fanOut: FanOut
+    let stream: any ChangeStream
+    let locks: ObjectLocks
     let writeBehind: TransformWriteBehind
     let refresher: SceneCacheRefresher
 
@@ -34,6 +36,7 @@ struct EventPair: Service {
         let fanOut = FanOut(channel: fanOutChannel, cache: cache, store: store, configuration: configuration, metrics: FanOutMetrics())
         let stream = InProcessChangeStream(subscriber: fanOut)
         let ingestMetrics = IngestMetrics()
+        let locks = ObjectLocks()
         let writeBehind = TransformWriteBehind(store: store, interval: persistInterval, metrics: ingestMetrics, logger: logger)
         let ingestChannel: any Channel
         do {
@@ -41,7 +44,7 @@ struct EventPair: Service {
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandler(
-                            EventIngestHandler(stream: stream, writeBehind: writeBehind, metrics: ingestMetrics)
+                            EventIngestHandler(stream: stream, writeBehind: writeBehind, metrics: ingestMetrics, locks: locks, senders: FanOutSenders(fanOut: fanOut))
                         )
                     }
                 }
@@ -54,6 +57,8 @@ struct EventPair: Service {
             ingestChannel: ingestChannel,
             fanOutChannel: fanOutChannel,
             fanOut: fanOut,
+            stream: stream,
+            locks: locks,
             writeBehind: writeBehind,
             refresher: SceneCacheRefresher(cache: cache, store: store, logger: logger)
         )
@@ -64,6 +69,15 @@ struct EventPair: Service {
         try? await gracefulShutdown()
         try? await ingestChannel.close()
         try? await fanOutChannel.close()
+    }
+}
+
+/// CLyman asks CrazyIvan's cache which registered device sent a JSON event.
+struct FanOutSenders: SenderDirectory {
+    let fanOut: FanOut
+
+    func deviceKey(in sceneKey: String, at address: SocketAddress) -> String? {
+        fanOut.deviceKey(in: sceneKey, at: address)
     }
 }
 

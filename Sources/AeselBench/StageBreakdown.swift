@@ -60,7 +60,7 @@ public enum StageBreakdown {
                 _ = try? EventCodec.decode(datagram)
             },
             time("look up the scene's devices (Scene-Device cache)", times: 1, iterations) {
-                _ = cache.lookup(event)
+                _ = cache.lookup(.update(event))
             },
             time("encode the \(format.rawValue) event for the recipients", times: 1, iterations) {
                 _ = EventCodec.encode(event, as: format, allocator: allocator)

@@ -8,7 +8,7 @@ import Logging
 public struct EnvelopeError: HTTPResponseError, CustomStringConvertible {
     /// Which list the envelope carries: `scenes` for CrazyIvan's routes, `objects` for CLyman's.
     public enum List: Sendable {
-        case scenes, objects
+        case scenes, objects, properties
     }
 
     public var status: HTTPResponse.Status
@@ -39,6 +39,9 @@ public struct EnvelopeError: HTTPResponseError, CustomStringConvertible {
         case .objects:
             let body = ObjectList(messageType: messageType, errorCode: code, errorMessage: message, numRecords: 0, objects: [])
             return try JSONResponse.make(body, status: status)
+        case .properties:
+            let body = PropertyList(messageType: messageType, errorCode: code, errorMessage: message, numRecords: 0, properties: [])
+            return try JSONResponse.make(body, status: status)
         }
     }
 }
@@ -54,7 +57,8 @@ public struct EnvelopeErrorMiddleware<Context: RequestContext>: RouterMiddleware
         } catch let error as EnvelopeError {
             throw error
         } catch let error as any HTTPResponseError {
-            let list: EnvelopeError.List = request.uri.path.contains("/object") ? .objects : .scenes
+            let path = request.uri.path
+            let list: EnvelopeError.List = path.contains("/object") ? .objects : path.contains("/property") ? .properties : .scenes
             let code: ErrorCode = error.status == .notFound ? .notFound : .translationError
             let message =
                 error.status == .notFound

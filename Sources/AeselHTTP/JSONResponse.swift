@@ -20,15 +20,21 @@ public enum JSONResponse {
 
     /// Reads and decodes the request body. Unparseable JSON and wrong types are a 400 with err_code 110 and
     /// the parser's message; unknown fields are ignored.
+    /// - Parameter defaults: top-level fields to assume when the body's object leaves them out.
     public static func decode<T: Decodable>(
         _ type: T.Type,
         from request: Request,
         list: EnvelopeError.List,
-        messageType: Int
+        messageType: Int,
+        defaults: [String: any Sendable] = [:]
     ) async throws -> T {
         var request = request
         let body = try await request.collectBody(upTo: maximumBodySize)
-        let data = Data(body.readableBytesView)
+        var data = Data(body.readableBytesView)
+        if !defaults.isEmpty, var object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] {
+            for (key, value) in defaults where object[key] == nil { object[key] = value }
+            data = (try? JSONSerialization.data(withJSONObject: object)) ?? data
+        }
         do {
             return try JSONDecoder().decode(T.self, from: data)
         } catch let error as DecodingError {

@@ -100,6 +100,7 @@ public struct SceneObject: Sendable, Hashable {
     public var assetSubID: String
     public var transform: Transform
     public var assets: [String]
+    public var actions: [ObjectAction]
     /// The sequence number of the newest event applied to the transform (0 if none was numbered).
     public var sequence: UInt64
 
@@ -114,6 +115,7 @@ public struct SceneObject: Sendable, Hashable {
         assetSubID: String = "",
         transform: Transform = .identity,
         assets: [String] = [],
+        actions: [ObjectAction] = [],
         sequence: UInt64 = 0
     ) {
         self.key = key
@@ -126,6 +128,54 @@ public struct SceneObject: Sendable, Hashable {
         self.assetSubID = assetSubID
         self.transform = transform
         self.assets = assets
+        self.actions = actions
         self.sequence = sequence
+    }
+}
+
+/// A named value of 1 to 4 numbers, optionally tied to an object (`parent`), animated like an object.
+public struct SceneProperty: Sendable, Hashable {
+    public static let maximumValues = 4
+
+    public var key: String
+    public var sceneKey: String
+    public var name: String
+    public var parent: String
+    public var assetSubID: String
+    public var values: [Double]
+    public var actions: [PropertyAction]
+    public var sequence: UInt64
+
+    public init(
+        key: String,
+        sceneKey: String,
+        name: String = "",
+        parent: String = "",
+        assetSubID: String = "",
+        values: [Double] = [],
+        actions: [PropertyAction] = [],
+        sequence: UInt64 = 0
+    ) {
+        self.key = key
+        self.sceneKey = sceneKey
+        self.name = name
+        self.parent = parent
+        self.assetSubID = assetSubID
+        self.values = Array(values.prefix(Self.maximumValues))
+        self.actions = actions
+        self.sequence = sequence
+    }
+}
+
+/// A calibration link between two scenes: `transform` maps coordinates of `from` into `to`.
+public struct SceneLink: Sendable, Hashable {
+    public var from: String
+    public var to: String
+    public var transform: DeviceTransform
+
+    public init(from: String, to: String, transform: DeviceTransform) {
+        self.from = from
+        self.to = to
+        self.transform = transform
     }
 }

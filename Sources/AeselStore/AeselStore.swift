@@ -1,30 +1,97 @@
 public import AeselModel
 
-/// Durable storage for scenes, registrations and objects. SQLite is the embedded back end; PostgreSQL
-/// implements the same protocol for shared deployments.
+/// Durable storage for scenes, registrations, scene links, objects and properties. SQLite is the
+/// embedded back end; PostgreSQL implements the same protocol for shared deployments, and both pass
+/// the same contract tests.
 ///
 /// Every mutating call is one transaction, committed before it returns: an acknowledged transaction is
-/// never lost.
+/// never lost. `update…` calls are atomic read-modify-writes: the closure sees the current row and its
+/// changes are written only if it returns without throwing (a throw rolls back and is rethrown).
 public protocol AeselStore: Sendable {
+    // MARK: Scenes
+
     /// Creates `scene`; throws ``StoreError/duplicateKey(_:)`` when its key exists.
     func createScene(_ scene: Scene) async throws
     func scene(key: String) async throws -> Scene?
+    /// Returns the updated scene, or nil when there is none with this key.
+    func updateScene(key: String, _ change: @escaping @Sendable (inout Scene) throws -> Void) async throws -> Scene?
+    /// Deletes the scene with its registrations and links; returns whether it existed.
+    func deleteScene(key: String) async throws -> Bool
+    /// Scenes whose name and region equal the given ones (nil matches any), ordered by key.
+    func scenes(name: String?, region: String?) async throws -> [Scene]
 
-    /// Adds `device` to the scene, or replaces the registration of the same device key.
+    // MARK: Registration
+
+    /// Adds `device` to the scene, or replaces the registration of the same device key there.
     func register(_ device: Device, inScene sceneKey: String) async throws
     /// Returns whether the device was registered there.
     func deregister(deviceKey: String, fromScene sceneKey: String) async throws -> Bool
+    /// The scene's devices, ordered by key.
     func devices(inScene sceneKey: String) async throws -> [Device]
+    /// Every scene the device is registered in, with its registration there, ordered by scene key.
+    func registrations(ofDevice deviceKey: String) async throws -> [(sceneKey: String, device: Device)]
+
+    // MARK: Scene links
+
+    /// Creates or replaces the link between `link.from` and `link.to` (in either direction: the pair is
+    /// stored once, the opposite direction is replaced).
+    func setLink(_ link: SceneLink) async throws
+    /// Every link that touches one of `sceneKeys`.
+    func links(touching sceneKeys: [String]) async throws -> [SceneLink]
+
+    // MARK: Objects
 
     /// Creates `object`; throws ``StoreError/duplicateKey(_:)`` when its key exists.
     func createObject(_ object: SceneObject) async throws
     func object(key: String) async throws -> SceneObject?
+    func updateObject(key: String, _ change: @escaping @Sendable (inout SceneObject) throws -> Void) async throws -> SceneObject?
+    /// Returns the deleted object.
+    func deleteObject(key: String) async throws -> SceneObject?
+    /// Objects matching the filter, ordered by key, at most `limit`.
+    func objects(matching filter: ObjectFilter, limit: Int) async throws -> [SceneObject]
     /// Applies event transforms in one transaction. An update whose sequence is older than the stored one
     /// is skipped, so a stale event never overwrites a newer transform. Returns how many objects changed.
     @discardableResult
     func applyTransforms(_ updates: [TransformUpdate]) async throws -> Int
 
+    // MARK: Properties
+
+    /// Creates `property`; throws ``StoreError/duplicateKey(_:)`` when its key exists.
+    func createProperty(_ property: SceneProperty) async throws
+    func property(key: String) async throws -> SceneProperty?
+    func updateProperty(key: String, _ change: @escaping @Sendable (inout SceneProperty) throws -> Void) async throws -> SceneProperty?
+    func deleteProperty(key: String) async throws -> SceneProperty?
+    func properties(matching filter: PropertyFilter, limit: Int) async throws -> [SceneProperty]
+    /// Applies event values like ``applyTransforms(_:)``.
+    @discardableResult
+    func applyPropertyValues(_ updates: [PropertyValuesUpdate]) async throws -> Int
+
     func close() async throws
+}
+
+/// Exact-match criteria for an object query (reference 1.8). Empty strings match anything. One asset
+/// means "has this asset"; more mean "has exactly these assets, in this order".
+public struct ObjectFilter: Sendable, Hashable {
+    public var name = ""
+    public var sceneKey = ""
+    public var type = ""
+    public var subtype = ""
+    public var owner = ""
+    public var parent = ""
+    public var assetSubID = ""
+    public var assets: [String] = []
+
+    public init() {}
+}
+
+/// Exact-match criteria for a property query: `name`, `parent`, `asset_sub_id`, `scene`.
+public struct PropertyFilter: Sendable, Hashable {
+    public var name = ""
+    public var sceneKey = ""
+    public var parent = ""
+    public var assetSubID = ""
+
+    public init() {}
 }
 
 /// The newest transform of one object, as the write-behind persister hands it to the store.
@@ -37,6 +104,19 @@ public struct TransformUpdate: Sendable, Hashable {
     public init(objectKey: String, transform: Transform, sequence: UInt64) {
         self.objectKey = objectKey
         self.transform = transform
+        self.sequence = sequence
+    }
+}
+
+/// The newest values of one property, from UDP events.
+public struct PropertyValuesUpdate: Sendable, Hashable {
+    public var propertyKey: String
+    public var values: [Double]
+    public var sequence: UInt64
+
+    public init(propertyKey: String, values: [Double], sequence: UInt64) {
+        self.propertyKey = propertyKey
+        self.values = values
         self.sequence = sequence
     }
 }

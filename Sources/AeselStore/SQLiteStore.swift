@@ -5,7 +5,7 @@ import GRDB
 /// The embedded store: one SQLite file, in WAL mode with full synchronous commits.
 ///
 /// GRDB runs every statement on its own serial writer queue (and a reader pool), so callers await
-/// without blocking an event loop.
+/// without blocking an event loop. Writes are serialized, which makes every `update…` atomic.
 public final class SQLiteStore: AeselStore {
     private let pool: DatabasePool
 
@@ -73,45 +73,116 @@ public final class SQLiteStore: AeselStore {
                     """
             )
         }
+        migrator.registerMigration("v2") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE object ADD COLUMN actions TEXT NOT NULL DEFAULT '[]';
+                    CREATE INDEX device_key ON device(key);
+                    CREATE TABLE scene_link (
+                        from_scene TEXT NOT NULL REFERENCES scene(key) ON DELETE CASCADE,
+                        to_scene TEXT NOT NULL REFERENCES scene(key) ON DELETE CASCADE,
+                        translation TEXT NOT NULL,
+                        rotation TEXT NOT NULL,
+                        PRIMARY KEY (from_scene, to_scene)
+                    );
+                    CREATE TABLE property (
+                        key TEXT PRIMARY KEY NOT NULL,
+                        scene_key TEXT NOT NULL,
+                        name TEXT NOT NULL DEFAULT '',
+                        parent TEXT NOT NULL DEFAULT '',
+                        asset_sub_id TEXT NOT NULL DEFAULT '',
+                        property_values TEXT NOT NULL DEFAULT '[]',
+                        actions TEXT NOT NULL DEFAULT '[]',
+                        seq INTEGER NOT NULL DEFAULT 0
+                    );
+                    CREATE INDEX property_scene ON property(scene_key);
+                    """
+            )
+        }
         return migrator
+    }
+
+    // MARK: Scenes
+
+    private static let sceneColumns = "key, name, description, thumbnail, region, latitude, longitude, distance, active, public, assets, tags"
+
+    private static func sceneArguments(_ scene: Scene) -> [(any DatabaseValueConvertible)?] {
+        [
+            scene.key, scene.name, scene.description, scene.thumbnail, scene.region, scene.latitude, scene.longitude,
+            scene.distance, scene.isActive, scene.isPublic, ColumnCoding.json(scene.assets), ColumnCoding.json(scene.tags),
+        ]
+    }
+
+    private static func scene(_ row: Row) -> Scene {
+        Scene(
+            key: row["key"],
+            name: row["name"],
+            description: row["description"],
+            thumbnail: row["thumbnail"],
+            region: row["region"],
+            latitude: row["latitude"],
+            longitude: row["longitude"],
+            distance: row["distance"],
+            isActive: row["active"],
+            isPublic: row["public"],
+            assets: ColumnCoding.decode(row["assets"]) ?? [],
+            tags: ColumnCoding.decode(row["tags"]) ?? []
+        )
     }
 
     public func createScene(_ scene: Scene) async throws {
         try await write(duplicateKey: scene.key) { db in
-            try db.execute(
-                sql: """
-                    INSERT INTO scene (key, name, description, thumbnail, region, latitude, longitude, distance,
-                                       active, public, assets, tags)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """,
-                arguments: [
-                    scene.key, scene.name, scene.description, scene.thumbnail, scene.region, scene.latitude,
-                    scene.longitude, scene.distance, scene.isActive, scene.isPublic, ColumnCoding.json(scene.assets),
-                    ColumnCoding.json(scene.tags),
-                ]
-            )
+            try db.execute(sql: "INSERT INTO scene (\(Self.sceneColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", arguments: StatementArguments(Self.sceneArguments(scene)))
         }
     }
 
     public func scene(key: String) async throws -> Scene? {
         try await pool.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM scene WHERE key = ?", arguments: [key]).map { row in
-                Scene(
-                    key: row["key"],
-                    name: row["name"],
-                    description: row["description"],
-                    thumbnail: row["thumbnail"],
-                    region: row["region"],
-                    latitude: row["latitude"],
-                    longitude: row["longitude"],
-                    distance: row["distance"],
-                    isActive: row["active"],
-                    isPublic: row["public"],
-                    assets: ColumnCoding.strings(row["assets"]),
-                    tags: ColumnCoding.strings(row["tags"])
-                )
-            }
+            try Row.fetchOne(db, sql: "SELECT * FROM scene WHERE key = ?", arguments: [key]).map(Self.scene)
         }
+    }
+
+    public func updateScene(key: String, _ change: @escaping @Sendable (inout Scene) throws -> Void) async throws -> Scene? {
+        try await pool.write { db in
+            guard var scene = try Row.fetchOne(db, sql: "SELECT * FROM scene WHERE key = ?", arguments: [key]).map(Self.scene) else { return nil }
+            try change(&scene)
+            scene.key = key
+            try db.execute(
+                sql: "UPDATE scene SET name = ?, description = ?, thumbnail = ?, region = ?, latitude = ?, longitude = ?, distance = ?, active = ?, public = ?, assets = ?, tags = ? WHERE key = ?",
+                arguments: StatementArguments(Array(Self.sceneArguments(scene).dropFirst()) + [key])
+            )
+            return scene
+        }
+    }
+
+    public func deleteScene(key: String) async throws -> Bool {
+        try await pool.write { db in
+            try db.execute(sql: "DELETE FROM scene WHERE key = ?", arguments: [key])
+            return db.changesCount > 0
+        }
+    }
+
+    public func scenes(name: String?, region: String?) async throws -> [Scene] {
+        try await pool.read { db in
+            try Row.fetchAll(
+                db,
+                sql: "SELECT * FROM scene WHERE (? IS NULL OR name = ?) AND (? IS NULL OR region = ?) ORDER BY key",
+                arguments: [name, name, region, region]
+            ).map(Self.scene)
+        }
+    }
+
+    // MARK: Registration
+
+    private static func device(_ row: Row) -> Device {
+        Device(
+            key: row["key"],
+            hostname: row["hostname"],
+            port: row["port"],
+            connectionString: row["connection_string"],
+            format: EventFormat(rawValue: row["format"]) ?? .json,
+            transform: DeviceTransform(translation: ColumnCoding.vector(row["translation"]), rotation: ColumnCoding.vector(row["rotation"]))
+        )
     }
 
     public func register(_ device: Device, inScene sceneKey: String) async throws {
@@ -142,85 +213,258 @@ public final class SQLiteStore: AeselStore {
 
     public func devices(inScene sceneKey: String) async throws -> [Device] {
         try await pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM device WHERE scene_key = ? ORDER BY key", arguments: [sceneKey])
-                .map { row in
-                    Device(
-                        key: row["key"],
-                        hostname: row["hostname"],
-                        port: row["port"],
-                        connectionString: row["connection_string"],
-                        format: EventFormat(rawValue: row["format"]) ?? .json,
-                        transform: DeviceTransform(
-                            translation: ColumnCoding.vector(row["translation"]),
-                            rotation: ColumnCoding.vector(row["rotation"])
-                        )
-                    )
-                }
+            try Row.fetchAll(db, sql: "SELECT * FROM device WHERE scene_key = ? ORDER BY key", arguments: [sceneKey]).map(Self.device)
         }
+    }
+
+    public func registrations(ofDevice deviceKey: String) async throws -> [(sceneKey: String, device: Device)] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM device WHERE key = ? ORDER BY scene_key", arguments: [deviceKey]).map { row in
+                (sceneKey: row["scene_key"] as String, device: Self.device(row))
+            }
+        }
+    }
+
+    // MARK: Scene links
+
+    public func setLink(_ link: SceneLink) async throws {
+        try await pool.write { db in
+            try db.execute(
+                sql: "DELETE FROM scene_link WHERE (from_scene = ? AND to_scene = ?) OR (from_scene = ? AND to_scene = ?)",
+                arguments: [link.from, link.to, link.to, link.from]
+            )
+            try db.execute(
+                sql: "INSERT INTO scene_link (from_scene, to_scene, translation, rotation) VALUES (?, ?, ?, ?)",
+                arguments: [link.from, link.to, ColumnCoding.json(link.transform.translation), ColumnCoding.json(link.transform.rotation)]
+            )
+        }
+    }
+
+    public func links(touching sceneKeys: [String]) async throws -> [SceneLink] {
+        guard !sceneKeys.isEmpty else { return [] }
+        return try await pool.read { db in
+            let marks = Array(repeating: "?", count: sceneKeys.count).joined(separator: ", ")
+            return try Row.fetchAll(
+                db,
+                sql: "SELECT * FROM scene_link WHERE from_scene IN (\(marks)) OR to_scene IN (\(marks)) ORDER BY from_scene, to_scene",
+                arguments: StatementArguments(sceneKeys + sceneKeys)
+            ).map { row in
+                SceneLink(
+                    from: row["from_scene"],
+                    to: row["to_scene"],
+                    transform: DeviceTransform(translation: ColumnCoding.vector(row["translation"]), rotation: ColumnCoding.vector(row["rotation"]))
+                )
+            }
+        }
+    }
+
+    // MARK: Objects
+
+    private static func object(_ row: Row) -> SceneObject {
+        SceneObject(
+            key: row["key"],
+            sceneKey: row["scene_key"],
+            name: row["name"],
+            type: row["type"],
+            subtype: row["subtype"],
+            owner: row["owner"],
+            parent: row["parent"],
+            assetSubID: row["asset_sub_id"],
+            transform: ColumnCoding.transform(row["transform"]),
+            assets: ColumnCoding.decode(row["assets"]) ?? [],
+            actions: ColumnCoding.decode(row["actions"]) ?? [],
+            sequence: UInt64(bitPattern: row["seq"] as Int64)
+        )
+    }
+
+    private static func objectArguments(_ object: SceneObject) -> [(any DatabaseValueConvertible)?] {
+        [
+            object.sceneKey, object.name, object.type, object.subtype, object.owner, object.parent, object.assetSubID,
+            ColumnCoding.blob(object.transform), ColumnCoding.json(object.assets), ColumnCoding.json(object.actions),
+            Int64(bitPattern: object.sequence), object.key,
+        ]
     }
 
     public func createObject(_ object: SceneObject) async throws {
         try await write(duplicateKey: object.key) { db in
             try db.execute(
                 sql: """
-                    INSERT INTO object (key, scene_key, name, type, subtype, owner, parent, asset_sub_id, transform,
-                                        assets, seq)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO object (scene_key, name, type, subtype, owner, parent, asset_sub_id, transform, assets, actions, seq, key)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
-                arguments: [
-                    object.key, object.sceneKey, object.name, object.type, object.subtype, object.owner, object.parent,
-                    object.assetSubID, ColumnCoding.blob(object.transform), ColumnCoding.json(object.assets),
-                    Int64(bitPattern: object.sequence),
-                ]
+                arguments: StatementArguments(Self.objectArguments(object))
             )
         }
     }
 
     public func object(key: String) async throws -> SceneObject? {
         try await pool.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM object WHERE key = ?", arguments: [key]).map { row in
-                SceneObject(
-                    key: row["key"],
-                    sceneKey: row["scene_key"],
-                    name: row["name"],
-                    type: row["type"],
-                    subtype: row["subtype"],
-                    owner: row["owner"],
-                    parent: row["parent"],
-                    assetSubID: row["asset_sub_id"],
-                    transform: ColumnCoding.transform(row["transform"]),
-                    assets: ColumnCoding.strings(row["assets"]),
-                    sequence: UInt64(bitPattern: row["seq"] as Int64)
-                )
-            }
+            try Row.fetchOne(db, sql: "SELECT * FROM object WHERE key = ?", arguments: [key]).map(Self.object)
+        }
+    }
+
+    public func updateObject(key: String, _ change: @escaping @Sendable (inout SceneObject) throws -> Void) async throws -> SceneObject? {
+        try await pool.write { db in
+            guard var object = try Row.fetchOne(db, sql: "SELECT * FROM object WHERE key = ?", arguments: [key]).map(Self.object) else { return nil }
+            try change(&object)
+            object.key = key
+            try db.execute(
+                sql: """
+                    UPDATE object SET scene_key = ?, name = ?, type = ?, subtype = ?, owner = ?, parent = ?, asset_sub_id = ?,
+                        transform = ?, assets = ?, actions = ?, seq = ? WHERE key = ?
+                    """,
+                arguments: StatementArguments(Self.objectArguments(object))
+            )
+            return object
+        }
+    }
+
+    public func deleteObject(key: String) async throws -> SceneObject? {
+        try await pool.write { db in
+            let object = try Row.fetchOne(db, sql: "SELECT * FROM object WHERE key = ?", arguments: [key]).map(Self.object)
+            try db.execute(sql: "DELETE FROM object WHERE key = ?", arguments: [key])
+            return object
+        }
+    }
+
+    public func objects(matching filter: ObjectFilter, limit: Int) async throws -> [SceneObject] {
+        var conditions: [String] = []
+        var arguments: [(any DatabaseValueConvertible)?] = []
+        for (column, value) in [
+            ("name", filter.name), ("scene_key", filter.sceneKey), ("type", filter.type), ("subtype", filter.subtype),
+            ("owner", filter.owner), ("parent", filter.parent), ("asset_sub_id", filter.assetSubID),
+        ] where !value.isEmpty {
+            conditions.append("\(column) = ?")
+            arguments.append(value)
+        }
+        if filter.assets.count == 1 {
+            conditions.append("EXISTS (SELECT 1 FROM json_each(object.assets) WHERE json_each.value = ?)")
+            arguments.append(filter.assets[0])
+        } else if filter.assets.count > 1 {
+            conditions.append("assets = ?")
+            arguments.append(ColumnCoding.json(filter.assets))
+        }
+        let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+        arguments.append(max(0, limit))
+        let statementArguments = StatementArguments(arguments)
+        return try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM object \(whereClause) ORDER BY key LIMIT ?", arguments: statementArguments).map(Self.object)
         }
     }
 
     public func applyTransforms(_ updates: [TransformUpdate]) async throws -> Int {
+        try await applyEventUpdates(
+            sql: "UPDATE object SET transform = ?, seq = max(seq, ?) WHERE key = ? AND (? = 0 OR seq < ?)",
+            updates.map { ($0.objectKey, ColumnCoding.blob($0.transform), $0.sequence) }
+        )
+    }
+
+    // MARK: Properties
+
+    private static func property(_ row: Row) -> SceneProperty {
+        SceneProperty(
+            key: row["key"],
+            sceneKey: row["scene_key"],
+            name: row["name"],
+            parent: row["parent"],
+            assetSubID: row["asset_sub_id"],
+            values: ColumnCoding.decode(row["property_values"]) ?? [],
+            actions: ColumnCoding.decode(row["actions"]) ?? [],
+            sequence: UInt64(bitPattern: row["seq"] as Int64)
+        )
+    }
+
+    private static func propertyArguments(_ property: SceneProperty) -> StatementArguments {
+        [
+            property.sceneKey, property.name, property.parent, property.assetSubID, ColumnCoding.json(property.values),
+            ColumnCoding.json(property.actions), Int64(bitPattern: property.sequence), property.key,
+        ]
+    }
+
+    public func createProperty(_ property: SceneProperty) async throws {
+        try await write(duplicateKey: property.key) { db in
+            try db.execute(
+                sql: "INSERT INTO property (scene_key, name, parent, asset_sub_id, property_values, actions, seq, key) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                arguments: Self.propertyArguments(property)
+            )
+        }
+    }
+
+    public func property(key: String) async throws -> SceneProperty? {
+        try await pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM property WHERE key = ?", arguments: [key]).map(Self.property)
+        }
+    }
+
+    public func updateProperty(key: String, _ change: @escaping @Sendable (inout SceneProperty) throws -> Void) async throws -> SceneProperty? {
+        try await pool.write { db in
+            guard var property = try Row.fetchOne(db, sql: "SELECT * FROM property WHERE key = ?", arguments: [key]).map(Self.property) else { return nil }
+            try change(&property)
+            property.key = key
+            property.values = Array(property.values.prefix(SceneProperty.maximumValues))
+            try db.execute(
+                sql: "UPDATE property SET scene_key = ?, name = ?, parent = ?, asset_sub_id = ?, property_values = ?, actions = ?, seq = ? WHERE key = ?",
+                arguments: Self.propertyArguments(property)
+            )
+            return property
+        }
+    }
+
+    public func deleteProperty(key: String) async throws -> SceneProperty? {
+        try await pool.write { db in
+            let property = try Row.fetchOne(db, sql: "SELECT * FROM property WHERE key = ?", arguments: [key]).map(Self.property)
+            try db.execute(sql: "DELETE FROM property WHERE key = ?", arguments: [key])
+            return property
+        }
+    }
+
+    public func properties(matching filter: PropertyFilter, limit: Int) async throws -> [SceneProperty] {
+        var conditions: [String] = []
+        var arguments: [(any DatabaseValueConvertible)?] = []
+        for (column, value) in [("name", filter.name), ("scene_key", filter.sceneKey), ("parent", filter.parent), ("asset_sub_id", filter.assetSubID)]
+        where !value.isEmpty {
+            conditions.append("\(column) = ?")
+            arguments.append(value)
+        }
+        let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+        arguments.append(max(0, limit))
+        let statementArguments = StatementArguments(arguments)
+        return try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM property \(whereClause) ORDER BY key LIMIT ?", arguments: statementArguments).map(Self.property)
+        }
+    }
+
+    public func applyPropertyValues(_ updates: [PropertyValuesUpdate]) async throws -> Int {
+        try await applyEventUpdates(
+            sql: "UPDATE property SET property_values = ?, seq = max(seq, ?) WHERE key = ? AND (? = 0 OR seq < ?)",
+            updates.map { ($0.propertyKey, ColumnCoding.json(Array($0.values.prefix(SceneProperty.maximumValues))), $0.sequence) }
+        )
+    }
+
+    public func close() async throws {
+        try pool.close()
+    }
+
+    /// Writes event updates (key, value, sequence) in one transaction, skipping stale ones.
+    /// They are never acknowledged, so their commits skip the fsync; the next acknowledged
+    /// (synchronous = FULL) commit makes them durable with it.
+    private func applyEventUpdates(sql: String, _ updates: [(key: String, value: any DatabaseValueConvertible & Sendable, sequence: UInt64)]) async throws -> Int {
         guard !updates.isEmpty else { return 0 }
         return try await pool.writeWithoutTransaction { db in
-            // Event transforms are never acknowledged, so their commits skip the fsync; the next
-            // acknowledged (synchronous = FULL) commit makes them durable with it.
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
             defer { try? db.execute(sql: "PRAGMA synchronous = FULL") }
             var changed = 0
             try db.inTransaction {
-                let statement = try db.cachedStatement(
-                    sql: "UPDATE object SET transform = ?, seq = max(seq, ?) WHERE key = ? AND (? = 0 OR seq < ?)"
-                )
+                let statement = try db.cachedStatement(sql: sql)
                 for update in updates {
                     let sequence = Int64(bitPattern: update.sequence)
-                    try statement.execute(arguments: [ColumnCoding.blob(update.transform), sequence, update.objectKey, sequence, sequence])
+                    try statement.execute(arguments: [update.value, sequence, update.key, sequence, sequence])
                     changed += db.changesCount
                 }
                 return .commit
             }
             return changed
         }
-    }
-
-    public func close() async throws {
-        try pool.close()
     }
 
     /// Runs a write that inserts a primary key, turning SQLite's unique violation into ``StoreError``.
@@ -233,14 +477,19 @@ public final class SQLiteStore: AeselStore {
     }
 }
 
-/// Lists and vectors are stored as JSON text, readable with the sqlite3 shell; transforms as blobs.
+/// Lists, vectors and actions are stored as JSON text, readable with the sqlite3 shell; transforms as
+/// 16 little-endian float64s. PostgresStore uses the same encodings.
 enum ColumnCoding {
     static func json<T: Encodable>(_ value: T) -> String {
         String(decoding: (try? JSONEncoder().encode(value)) ?? Data("[]".utf8), as: UTF8.self)
     }
 
-    static func strings(_ text: String) -> [String] {
-        (try? JSONDecoder().decode([String].self, from: Data(text.utf8))) ?? []
+    static func decode<T: Decodable>(_ text: String) -> T? {
+        try? JSONDecoder().decode(T.self, from: Data(text.utf8))
+    }
+
+    static func vector(_ text: String) -> SIMD3<Double> {
+        decode(text) ?? .zero
     }
 
     /// A transform is 16 little-endian float64s: cheap to write on every write-behind flush.
@@ -261,9 +510,5 @@ enum ColumnCoding {
             }
         }
         return Transform(elements: elements)
-    }
-
-    static func vector(_ text: String) -> SIMD3<Double> {
-        (try? JSONDecoder().decode(SIMD3<Double>.self, from: Data(text.utf8))) ?? .zero
     }
 }

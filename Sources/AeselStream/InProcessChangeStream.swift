@@ -11,7 +11,7 @@ public struct InProcessChangeStream: ChangeStream {
         self.subscriber = subscriber
     }
 
-    public func publish(_ event: ObjectEvent) {
+    public func publish(_ event: ChangeEvent) {
         subscriber.deliver(event)
     }
 

@@ -7,7 +7,8 @@ import NIOCore
 /// magic u8 (0xAE) | version u8 (1) | msg_type u8 | flags u8 (0)
 /// sequence u64 | timestamp u64
 /// scene key: length u8 + UTF-8 | object key: length u8 + UTF-8 | device key: length u8 + UTF-8
-/// transform: 16 x float64, row-major
+/// object update (1): transform, 16 x float64, row-major
+/// property update (9): count u8 (1-4), then count x float64
 /// ```
 public enum BinaryEventFormat {
     public static let magic: UInt8 = 0xAE
@@ -24,11 +25,23 @@ public enum BinaryEventFormat {
             let timestamp = buffer.readInteger(as: UInt64.self),
             let scene = readKey(&buffer),
             let object = readKey(&buffer),
-            let device = readKey(&buffer),
-            buffer.readableBytes >= transformSize
+            let device = readKey(&buffer)
         else { throw .malformed }
         guard let kind = EventKind(rawValue: Int(messageType)) else { throw .unsupportedMessageType }
         guard !scene.isEmpty, !object.isEmpty else { throw .missingField }
+        if kind == .propertyUpdate {
+            guard let count = buffer.readInteger(as: UInt8.self), (1...4).contains(count), buffer.readableBytes >= Int(count) * 8 else {
+                throw .malformed
+            }
+            var values: [Double] = []
+            for _ in 0..<count {
+                let value = Double(bitPattern: buffer.readInteger(as: UInt64.self)!)
+                guard value.isFinite else { throw .malformed }
+                values.append(value)
+            }
+            return ObjectEvent(kind: kind, sceneKey: scene, objectKey: object, values: values, sequence: sequence, timestamp: timestamp, senderDeviceKey: device)
+        }
+        guard buffer.readableBytes >= transformSize else { throw .malformed }
         var elements = SIMD16<Double>()
         for index in 0..<16 {
             let value = Double(bitPattern: buffer.readInteger(as: UInt64.self)!)
@@ -52,6 +65,12 @@ public enum BinaryEventFormat {
         writeKey(event.sceneKey, into: &buffer)
         writeKey(event.objectKey, into: &buffer)
         writeKey(event.senderDeviceKey, into: &buffer)
+        if event.kind == .propertyUpdate {
+            let values = event.values.prefix(4)
+            buffer.writeInteger(UInt8(values.count))
+            for value in values { buffer.writeInteger(value.bitPattern) }
+            return
+        }
         for index in 0..<16 {
             buffer.writeInteger(event.transform.elements[index].bitPattern)
         }

@@ -20,6 +20,7 @@ public enum JSONEventFormat {
         var objectKey = ""
         var sceneKey = ""
         var transform = Transform.identity
+        var values: [Double] = []
         var sequence: UInt64 = 0
         var timestamp: UInt64 = 0
 
@@ -33,6 +34,7 @@ public enum JSONEventFormat {
                 case .key: objectKey = try scanner.readString()
                 case .scene: sceneKey = try scanner.readString()
                 case .transform: transform = try scanner.readTransform()
+                case .values: values = try scanner.readValues()
                 case .sequence: sequence = UInt64(try scanner.readInteger(nonNegative: true))
                 case .timestamp: timestamp = UInt64(try scanner.readInteger(nonNegative: true))
                 case .other: try scanner.skipValue(depth: 0)
@@ -44,11 +46,13 @@ public enum JSONEventFormat {
         guard let messageType else { throw .missingField }
         guard let kind = EventKind(rawValue: messageType) else { throw .unsupportedMessageType }
         guard !objectKey.isEmpty, !sceneKey.isEmpty else { throw .missingField }
+        if kind == .propertyUpdate, values.isEmpty { throw .missingField }
         return ObjectEvent(
             kind: kind,
             sceneKey: sceneKey,
             objectKey: objectKey,
             transform: transform,
+            values: values,
             sequence: sequence,
             timestamp: timestamp
         )
@@ -62,12 +66,21 @@ public enum JSONEventFormat {
         writeJSONString(event.objectKey, into: &buffer)
         buffer.writeStaticString(",\"scene\":")
         writeJSONString(event.sceneKey, into: &buffer)
-        buffer.writeStaticString(",\"transform\":[")
-        for index in 0..<16 {
-            if index > 0 { buffer.writeStaticString(",") }
-            buffer.writeString(event.transform.elements[index].description)
+        if event.kind == .propertyUpdate {
+            buffer.writeStaticString(",\"values\":[")
+            for (index, value) in event.values.enumerated() {
+                if index > 0 { buffer.writeStaticString(",") }
+                buffer.writeString(value.description)
+            }
+            buffer.writeStaticString("],\"actions\":[]")
+        } else {
+            buffer.writeStaticString(",\"transform\":[")
+            for index in 0..<16 {
+                if index > 0 { buffer.writeStaticString(",") }
+                buffer.writeString(event.transform.elements[index].description)
+            }
+            buffer.writeStaticString("],\"assets\":[],\"actions\":[]")
         }
-        buffer.writeStaticString("],\"assets\":[],\"actions\":[]")
         if event.sequence != 0 {
             buffer.writeStaticString(",\"seq\":")
             buffer.writeString(String(event.sequence))
@@ -97,7 +110,7 @@ public enum JSONEventFormat {
 
 /// The fields of an event the decoder recognises.
 private enum EventField {
-    case messageType, key, scene, transform, sequence, timestamp, other
+    case messageType, key, scene, transform, values, sequence, timestamp, other
 }
 
 /// A forward-only JSON reader over raw bytes, just enough for one event object.
@@ -150,6 +163,7 @@ private struct JSONScanner {
         if name.elementsEqual("key".utf8) { return .key }
         if name.elementsEqual("scene".utf8) { return .scene }
         if name.elementsEqual("transform".utf8) { return .transform }
+        if name.elementsEqual("values".utf8) { return .values }
         if name.elementsEqual("seq".utf8) { return .sequence }
         if name.elementsEqual("ts".utf8) { return .timestamp }
         return .other
@@ -312,6 +326,21 @@ private struct JSONScanner {
         } while try consumeIf(UInt8(ascii: ","))
         try expect(UInt8(ascii: "]"))
         return transform
+    }
+
+    /// A property's 1 to 4 plain numbers.
+    mutating func readValues() throws(EventDecodeError) -> [Double] {
+        guard try peek() == UInt8(ascii: "[") else { throw .wrongType }
+        index += 1
+        var values: [Double] = []
+        if try consumeIf(UInt8(ascii: "]")) { return values }
+        repeat {
+            let value = try readNumber()
+            guard values.count < 4 else { throw .wrongType }
+            values.append(value)
+        } while try consumeIf(UInt8(ascii: ","))
+        try expect(UInt8(ascii: "]"))
+        return values
     }
 
     /// Skips any JSON value, checking its syntax.

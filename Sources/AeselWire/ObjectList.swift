@@ -34,6 +34,7 @@ public struct ObjectList: Codable, Sendable {
         self.objects = objects
     }
 
+
     public static func response(_ messageType: ObjectMessageType, objects: [ObjectJSON], transactionID: String? = nil) -> ObjectList {
         ObjectList(
             messageType: messageType.rawValue,
@@ -52,6 +53,18 @@ public enum ObjectMessageType: Int, Sendable {
     case get = 2
     case delete = 3
     case query = 4
+    case lock = 5
+    case unlock = 6
+    case assetAdd = 13
+    case assetDelete = 14
+    case frameCreate = 15
+    case frameUpdate = 16
+    case frameGet = 17
+    case frameDelete = 18
+    case actionCreate = 19
+    case actionUpdate = 20
+    case actionGet = 21
+    case actionDelete = 22
 }
 
 /// One object as JSON (reference 1.2). Unlike the original, `parent` and `asset_sub_id` are written back.
@@ -67,7 +80,7 @@ public struct ObjectJSON: Codable, Sendable, Equatable {
     public var assetSubID: String?
     public var transform: Transform?
     public var assets: [String]?
-    public var actions: [ActionJSON]?
+    public var actions: [ObjectAction]?
 
     enum CodingKeys: String, CodingKey {
         case messageType = "msg_type"
@@ -94,12 +107,113 @@ public struct ObjectJSON: Codable, Sendable, Equatable {
         assetSubID = object.assetSubID.nonEmpty
         transform = object.transform
         assets = object.assets
-        actions = []
+        actions = object.actions
     }
 }
 
-/// An animation action. Actions arrive with the transactions issue; until then they are accepted and
-/// ignored, and objects are written with `"actions": []`.
-public struct ActionJSON: Codable, Sendable, Equatable {
+/// The property list envelope: the object envelope with `properties` in place of `objects`.
+public struct PropertyList: Codable, Sendable {
+    public var messageType: Int?
+    public var errorCode: ErrorCode?
+    public var errorMessage: String?
+    public var transactionID: String?
+    public var numRecords: Int?
+    public var properties: [PropertyJSON]?
+
+    enum CodingKeys: String, CodingKey {
+        case messageType = "msg_type"
+        case errorCode = "err_code"
+        case errorMessage = "err_msg"
+        case transactionID = "transaction_id"
+        case numRecords = "num_records"
+        case properties
+    }
+
+    public init(messageType: Int? = nil, errorCode: ErrorCode? = nil, errorMessage: String? = nil, numRecords: Int? = nil, properties: [PropertyJSON]? = nil) {
+        self.messageType = messageType
+        self.errorCode = errorCode
+        self.errorMessage = errorMessage
+        self.numRecords = numRecords
+        self.properties = properties
+    }
+
+    public static func response(_ messageType: ObjectMessageType, properties: [PropertyJSON], transactionID: String? = nil) -> PropertyList {
+        var list = PropertyList(messageType: messageType.propertyCode, errorCode: .noError, numRecords: properties.count, properties: properties)
+        list.transactionID = transactionID
+        return list
+    }
+}
+
+/// One property as JSON (reference 1.5). `values` takes plain numbers, as the original's parser did, or
+/// the documented `{"value": n}` objects, which the original silently dropped.
+public struct PropertyJSON: Codable, Sendable, Equatable {
+    public var messageType: Int?
+    public var key: String?
     public var name: String?
+    public var scene: String?
+    public var parent: String?
+    public var assetSubID: String?
+    public var values: [Double]?
+    public var actions: [PropertyAction]?
+
+    enum CodingKeys: String, CodingKey {
+        case messageType = "msg_type"
+        case key, name, scene, parent
+        case assetSubID = "asset_sub_id"
+        case values, actions
+    }
+
+    public init(name: String? = nil, scene: String? = nil, values: [Double]? = nil) {
+        self.name = name
+        self.scene = scene
+        self.values = values
+    }
+
+    public init(_ property: SceneProperty, messageType: ObjectMessageType) {
+        self.messageType = messageType.propertyCode
+        key = property.key
+        name = property.name
+        scene = property.sceneKey
+        parent = property.parent
+        assetSubID = property.assetSubID
+        values = property.values
+        actions = property.actions
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        messageType = try container.decodeIfPresent(Int.self, forKey: .messageType)
+        key = try container.decodeIfPresent(String.self, forKey: .key)
+        name = try container.decodeIfPresent(String.self, forKey: .name)
+        scene = try container.decodeIfPresent(String.self, forKey: .scene)
+        parent = try container.decodeIfPresent(String.self, forKey: .parent)
+        assetSubID = try container.decodeIfPresent(String.self, forKey: .assetSubID)
+        values = try container.decodeIfPresent([PropertyValueJSON].self, forKey: .values)?.map(\.value)
+        actions = try container.decodeIfPresent([PropertyAction].self, forKey: .actions)
+        if let values, values.count > SceneProperty.maximumValues {
+            throw DecodingError.dataCorruptedError(forKey: .values, in: container, debugDescription: "a property has at most \(SceneProperty.maximumValues) values")
+        }
+    }
+}
+
+/// A property value: a number, or `{"value": number}`.
+private struct PropertyValueJSON: Decodable {
+    var value: Double
+
+    enum CodingKeys: String, CodingKey {
+        case value
+    }
+
+    init(from decoder: any Decoder) throws {
+        if let number = try? decoder.singleValueContainer().decode(Double.self) {
+            value = number
+        } else {
+            value = try decoder.container(keyedBy: CodingKeys.self).decode(Double.self, forKey: .value)
+        }
+    }
+}
+
+extension ObjectMessageType {
+    /// The property code of the same operation (reference 1.1: 8 create, 9 update, 10 get, 11 delete, 12 query).
+    public var propertyCode: Int { rawValue + 8 }
 }

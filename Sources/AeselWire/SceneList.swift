@@ -69,6 +69,8 @@ public enum SceneMessageType: Int, Sendable {
     case register = 4
     case deregister = 5
     case align = 6
+    /// Not a code of the original's (it answered queries with 2); Aesel's queries answer with it too.
+    public static let query = SceneMessageType.get
 }
 
 /// One scene as JSON (reference 3.3).

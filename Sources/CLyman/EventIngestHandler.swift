@@ -4,8 +4,9 @@ public import AeselStream
 import AeselWire
 public import NIOCore
 
-/// CLyman's UDP ingest: decode each datagram once, drop what is bad or stale, forward it to the change
-/// stream, then hand its transform to the write-behind persister. Forward first, persist after.
+/// CLyman's UDP ingest: decode each datagram once, drop what is bad, stale or aimed at an object another
+/// device has locked, forward it to the change stream, then hand it to the write-behind persister.
+/// Forward first, persist after.
 ///
 /// Lives on the UDP channel's event loop; its state is confined there, so it needs no lock.
 public final class EventIngestHandler: ChannelInboundHandler {
@@ -17,13 +18,17 @@ public final class EventIngestHandler: ChannelInboundHandler {
     private let stream: any ChangeStream
     private let writeBehind: TransformWriteBehind
     private let metrics: IngestMetrics
+    private let locks: ObjectLocks
+    private let senders: any SenderDirectory
     /// Newest sequence number seen per object, for numbered events only.
     private var newestSequence: [String: UInt64] = [:]
 
-    public init(stream: any ChangeStream, writeBehind: TransformWriteBehind, metrics: IngestMetrics) {
+    public init(stream: any ChangeStream, writeBehind: TransformWriteBehind, metrics: IngestMetrics, locks: ObjectLocks, senders: any SenderDirectory) {
         self.stream = stream
         self.writeBehind = writeBehind
         self.metrics = metrics
+        self.locks = locks
+        self.senders = senders
     }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -41,8 +46,17 @@ public final class EventIngestHandler: ChannelInboundHandler {
             return
         }
         event.source = envelope.remoteAddress
-        stream.publish(event)
+        if event.kind == .objectUpdate, let owner = locks.owner(of: event.objectKey), owner != sender(of: event) {
+            metrics.locked.increment()
+            return
+        }
+        stream.publish(.update(event))
         writeBehind.record(event)
+    }
+
+    private func sender(of event: ObjectEvent) -> String? {
+        if !event.senderDeviceKey.isEmpty { return event.senderDeviceKey }
+        return event.source.flatMap { senders.deviceKey(in: event.sceneKey, at: $0) }
     }
 
     /// A numbered event older than (or a duplicate of) one already seen for its object is stale.

@@ -5,6 +5,7 @@ public import Metrics
 public struct IngestMetrics: Sendable {
     public let received = Counter(label: "aesel_udp_received_total")
     public let stale = Counter(label: "aesel_udp_dropped_total", dimensions: [("reason", "stale")])
+    public let locked = Counter(label: "aesel_udp_dropped_total", dimensions: [("reason", "locked")])
     public let readErrors = Counter(label: "aesel_udp_read_errors_total")
     public let persisted = Counter(label: "aesel_persisted_transforms_total")
     public let persistFailures = Counter(label: "aesel_persist_failures_total")

@@ -1,47 +1,97 @@
 import AeselHTTP
 import AeselModel
 public import AeselStore
+public import AeselStream
 import AeselWire
+import Foundation
 public import Hummingbird
+import NIOCore
 
-/// CLyman's object transactions. Through the gateway they sit under `/v1/scene/{scene}`, and the path's
-/// scene is the object's scene.
+/// CLyman's object transactions (reference 1.7), at `/v1/object/...` and, through the gateway, at
+/// `/v1/scene/{scene}/object/...` where the path's scene is the object's scene.
+///
+/// Every mutation commits, then emits its event to the scene's devices (reference 2.4).
 public struct ObjectRoutes: Sendable {
     private let store: any AeselStore
     private let writeBehind: TransformWriteBehind
+    private let locks: ObjectLocks
+    private let stream: any ChangeStream
 
-    public init(store: any AeselStore, writeBehind: TransformWriteBehind) {
+    public init(store: any AeselStore, writeBehind: TransformWriteBehind, locks: ObjectLocks, stream: any ChangeStream) {
         self.store = store
         self.writeBehind = writeBehind
+        self.locks = locks
+        self.stream = stream
     }
 
-    /// Adds `POST {group}/object` and `GET {group}/object/{objectKey}`; `group` has a `{scene}` parameter.
+    /// Adds the object routes to `group` (`/v1`, or `/v1/scene/{scene}` for the gateway's scoped form).
     public func add<Context: RequestContext>(to group: RouterGroup<Context>) {
         group.post("object") { request, context in
-            let sceneKey = try context.parameters.require("scene")
-            return try await create(request, sceneKey: sceneKey)
+            try await create(request, sceneKey: context.parameters.get("scene"))
         }
-        group.get("object/{objectKey}") { _, context in
-            let sceneKey = try context.parameters.require("scene")
-            let objectKey = try context.parameters.require("objectKey")
-            return try await get(objectKey: objectKey, sceneKey: sceneKey)
+        group.post("object/query") { request, context in
+            try await query(request, sceneKey: context.parameters.get("scene"))
         }
+        group.get("object/{key}") { _, context in
+            let object = try await existing(context.parameters.require("key"), in: context.parameters.get("scene"), messageType: .get)
+            return try respond(.get, [object])
+        }
+        group.post("object/{key}") { request, context in
+            try await update(request, key: context.parameters.require("key"), sceneKey: context.parameters.get("scene"), device: request.uri.queryParameters.get("device"))
+        }
+        group.delete("object/{key}") { _, context in
+            let object = try await existing(context.parameters.require("key"), in: context.parameters.get("scene"), messageType: .delete)
+            guard let deleted = try await store.deleteObject(key: object.key) else {
+                throw EnvelopeError.notFound("no object \(object.key)", list: .objects, messageType: ObjectMessageType.delete.rawValue)
+            }
+            locks.set(owner: "", of: deleted.key)
+            writeBehind.discard(key: deleted.key)
+            emit(.delete, deleted)
+            return try respond(.delete, [deleted])
+        }
+        group.get("object/{key}/lock") { request, context in
+            try await lock(key: context.parameters.require("key"), sceneKey: context.parameters.get("scene"), device: request.uri.queryParameters.get("device"), locking: true)
+        }
+        group.delete("object/{key}/lock") { request, context in
+            try await lock(key: context.parameters.require("key"), sceneKey: context.parameters.get("scene"), device: request.uri.queryParameters.get("device"), locking: false)
+        }
+        group.put("object/{key}/asset/{asset}") { _, context in
+            let asset = try context.parameters.require("asset")
+            return try await change(context.parameters.require("key"), in: context.parameters.get("scene"), .assetAdd) { object in
+                if !object.assets.contains(asset) { object.assets.append(asset) }
+            }
+        }
+        group.delete("object/{key}/asset/{asset}") { _, context in
+            let asset = try context.parameters.require("asset")
+            return try await change(context.parameters.require("key"), in: context.parameters.get("scene"), .assetDelete) { object in
+                object.assets.removeAll { $0 == asset }
+            }
+        }
+        ActionRoutes<ObjectKeyframe>(segment: "object", list: .objects, codeOffset: 0) { key, sceneKey, edit in
+            try await change(key, in: sceneKey, edit.messageType, emits: true) { object in
+                try edit.apply(to: &object.actions)
+            }
+        }.add(to: group)
     }
 
-    func create(_ request: Request, sceneKey: String) async throws -> Response {
-        let list = try await JSONResponse.decode(ObjectList.self, from: request, list: .objects, messageType: ObjectMessageType.create.rawValue)
+    private func create(_ request: Request, sceneKey: String?) async throws -> Response {
+        let type = ObjectMessageType.create
+        let list = try await JSONResponse.decode(ObjectList.self, from: request, list: .objects, messageType: type.rawValue)
         guard let requested = list.objects, !requested.isEmpty else {
-            throw EnvelopeError(.badRequest, .insufficientData, "the body lists no objects", list: .objects)
+            throw EnvelopeError(.badRequest, .insufficientData, "the body lists no objects", list: .objects, messageType: type.rawValue)
         }
-        guard try await store.scene(key: sceneKey) != nil else {
-            throw EnvelopeError.notFound("no scene \(sceneKey)", list: .objects, messageType: ObjectMessageType.create.rawValue)
-        }
-        var created: [ObjectJSON] = []
+        var created: [SceneObject] = []
         for json in requested {
+            guard let scene = sceneKey ?? json.scene?.nonEmpty else {
+                throw EnvelopeError(.badRequest, .insufficientData, "an object needs a scene", list: .objects, messageType: type.rawValue)
+            }
+            guard try await store.scene(key: scene) != nil else {
+                throw EnvelopeError.notFound("no scene \(scene)", list: .objects, messageType: type.rawValue)
+            }
             // As in the original, a key in the body is ignored: the server issues keys.
             let object = SceneObject(
                 key: KeyGenerator.objectKey(),
-                sceneKey: sceneKey,
+                sceneKey: scene,
                 name: json.name ?? "",
                 type: json.type ?? "",
                 subtype: json.subtype ?? "",
@@ -49,23 +99,135 @@ public struct ObjectRoutes: Sendable {
                 parent: json.parent ?? "",
                 assetSubID: json.assetSubID ?? "",
                 transform: json.transform ?? .identity,
-                assets: json.assets ?? []
+                assets: json.assets ?? [],
+                actions: json.actions ?? []
             )
             try await store.createObject(object)
-            created.append(ObjectJSON(object, messageType: .create))
+            if !object.owner.isEmpty { locks.set(owner: object.owner, of: object.key) }
+            emit(.create, object)
+            created.append(object)
         }
-        return try JSONResponse.make(ObjectList.response(.create, objects: created, transactionID: list.transactionID))
+        return try respond(.create, created, transactionID: list.transactionID)
     }
 
-    func get(objectKey: String, sceneKey: String) async throws -> Response {
-        guard var object = try await store.object(key: objectKey), object.sceneKey == sceneKey else {
-            throw EnvelopeError.notFound("no object \(objectKey) in scene \(sceneKey)", list: .objects, messageType: ObjectMessageType.get.rawValue)
+    /// A partial update: each field given and non-empty is set; `assets` are appended, as in the original.
+    /// While the object is locked, an update naming another `device` is refused.
+    private func update(_ request: Request, key: String, sceneKey: String?, device: String?) async throws -> Response {
+        let type = ObjectMessageType.update
+        let list = try await JSONResponse.decode(ObjectList.self, from: request, list: .objects, messageType: type.rawValue)
+        guard let json = list.objects?.first else {
+            throw EnvelopeError(.badRequest, .insufficientData, "the body lists no object", list: .objects, messageType: type.rawValue)
         }
-        // An event's transform is visible before the write-behind persister stores it.
-        if let newest = writeBehind.newest(objectKey: objectKey) {
-            object.transform = newest.transform
-            object.sequence = max(object.sequence, newest.sequence)
+        return try await change(key, in: sceneKey, type, emits: true, transactionID: list.transactionID) { object in
+            if let device, !object.owner.isEmpty, object.owner != device { throw RecordRefusal.locked(by: object.owner) }
+            if let name = json.name?.nonEmpty { object.name = name }
+            if let scene = json.scene?.nonEmpty, sceneKey == nil { object.sceneKey = scene }
+            if let value = json.type?.nonEmpty { object.type = value }
+            if let value = json.subtype?.nonEmpty { object.subtype = value }
+            if let value = json.parent?.nonEmpty { object.parent = value }
+            if let value = json.assetSubID?.nonEmpty { object.assetSubID = value }
+            if let transform = json.transform { object.transform = transform }
+            for asset in json.assets ?? [] where !object.assets.contains(asset) { object.assets.append(asset) }
+            if let actions = json.actions { object.actions = actions }
+        } after: { object in
+            if json.transform != nil { writeBehind.discard(key: object.key) }
         }
-        return try JSONResponse.make(ObjectList.response(.get, objects: [ObjectJSON(object, messageType: .get)]))
+    }
+
+    /// Lock and unlock are atomic compare-and-sets on the owner: lock only when there is none, unlock only
+    /// by the owner. Refusals are 409 with err_code 123.
+    private func lock(key: String, sceneKey: String?, device: String?, locking: Bool) async throws -> Response {
+        let type: ObjectMessageType = locking ? .lock : .unlock
+        guard let device = device?.nonEmpty else {
+            throw EnvelopeError(.badRequest, .insufficientData, "name the device: ?device=ID", list: .objects, messageType: type.rawValue)
+        }
+        return try await change(key, in: sceneKey, type) { object in
+            if locking {
+                guard object.owner.isEmpty else { throw RecordRefusal.locked(by: object.owner) }
+                object.owner = device
+            } else {
+                guard object.owner == device else { throw RecordRefusal.notOwner(owner: object.owner) }
+                object.owner = ""
+            }
+        } after: { object in
+            locks.set(owner: object.owner, of: object.key)
+        }
+    }
+
+    private func query(_ request: Request, sceneKey: String?) async throws -> Response {
+        let type = ObjectMessageType.query
+        let list = try await JSONResponse.decode(ObjectList.self, from: request, list: .objects, messageType: type.rawValue)
+        let limit = list.numRecords ?? 10
+        guard limit >= 0 else {
+            throw EnvelopeError(.badRequest, .insufficientData, "num_records must not be negative", list: .objects, messageType: type.rawValue)
+        }
+        var found: [SceneObject] = []
+        for json in list.objects ?? [ObjectJSON()] {
+            var filter = ObjectFilter()
+            filter.name = json.name ?? ""
+            filter.sceneKey = sceneKey ?? json.scene ?? ""
+            filter.type = json.type ?? ""
+            filter.subtype = json.subtype ?? ""
+            filter.owner = json.owner ?? ""
+            filter.parent = json.parent ?? ""
+            filter.assetSubID = json.assetSubID ?? ""
+            filter.assets = json.assets ?? []
+            for object in try await store.objects(matching: filter, limit: limit) where !found.contains(where: { $0.key == object.key }) {
+                found.append(overlaid(object))
+            }
+        }
+        return try respond(.query, found, transactionID: list.transactionID)
+    }
+
+    /// The object `key`, which must belong to `sceneKey` when the route names a scene.
+    private func existing(_ key: String, in sceneKey: String?, messageType: ObjectMessageType) async throws -> SceneObject {
+        guard let object = try await store.object(key: key), sceneKey == nil || object.sceneKey == sceneKey else {
+            throw EnvelopeError.notFound("no object \(key)" + (sceneKey.map { " in scene \($0)" } ?? ""), list: .objects, messageType: messageType.rawValue)
+        }
+        return overlaid(object)
+    }
+
+    /// An event's transform is visible before the write-behind persister stores it.
+    private func overlaid(_ object: SceneObject) -> SceneObject {
+        guard let newest = writeBehind.newest(objectKey: object.key) else { return object }
+        var object = object
+        object.transform = newest.transform
+        object.sequence = max(object.sequence, newest.sequence)
+        return object
+    }
+
+    /// Reads, changes and writes the object in one transaction, then answers with it.
+    private func change(
+        _ key: String,
+        in sceneKey: String?,
+        _ type: ObjectMessageType,
+        emits: Bool = false,
+        transactionID: String? = nil,
+        _ body: @escaping @Sendable (inout SceneObject) throws -> Void,
+        after: (SceneObject) -> Void = { _ in }
+    ) async throws -> Response {
+        let notFound = EnvelopeError.notFound("no object \(key)" + (sceneKey.map { " in scene \($0)" } ?? ""), list: .objects, messageType: type.rawValue)
+        let changed: SceneObject?
+        do {
+            changed = try await store.updateObject(key: key) { object in
+                guard sceneKey == nil || object.sceneKey == sceneKey else { throw notFound }
+                try body(&object)
+            }
+        } catch let refusal as RecordRefusal {
+            throw refusal.envelope(list: .objects, messageType: type.rawValue)
+        }
+        guard let changed else { throw notFound }
+        after(changed)
+        if emits { emit(type, changed) }
+        return try respond(type, [overlaid(changed)], transactionID: transactionID)
+    }
+
+    private func respond(_ type: ObjectMessageType, _ objects: [SceneObject], transactionID: String? = nil) throws -> Response {
+        try JSONResponse.make(ObjectList.response(type, objects: objects.map { ObjectJSON($0, messageType: type) }, transactionID: transactionID))
+    }
+
+    private func emit(_ type: ObjectMessageType, _ object: SceneObject) {
+        guard let json = try? JSONEncoder().encode(ObjectJSON(overlaid(object), messageType: type)) else { return }
+        stream.publish(.transaction(TransactionEvent(sceneKey: object.sceneKey, messageType: type.rawValue, json: ByteBuffer(bytes: json))))
     }
 }

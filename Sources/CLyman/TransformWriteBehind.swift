@@ -18,6 +18,8 @@ public final class TransformWriteBehind: Service {
         var pending: [String: TransformUpdate] = [:]
         /// Being written by the current flush.
         var writing: [String: TransformUpdate] = [:]
+        var pendingValues: [String: PropertyValuesUpdate] = [:]
+        var writingValues: [String: PropertyValuesUpdate] = [:]
     }
 
     private let store: any AeselStore
@@ -35,13 +37,34 @@ public final class TransformWriteBehind: Service {
 
     /// Called on the hot path, after the event has been forwarded.
     func record(_ event: ObjectEvent) {
-        let update = TransformUpdate(objectKey: event.objectKey, transform: event.transform, sequence: event.sequence)
-        state.withLock { $0.pending[event.objectKey] = update }
+        switch event.kind {
+        case .objectUpdate:
+            let update = TransformUpdate(objectKey: event.objectKey, transform: event.transform, sequence: event.sequence)
+            state.withLock { $0.pending[event.objectKey] = update }
+        case .propertyUpdate:
+            let update = PropertyValuesUpdate(propertyKey: event.objectKey, values: event.values, sequence: event.sequence)
+            state.withLock { $0.pendingValues[event.objectKey] = update }
+        }
     }
 
     /// The newest transform recorded for `objectKey` that the store may not hold yet.
     public func newest(objectKey: String) -> TransformUpdate? {
         state.withLock { $0.pending[objectKey] ?? $0.writing[objectKey] }
+    }
+
+    /// The newest values recorded for `propertyKey` that the store may not hold yet.
+    public func newestValues(propertyKey: String) -> PropertyValuesUpdate? {
+        state.withLock { $0.pendingValues[propertyKey] ?? $0.writingValues[propertyKey] }
+    }
+
+    /// Forgets what events recorded for a key, when a transaction has just set it: the transaction wins.
+    public func discard(key: String) {
+        state.withLock { state in
+            state.pending[key] = nil
+            state.writing[key] = nil
+            state.pendingValues[key] = nil
+            state.writingValues[key] = nil
+        }
     }
 
     public func run() async throws {
@@ -56,22 +79,30 @@ public final class TransformWriteBehind: Service {
 
     /// Writes everything pending now.
     public func flush() async {
-        let batch = state.withLock { state in
+        let (transforms, values) = state.withLock { state in
             state.writing = state.pending
             state.pending.removeAll(keepingCapacity: true)
-            return state.writing
+            state.writingValues = state.pendingValues
+            state.pendingValues.removeAll(keepingCapacity: true)
+            return (state.writing, state.writingValues)
         }
-        guard !batch.isEmpty else { return }
+        guard !transforms.isEmpty || !values.isEmpty else { return }
         do {
-            try await store.applyTransforms(Array(batch.values))
-            metrics.persisted.increment(by: batch.count)
-            state.withLock { $0.writing.removeAll(keepingCapacity: true) }
+            try await store.applyTransforms(Array(transforms.values))
+            try await store.applyPropertyValues(Array(values.values))
+            metrics.persisted.increment(by: transforms.count + values.count)
+            state.withLock { state in
+                state.writing.removeAll(keepingCapacity: true)
+                state.writingValues.removeAll(keepingCapacity: true)
+            }
         } catch {
             metrics.persistFailures.increment()
-            logger.warning("write-behind batch failed; will retry", metadata: ["error": "\(error)", "aesel.batch": "\(batch.count)"])
+            logger.warning("write-behind batch failed; will retry", metadata: ["error": "\(error)", "aesel.batch": "\(transforms.count + values.count)"])
             state.withLock { state in
                 state.pending.merge(state.writing) { newer, _ in newer }
                 state.writing.removeAll(keepingCapacity: true)
+                state.pendingValues.merge(state.writingValues) { newer, _ in newer }
+                state.writingValues.removeAll(keepingCapacity: true)
             }
         }
     }

@@ -31,7 +31,7 @@ public final class FanOut: ChangeStreamSubscriber {
         self.metrics = metrics
     }
 
-    public func deliver(_ event: ObjectEvent) {
+    public func deliver(_ event: ChangeEvent) {
         switch cache.lookup(event) {
         case .deliver(let recipients):
             send(event, to: recipients)
@@ -58,32 +58,53 @@ public final class FanOut: ChangeStreamSubscriber {
         cache.apply(.deregister(deviceKey: deviceKey), sceneKey: sceneKey)
     }
 
+    /// The device registered in `sceneKey` at `address`, if the scene is cached: how CLyman tells which
+    /// device sent a JSON event.
+    public func deviceKey(in sceneKey: String, at address: SocketAddress) -> String? {
+        cache.deviceKey(in: sceneKey, at: address)
+    }
+
+    /// A scene was deleted: its devices receive nothing more.
+    public func sceneDeleted(_ sceneKey: String) {
+        cache.forget(sceneKey)
+    }
+
     /// A scene was created: forget that it was unknown.
     public func sceneCreated(_ sceneKey: String) {
         cache.sceneCreated(sceneKey)
     }
 
-    private func send(_ event: ObjectEvent, to recipients: [Recipient]) {
+    /// Transaction events go to every device of the scene in JSON; updates to all but their sender, in
+    /// each device's format.
+    private func send(_ event: ChangeEvent, to recipients: [Recipient]) {
         metrics.events.increment()
         guard channel.isWritable else {
             metrics.backpressure.increment()
             return
         }
-        var json: ByteBuffer?
-        var binary: ByteBuffer?
         var sent = 0
-        for recipient in recipients where configuration.echoToSender || !isSender(recipient, of: event) {
-            let payload: ByteBuffer
-            switch recipient.format {
-            case .json:
-                if json == nil { json = EventCodec.encode(event, as: .json, allocator: channel.allocator) }
-                payload = json!
-            case .binary:
-                if binary == nil { binary = EventCodec.encode(event, as: .binary, allocator: channel.allocator) }
-                payload = binary!
+        switch event {
+        case .transaction(let transaction):
+            for recipient in recipients {
+                channel.write(AddressedEnvelope(remoteAddress: recipient.address, data: transaction.json), promise: nil)
+                sent += 1
             }
-            channel.write(AddressedEnvelope(remoteAddress: recipient.address, data: payload), promise: nil)
-            sent += 1
+        case .update(let update):
+            var json: ByteBuffer?
+            var binary: ByteBuffer?
+            for recipient in recipients where configuration.echoToSender || !isSender(recipient, of: update) {
+                let payload: ByteBuffer
+                switch recipient.format {
+                case .json:
+                    if json == nil { json = EventCodec.encode(update, as: .json, allocator: channel.allocator) }
+                    payload = json!
+                case .binary:
+                    if binary == nil { binary = EventCodec.encode(update, as: .binary, allocator: channel.allocator) }
+                    payload = binary!
+                }
+                channel.write(AddressedEnvelope(remoteAddress: recipient.address, data: payload), promise: nil)
+                sent += 1
+            }
         }
         if sent > 0 {
             channel.flush()

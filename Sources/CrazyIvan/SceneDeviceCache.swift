@@ -50,7 +50,7 @@ public final class SceneDeviceCache: Sendable {
 
     enum Entry {
         case ready(recipients: [Recipient], version: UInt64, lastUsed: NIODeadline)
-        case loading(pending: [ObjectEvent], changes: [Change])
+        case loading(pending: [ChangeEvent], changes: [Change])
         case unknown(until: NIODeadline)
     }
 
@@ -58,7 +58,7 @@ public final class SceneDeviceCache: Sendable {
 
     public init() {}
 
-    public func lookup(_ event: ObjectEvent) -> Lookup {
+    public func lookup(_ event: ChangeEvent) -> Lookup {
         let now = NIODeadline.now()
         return entries.withLock { entries in
             switch entries[event.sceneKey] {
@@ -95,7 +95,7 @@ public final class SceneDeviceCache: Sendable {
 
     /// Installs a loaded scene and returns the events held while it loaded, to send in order.
     /// `devices` is nil when the store has no such scene; the held events are then returned as unknown.
-    public func finishLoad(sceneKey: String, devices: [Recipient]?) -> (deliver: [ObjectEvent], unknown: [ObjectEvent]) {
+    public func finishLoad(sceneKey: String, devices: [Recipient]?) -> (deliver: [ChangeEvent], unknown: [ChangeEvent]) {
         entries.withLock { entries in
             guard case .loading(let pending, let changes) = entries[sceneKey] else { return ([], []) }
             guard let devices else {
@@ -109,7 +109,7 @@ public final class SceneDeviceCache: Sendable {
     }
 
     /// Forgets a failed load so the next event tries again; returns the held events.
-    public func abandonLoad(sceneKey: String) -> [ObjectEvent] {
+    public func abandonLoad(sceneKey: String) -> [ChangeEvent] {
         entries.withLock { entries in
             guard case .loading(let pending, _) = entries[sceneKey] else { return [] }
             entries[sceneKey] = nil
@@ -131,6 +131,19 @@ public final class SceneDeviceCache: Sendable {
             case nil:
                 break
             }
+        }
+    }
+
+    /// Drops a scene; its next event loads it again (and finds it unknown if it is gone).
+    public func forget(_ sceneKey: String) {
+        entries.withLock { $0[sceneKey] = nil }
+    }
+
+    /// The device registered in `sceneKey` at `address`, if the scene is cached.
+    public func deviceKey(in sceneKey: String, at address: SocketAddress) -> String? {
+        entries.withLock { entries in
+            guard case .ready(let recipients, _, _) = entries[sceneKey] else { return nil }
+            return recipients.first { $0.address == address }?.deviceKey
         }
     }
 

@@ -34,17 +34,41 @@ public struct SceneRoutes: Sendable {
         router.post("/v1/scene") { request, _ in
             try await create(request, pathKey: nil)
         }
+        router.post("/v1/scene/query") { request, _ in
+            try await query(request)
+        }
         router.put("/v1/scene/{scene}") { request, context in
             try await create(request, pathKey: context.parameters.require("scene"))
         }
         router.get("/v1/scene/{scene}") { _, context in
             try await get(sceneKey: context.parameters.require("scene"))
         }
-        router.post("/v1/scene/{scene}/register") { request, context in
-            try await register(request, sceneKey: context.parameters.require("scene"))
+        router.post("/v1/scene/{scene}") { request, context in
+            try await update(request, sceneKey: context.parameters.require("scene"))
         }
-        router.post("/v1/scene/{scene}/deregister") { request, context in
-            try await deregister(request, sceneKey: context.parameters.require("scene"))
+        router.delete("/v1/scene/{scene}") { _, context in
+            try await delete(sceneKey: context.parameters.require("scene"))
+        }
+        router.put("/v1/scene/{scene}/asset/{asset}") { _, context in
+            let asset = try context.parameters.require("asset")
+            return try await change(context.parameters.require("scene"), .update) { scene in
+                if !scene.assets.contains(asset) { scene.assets.append(asset) }
+            }
+        }
+        router.delete("/v1/scene/{scene}/asset/{asset}") { _, context in
+            let asset = try context.parameters.require("asset")
+            return try await change(context.parameters.require("scene"), .update) { scene in
+                scene.assets.removeAll { $0 == asset }
+            }
+        }
+        // Registration, through the gateway (scene in the path) and on CrazyIvan itself (scene in the body).
+        for (action, handler) in [("register", register), ("deregister", deregister), ("align", align)] as [(String, @Sendable (Request, String?) async throws -> Response)] {
+            router.post(RouterPath("/v1/scene/{scene}/\(action)")) { request, context in
+                try await handler(request, context.parameters.require("scene"))
+            }
+            router.post(RouterPath("/v1/\(action)")) { request, _ in
+                try await handler(request, nil)
+            }
         }
     }
 
@@ -63,6 +87,79 @@ public struct SceneRoutes: Sendable {
         return try JSONResponse.make(SceneList.response(.create, scenes: [SceneJSON(scene)], transactionID: list.transactionID))
     }
 
+    /// Sets the fields given; `assets` and `tags` are appended with `operation` 10 (the default) and removed
+    /// with 11, as in the original.
+    func update(_ request: Request, sceneKey: String) async throws -> Response {
+        let list = try await JSONResponse.decode(SceneList.self, from: request, list: .scenes, messageType: SceneMessageType.update.rawValue)
+        let json = list.scenes?.first ?? SceneJSON()
+        let removing = list.operation == 11
+        return try await change(sceneKey, .update, transactionID: list.transactionID) { scene in
+            if let value = json.name?.nonEmpty { scene.name = value }
+            if let value = json.description?.nonEmpty { scene.description = value }
+            if let value = json.thumbnail?.nonEmpty { scene.thumbnail = value }
+            if let value = json.region?.nonEmpty { scene.region = value }
+            if let value = json.latitude { scene.latitude = value }
+            if let value = json.longitude { scene.longitude = value }
+            if let value = json.distance { scene.distance = value }
+            if let value = json.active { scene.isActive = value }
+            if let value = json.isPublic { scene.isPublic = value }
+            if json.isPrivate == true { scene.isPublic = false }
+            for (items, field) in [(json.assets ?? [], \Scene.assets), (json.tags ?? [], \Scene.tags)] {
+                if removing {
+                    scene[keyPath: field].removeAll { items.contains($0) }
+                } else {
+                    for item in items where !scene[keyPath: field].contains(item) { scene[keyPath: field].append(item) }
+                }
+            }
+        }
+    }
+
+    /// Deletes the scene with its registrations and links; its devices receive nothing more.
+    func delete(sceneKey: String) async throws -> Response {
+        guard let scene = try await store.scene(key: sceneKey), try await store.deleteScene(key: sceneKey) else {
+            throw EnvelopeError.notFound("no scene \(sceneKey)", list: .scenes, messageType: SceneMessageType.delete.rawValue)
+        }
+        fanOut.sceneDeleted(sceneKey)
+        return try JSONResponse.make(SceneList.response(.delete, scenes: [SceneJSON(scene)]))
+    }
+
+    /// `scenes[0]` gives the criteria: `name` and `region` match exactly, every one of `tags` must be on the
+    /// scene, and `latitude`, `longitude` and `distance` (kilometres) select scenes within that distance.
+    /// Results are ordered by key and paged by `start_record` and `num_records` (default 10).
+    func query(_ request: Request) async throws -> Response {
+        let type = SceneMessageType.query
+        let list = try await JSONResponse.decode(SceneList.self, from: request, list: .scenes, messageType: type.rawValue)
+        let criteria = list.scenes?.first ?? SceneJSON()
+        let start = list.startRecord ?? 0
+        let count = list.numRecords ?? 10
+        guard start >= 0, count >= 0 else {
+            throw EnvelopeError(.badRequest, .insufficientData, "start_record and num_records must not be negative", messageType: type.rawValue)
+        }
+        var scenes = try await store.scenes(name: criteria.name?.nonEmpty, region: criteria.region?.nonEmpty)
+        let tags = criteria.tags ?? []
+        scenes.removeAll { scene in !tags.allSatisfy(scene.tags.contains) }
+        if let latitude = criteria.latitude, let longitude = criteria.longitude, let distance = criteria.distance, distance > 0 {
+            scenes.removeAll { scene in
+                guard let sceneLatitude = scene.latitude, let sceneLongitude = scene.longitude else { return true }
+                return Geography.kilometres(from: (latitude, longitude), to: (sceneLatitude, sceneLongitude)) > distance
+            }
+        }
+        let page = Array(scenes.dropFirst(start).prefix(count))
+        guard !page.isEmpty else {
+            throw EnvelopeError.notFound("no scene matches", list: .scenes, messageType: type.rawValue)
+        }
+        var response = SceneList.response(type, scenes: page.map { SceneJSON($0) }, transactionID: list.transactionID)
+        response.startRecord = start
+        return try JSONResponse.make(response)
+    }
+
+    private func change(_ sceneKey: String, _ type: SceneMessageType, transactionID: String? = nil, _ body: @escaping @Sendable (inout Scene) -> Void) async throws -> Response {
+        guard let scene = try await store.updateScene(key: sceneKey, body) else {
+            throw EnvelopeError.notFound("no scene \(sceneKey)", list: .scenes, messageType: type.rawValue)
+        }
+        return try JSONResponse.make(SceneList.response(type, scenes: [SceneJSON(scene)], transactionID: transactionID))
+    }
+
     func get(sceneKey: String) async throws -> Response {
         guard let scene = try await store.scene(key: sceneKey) else {
             throw EnvelopeError.notFound("no scene \(sceneKey)", list: .scenes, messageType: SceneMessageType.get.rawValue)
@@ -71,22 +168,29 @@ public struct SceneRoutes: Sendable {
         return try JSONResponse.make(SceneList.response(.get, scenes: [SceneJSON(scene, devices: devices)]))
     }
 
-    func register(_ request: Request, sceneKey: String) async throws -> Response {
+    /// Registers a device. When the device is registered in another scene linked to this one, directly or
+    /// through a chain of aligned scenes, its pose here is computed from its pose there
+    /// (docs/coordinates.md) and that scene is returned as the origin scene.
+    func register(_ request: Request, sceneKey pathKey: String?) async throws -> Response {
         let type = SceneMessageType.register
         let list = try await JSONResponse.decode(SceneList.self, from: request, list: .scenes, messageType: type.rawValue)
         let sceneJSON = list.scenes?.first ?? SceneJSON()
+        guard let sceneKey = pathKey ?? sceneJSON.key?.nonEmpty else {
+            return try registrationFailure(type, .insufficientData, "the body names no scene: scenes[0].key")
+        }
         guard let deviceJSON = sceneJSON.devices?.first else {
             return try registrationFailure(type, .insufficientData, "the body names no device: scenes[0].devices[0]")
         }
         guard let hostname = deviceJSON.hostname?.nonEmpty, let port = deviceJSON.port, (1...65535).contains(port) else {
             return try registrationFailure(type, .insufficientData, "a device needs a hostname and a port from 1 to 65535")
         }
-        let device = Device(
+        var device = Device(
             key: deviceJSON.key?.nonEmpty ?? KeyGenerator.uuid(),
             hostname: hostname,
             port: port,
             connectionString: deviceJSON.connectionString ?? "",
-            format: deviceJSON.format ?? .json
+            format: deviceJSON.format ?? .json,
+            transform: try Self.transform(deviceJSON.transform) ?? .identity
         )
         guard let recipient = try? Recipient(device) else {
             return try registrationFailure(type, .insufficientData, "hostname \(hostname) is not an IP address")
@@ -102,12 +206,17 @@ public struct SceneRoutes: Sendable {
                 try await store.createScene(scene)
             } catch StoreError.duplicateKey {}  // created meanwhile by a concurrent registration
         }
+        var origin = Scene(key: "")
+        if let (originKey, pose) = try await poseFromLinkedScene(deviceKey: device.key, sceneKey: sceneKey) {
+            device.transform = pose
+            origin = try await store.scene(key: originKey) ?? Scene(key: originKey)
+        }
         try await store.register(device, inScene: sceneKey)
         fanOut.registered(recipient, in: sceneKey)
 
         var response = SceneList.response(
             type,
-            scenes: [SceneJSON(scene, devices: [DeviceJSON(device)]), SceneJSON(Scene(key: ""))],
+            scenes: [SceneJSON(scene, devices: [DeviceJSON(device)]), SceneJSON(origin)],
             transactionID: list.transactionID
         )
         response.eventDestinationHost = eventDestination.host
@@ -115,9 +224,12 @@ public struct SceneRoutes: Sendable {
         return try JSONResponse.make(response)
     }
 
-    func deregister(_ request: Request, sceneKey: String) async throws -> Response {
+    func deregister(_ request: Request, sceneKey pathKey: String?) async throws -> Response {
         let type = SceneMessageType.deregister
         let list = try await JSONResponse.decode(SceneList.self, from: request, list: .scenes, messageType: type.rawValue)
+        guard let sceneKey = pathKey ?? list.scenes?.first?.key?.nonEmpty else {
+            return try registrationFailure(type, .insufficientData, "the body names no scene: scenes[0].key")
+        }
         guard let deviceKey = list.scenes?.first?.devices?.first?.key?.nonEmpty else {
             return try registrationFailure(type, .insufficientData, "the body names no device key: scenes[0].devices[0].key")
         }
@@ -128,6 +240,67 @@ public struct SceneRoutes: Sendable {
         }
         let scene = try await store.scene(key: sceneKey) ?? Scene(key: sceneKey)
         return try JSONResponse.make(SceneList.response(type, scenes: [SceneJSON(scene)], transactionID: list.transactionID))
+    }
+
+    /// Sets the device's pose in the scene, then creates or updates the link between this scene and every
+    /// other scene the device is registered in.
+    func align(_ request: Request, sceneKey pathKey: String?) async throws -> Response {
+        let type = SceneMessageType.align
+        let list = try await JSONResponse.decode(SceneList.self, from: request, list: .scenes, messageType: type.rawValue)
+        let sceneJSON = list.scenes?.first ?? SceneJSON()
+        guard let sceneKey = pathKey ?? sceneJSON.key?.nonEmpty else {
+            return try registrationFailure(type, .insufficientData, "the body names no scene: scenes[0].key")
+        }
+        guard let deviceJSON = sceneJSON.devices?.first, let deviceKey = deviceJSON.key?.nonEmpty,
+            let pose = try Self.transform(deviceJSON.transform)
+        else {
+            return try registrationFailure(type, .insufficientData, "the body names no device key and transform: scenes[0].devices[0]")
+        }
+        let registrations = try await store.registrations(ofDevice: deviceKey)
+        guard var device = registrations.first(where: { $0.sceneKey == sceneKey })?.device else {
+            return try registrationFailure(type, .notFound, "device \(deviceKey) is not registered in scene \(sceneKey)")
+        }
+        device.transform = pose
+        try await store.register(device, inScene: sceneKey)
+        for other in registrations where other.sceneKey != sceneKey {
+            try await store.setLink(SceneLink.between((sceneKey, pose), (other.sceneKey, other.device.transform)))
+        }
+        let scene = try await store.scene(key: sceneKey) ?? Scene(key: sceneKey)
+        return try JSONResponse.make(SceneList.response(type, scenes: [SceneJSON(scene, devices: [DeviceJSON(device)])], transactionID: list.transactionID))
+    }
+
+    /// The device's pose in `sceneKey` from its registration in a linked scene, and that scene's key.
+    private func poseFromLinkedScene(deviceKey: String, sceneKey: String) async throws -> (String, DeviceTransform)? {
+        let elsewhere = try await store.registrations(ofDevice: deviceKey).filter { $0.sceneKey != sceneKey }
+        guard !elsewhere.isEmpty else { return nil }
+        // Gather the links of the connected part of the scene graph around this scene.
+        var known: Set<String> = [sceneKey]
+        var frontier = [sceneKey]
+        var links: [SceneLink] = []
+        while !frontier.isEmpty, known.count < 10_000 {
+            let found = try await store.links(touching: frontier)
+            frontier = []
+            for link in found where !links.contains(link) {
+                links.append(link)
+                for key in [link.from, link.to] where known.insert(key).inserted { frontier.append(key) }
+            }
+        }
+        for registration in elsewhere where known.contains(registration.sceneKey) {
+            if let pose = SceneGraph.pose(of: registration.device.transform, from: registration.sceneKey, to: sceneKey, links: links) {
+                return (registration.sceneKey, pose)
+            }
+        }
+        return nil
+    }
+
+    /// `{"translation":[x,y,z],"rotation":[x,y,z]}` as a pose; nil when absent.
+    static func transform(_ json: DeviceTransformJSON?) throws -> DeviceTransform? {
+        guard let json else { return nil }
+        func vector(_ values: [Double]?) -> SIMD3<Double> {
+            guard let values, values.count == 3 else { return .zero }
+            return SIMD3(values[0], values[1], values[2])
+        }
+        return DeviceTransform(translation: vector(json.translation), rotation: vector(json.rotation))
     }
 
     /// Registration outcomes travel in `err_code` with HTTP 200 (reference 3.4).

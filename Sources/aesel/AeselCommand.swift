@@ -35,6 +35,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "The data folder; the SQLite file lives here.")
     var data = "./aesel-data"
 
+    @Option(help: "A shared PostgreSQL store, postgres://user[:password]@host:port/database, instead of SQLite in the data folder.")
+    var store: String?
+
     @Flag(help: "Also send each event back to the device that sent it, as the original did.")
     var echoToSender = false
 
@@ -55,6 +58,7 @@ struct Serve: AsyncParsableCommand {
                 httpPort: httpPort,
                 udpPort: udpPort,
                 dataFolder: data,
+                store: store,
                 fanOut: .init(echoToSender: echoToSender),
                 persistInterval: .milliseconds(persistInterval)
             ),

@@ -9,8 +9,13 @@ struct SceneDeviceCacheTests {
         try Recipient(Device(key: key, hostname: "127.0.0.1", port: port))
     }
 
-    func event(_ scene: String, _ sequence: UInt64) -> ObjectEvent {
-        ObjectEvent(sceneKey: scene, objectKey: "o", transform: .identity, sequence: sequence)
+    func event(_ scene: String, _ sequence: UInt64) -> ChangeEvent {
+        .update(ObjectEvent(sceneKey: scene, objectKey: "o", transform: .identity, sequence: sequence))
+    }
+
+    func sequence(_ event: ChangeEvent) -> UInt64 {
+        if case .update(let update) = event { return update.sequence }
+        return 0
     }
 
     func keys(_ lookup: SceneDeviceCache.Lookup) -> [String]? {
@@ -26,7 +31,7 @@ struct SceneDeviceCacheTests {
         // A registration made while the load runs is kept on top of what the load returns.
         cache.apply(.register(try recipient("late", 5002)), sceneKey: "s")
         let (deliver, unknown) = cache.finishLoad(sceneKey: "s", devices: [try recipient("a", 5001)])
-        #expect(deliver.map(\.sequence) == [1, 2])
+        #expect(deliver.map(sequence) == [1, 2])
         #expect(unknown.isEmpty)
         #expect(keys(cache.lookup(event("s", 3))) == ["a", "late"])
     }

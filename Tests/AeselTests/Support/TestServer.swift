@@ -17,10 +17,30 @@ final class TestServer: @unchecked Sendable {
     let dataFolder: String
     private let extraArguments: [String]
 
-    init(dataFolder: String? = nil, arguments: [String] = []) throws {
+    private let removeStore: @Sendable () async throws -> Void
+
+    init(dataFolder: String? = nil, arguments: [String] = [], removeStore: @escaping @Sendable () async throws -> Void = {}) throws {
         self.dataFolder = dataFolder ?? NSTemporaryDirectory() + "aesel-test-\(UUID().uuidString)"
         extraArguments = arguments
+        self.removeStore = removeStore
         process = try Self.start(dataFolder: self.dataFolder, arguments: arguments)
+    }
+
+    /// A server on a fresh store of `kind`: SQLite in its data folder, or a PostgreSQL database of its own.
+    static func start(store kind: StoreKind) async throws -> TestServer {
+        switch kind {
+        case .sqlite:
+            return try TestServer()
+        case .postgres:
+            let (url, remove) = try await StoreLocation.postgresDatabase()
+            return try TestServer(arguments: ["--store", url], removeStore: remove)
+        }
+    }
+
+    /// Stops the server and removes its store.
+    func finish() async {
+        stop()
+        try? await removeStore()
     }
 
     private static func start(dataFolder: String, arguments: [String]) throws -> ServerProcess {

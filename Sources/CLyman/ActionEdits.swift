@@ -1,0 +1,157 @@
+import AeselHTTP
+import AeselModel
+import AeselWire
+import Hummingbird
+
+/// Why a transaction on an object or property was refused after reading it.
+enum RecordRefusal: Error {
+    case locked(by: String)
+    case notOwner(owner: String)
+    case noAction(String)
+    case noKeyframe(action: String, frame: Int)
+
+    func envelope(list: EnvelopeError.List, messageType: Int) -> EnvelopeError {
+        switch self {
+        case .locked(let owner):
+            EnvelopeError(.conflict, .lockExists, "locked by device \(owner)", list: list, messageType: messageType)
+        case .notOwner(let owner):
+            EnvelopeError(.conflict, .lockExists, owner.isEmpty ? "not locked" : "locked by device \(owner), not by this device", list: list, messageType: messageType)
+        case .noAction(let name):
+            EnvelopeError.notFound("no action \(name)", list: list, messageType: messageType)
+        case .noKeyframe(let action, let frame):
+            EnvelopeError.notFound("no keyframe \(frame) in action \(action)", list: list, messageType: messageType)
+        }
+    }
+}
+
+/// The action and keyframe operations objects and properties share (reference 1.4), as edits of a
+/// record's action list. Each returns the `msg_type` of its object event.
+enum ActionEdit<Keyframe: Sendable & Hashable & Codable & FrameNumbered>: Sendable {
+    case addAction(Action<Keyframe>)
+    case updateAction(name: String, description: String?, owner: String?)
+    case deleteAction(name: String)
+    case addKeyframe(action: String, Keyframe)
+    case updateKeyframe(action: String, frame: Int, Keyframe)
+    case deleteKeyframe(action: String, frame: Int)
+
+    var messageType: ObjectMessageType {
+        switch self {
+        case .addAction: .actionCreate
+        case .updateAction: .actionUpdate
+        case .deleteAction: .actionDelete
+        case .addKeyframe: .frameCreate
+        case .updateKeyframe: .frameUpdate
+        case .deleteKeyframe: .frameDelete
+        }
+    }
+
+    func apply(to actions: inout [Action<Keyframe>]) throws {
+        func index(_ name: String) throws -> Int {
+            guard let index = actions.firstIndex(where: { $0.name == name }) else { throw RecordRefusal.noAction(name) }
+            return index
+        }
+        switch self {
+        case .addAction(let action):
+            actions.removeAll { $0.name == action.name }
+            actions.append(action)
+        case .updateAction(let name, let description, let owner):
+            let at = try index(name)
+            if let description { actions[at].description = description }
+            if let owner { actions[at].owner = owner }
+        case .deleteAction(let name):
+            actions.remove(at: try index(name))
+        case .addKeyframe(let name, let keyframe):
+            actions[try index(name)].upsert(keyframe)
+        case .updateKeyframe(let name, let frame, var keyframe):
+            let at = try index(name)
+            guard actions[at].keyframes.contains(where: { $0.frame == frame }) else { throw RecordRefusal.noKeyframe(action: name, frame: frame) }
+            keyframe = keyframe.withFrame(frame)
+            actions[at].upsert(keyframe)
+        case .deleteKeyframe(let name, let frame):
+            let at = try index(name)
+            guard actions[at].keyframes.contains(where: { $0.frame == frame }) else { throw RecordRefusal.noKeyframe(action: name, frame: frame) }
+            actions[at].keyframes.removeAll { $0.frame == frame }
+        }
+    }
+}
+
+extension FrameNumbered {
+    func withFrame(_ frame: Int) -> Self {
+        if let keyframe = self as? ObjectKeyframe {
+            var copy = keyframe
+            copy.frame = frame
+            return copy as! Self
+        }
+        if let keyframe = self as? PropertyKeyframe {
+            var copy = keyframe
+            copy.frame = frame
+            return copy as! Self
+        }
+        return self
+    }
+}
+
+/// Registers the action and keyframe routes under `{segment}/{key}` and turns requests into edits.
+struct ActionRoutes<Keyframe: Sendable & Hashable & Codable & FrameNumbered> {
+    let segment: String
+    let list: EnvelopeError.List
+    let codeOffset: Int
+    /// Applies the edit to the record `key` (in `scene` when the route has one) and answers.
+    let edit: @Sendable (_ key: String, _ sceneKey: String?, ActionEdit<Keyframe>) async throws -> Response
+
+    func add<Context: RequestContext>(to group: RouterGroup<Context>) {
+        let base = "\(segment)/{key}/action"
+        group.post(RouterPath(base)) { request, context in
+            let action = try await JSONResponse.decode(Action<Keyframe>.self, from: request, list: list, messageType: ObjectMessageType.actionCreate.rawValue + codeOffset)
+            guard !action.name.isEmpty else {
+                throw EnvelopeError(.badRequest, .insufficientData, "an action needs a name", list: list, messageType: ObjectMessageType.actionCreate.rawValue + codeOffset)
+            }
+            return try await edit(context.parameters.require("key"), context.parameters.get("scene"), .addAction(action))
+        }
+        group.post(RouterPath("\(base)/{action}")) { request, context in
+            let body = try await JSONResponse.decode(ActionUpdateJSON.self, from: request, list: list, messageType: ObjectMessageType.actionUpdate.rawValue + codeOffset)
+            return try await edit(
+                context.parameters.require("key"), context.parameters.get("scene"),
+                .updateAction(name: context.parameters.require("action"), description: body.description, owner: body.owner)
+            )
+        }
+        group.delete(RouterPath("\(base)/{action}")) { _, context in
+            try await edit(context.parameters.require("key"), context.parameters.get("scene"), .deleteAction(name: context.parameters.require("action")))
+        }
+        group.post(RouterPath("\(base)/{action}/keyframe")) { request, context in
+            let keyframe = try await JSONResponse.decode(Keyframe.self, from: request, list: list, messageType: ObjectMessageType.frameCreate.rawValue + codeOffset)
+            return try await edit(context.parameters.require("key"), context.parameters.get("scene"), .addKeyframe(action: context.parameters.require("action"), keyframe))
+        }
+        group.post(RouterPath("\(base)/{action}/keyframe/{frame}")) { request, context in
+            let frame = try Self.frame(context, list: list)
+            // The path gives the frame; the body may leave it out.
+            let keyframe = try await JSONResponse.decode(
+                Keyframe.self, from: request, list: list, messageType: ObjectMessageType.frameUpdate.rawValue + codeOffset, defaults: ["frame": frame]
+            )
+            return try await edit(
+                context.parameters.require("key"), context.parameters.get("scene"),
+                .updateKeyframe(action: context.parameters.require("action"), frame: frame, keyframe)
+            )
+        }
+        group.delete(RouterPath("\(base)/{action}/keyframe/{frame}")) { _, context in
+            try await edit(
+                context.parameters.require("key"), context.parameters.get("scene"),
+                .deleteKeyframe(action: context.parameters.require("action"), frame: try Self.frame(context, list: list))
+            )
+        }
+    }
+
+    private static func frame(_ context: some RequestContext, list: EnvelopeError.List) throws -> Int {
+        guard let frame = context.parameters.get("frame", as: Int.self) else {
+            throw EnvelopeError(.badRequest, .translationError, "the frame in the path must be an integer", list: list)
+        }
+        return frame
+    }
+}
+
+/// `{"description": …, "owner": …}` for an action update.
+struct ActionUpdateJSON: Decodable {
+    var description: String?
+    var owner: String?
+}
+

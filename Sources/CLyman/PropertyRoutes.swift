@@ -1,0 +1,163 @@
+import AeselHTTP
+import AeselModel
+public import AeselStore
+public import AeselStream
+import AeselWire
+import Foundation
+public import Hummingbird
+import NIOCore
+
+/// CLyman's property transactions: the object API for 1 to 4 values (reference 1.5 and 1.7), at
+/// `/v1/property/...` and `/v1/scene/{scene}/property/...`. Properties cannot be locked. Their events
+/// carry the property codes: 8, 9 and 11, frames 23, 24 and 26, actions 27, 28 and 30.
+public struct PropertyRoutes: Sendable {
+    private let store: any AeselStore
+    private let writeBehind: TransformWriteBehind
+    private let stream: any ChangeStream
+
+    public init(store: any AeselStore, writeBehind: TransformWriteBehind, stream: any ChangeStream) {
+        self.store = store
+        self.writeBehind = writeBehind
+        self.stream = stream
+    }
+
+    public func add<Context: RequestContext>(to group: RouterGroup<Context>) {
+        group.post("property") { request, context in
+            try await create(request, sceneKey: context.parameters.get("scene"))
+        }
+        group.post("property/query") { request, context in
+            try await query(request, sceneKey: context.parameters.get("scene"))
+        }
+        group.get("property/{key}") { _, context in
+            try respond(.get, [try await existing(context.parameters.require("key"), in: context.parameters.get("scene"), .get)])
+        }
+        group.post("property/{key}") { request, context in
+            let list = try await JSONResponse.decode(PropertyList.self, from: request, list: .properties, messageType: ObjectMessageType.update.propertyCode)
+            guard let json = list.properties?.first else {
+                throw EnvelopeError(.badRequest, .insufficientData, "the body lists no property", list: .properties, messageType: ObjectMessageType.update.propertyCode)
+            }
+            let sceneKey = context.parameters.get("scene")
+            return try await change(context.parameters.require("key"), in: sceneKey, .update) { property in
+                if let name = json.name?.nonEmpty { property.name = name }
+                if let scene = json.scene?.nonEmpty, sceneKey == nil { property.sceneKey = scene }
+                if let parent = json.parent?.nonEmpty { property.parent = parent }
+                if let value = json.assetSubID?.nonEmpty { property.assetSubID = value }
+                if let values = json.values { property.values = values }
+                if let actions = json.actions { property.actions = actions }
+            } after: { property in
+                if json.values != nil { writeBehind.discard(key: property.key) }
+            }
+        }
+        group.delete("property/{key}") { _, context in
+            let property = try await existing(context.parameters.require("key"), in: context.parameters.get("scene"), .delete)
+            guard let deleted = try await store.deleteProperty(key: property.key) else {
+                throw EnvelopeError.notFound("no property \(property.key)", list: .properties, messageType: ObjectMessageType.delete.propertyCode)
+            }
+            writeBehind.discard(key: deleted.key)
+            emit(.delete, deleted)
+            return try respond(.delete, [deleted])
+        }
+        ActionRoutes<PropertyKeyframe>(segment: "property", list: .properties, codeOffset: 8) { key, sceneKey, edit in
+            try await change(key, in: sceneKey, edit.messageType) { property in
+                try edit.apply(to: &property.actions)
+            }
+        }.add(to: group)
+    }
+
+    private func create(_ request: Request, sceneKey: String?) async throws -> Response {
+        let code = ObjectMessageType.create.propertyCode
+        let list = try await JSONResponse.decode(PropertyList.self, from: request, list: .properties, messageType: code)
+        guard let requested = list.properties, !requested.isEmpty else {
+            throw EnvelopeError(.badRequest, .insufficientData, "the body lists no properties", list: .properties, messageType: code)
+        }
+        var created: [SceneProperty] = []
+        for json in requested {
+            guard let scene = sceneKey ?? json.scene?.nonEmpty else {
+                throw EnvelopeError(.badRequest, .insufficientData, "a property needs a scene", list: .properties, messageType: code)
+            }
+            guard try await store.scene(key: scene) != nil else {
+                throw EnvelopeError.notFound("no scene \(scene)", list: .properties, messageType: code)
+            }
+            let property = SceneProperty(
+                key: KeyGenerator.objectKey(),
+                sceneKey: scene,
+                name: json.name ?? "",
+                parent: json.parent ?? "",
+                assetSubID: json.assetSubID ?? "",
+                values: json.values ?? [],
+                actions: json.actions ?? []
+            )
+            try await store.createProperty(property)
+            emit(.create, property)
+            created.append(property)
+        }
+        return try respond(.create, created, transactionID: list.transactionID)
+    }
+
+    private func query(_ request: Request, sceneKey: String?) async throws -> Response {
+        let code = ObjectMessageType.query.propertyCode
+        let list = try await JSONResponse.decode(PropertyList.self, from: request, list: .properties, messageType: code)
+        let limit = list.numRecords ?? 10
+        guard limit >= 0 else {
+            throw EnvelopeError(.badRequest, .insufficientData, "num_records must not be negative", list: .properties, messageType: code)
+        }
+        var found: [SceneProperty] = []
+        for json in list.properties ?? [PropertyJSON()] {
+            var filter = PropertyFilter()
+            filter.name = json.name ?? ""
+            filter.sceneKey = sceneKey ?? json.scene ?? ""
+            filter.parent = json.parent ?? ""
+            filter.assetSubID = json.assetSubID ?? ""
+            for property in try await store.properties(matching: filter, limit: limit) where !found.contains(where: { $0.key == property.key }) {
+                found.append(overlaid(property))
+            }
+        }
+        return try respond(.query, found, transactionID: list.transactionID)
+    }
+
+    private func existing(_ key: String, in sceneKey: String?, _ type: ObjectMessageType) async throws -> SceneProperty {
+        guard let property = try await store.property(key: key), sceneKey == nil || property.sceneKey == sceneKey else {
+            throw EnvelopeError.notFound("no property \(key)", list: .properties, messageType: type.propertyCode)
+        }
+        return overlaid(property)
+    }
+
+    private func overlaid(_ property: SceneProperty) -> SceneProperty {
+        guard let newest = writeBehind.newestValues(propertyKey: property.key) else { return property }
+        var property = property
+        property.values = newest.values
+        return property
+    }
+
+    private func change(
+        _ key: String,
+        in sceneKey: String?,
+        _ type: ObjectMessageType,
+        _ body: @escaping @Sendable (inout SceneProperty) throws -> Void,
+        after: (SceneProperty) -> Void = { _ in }
+    ) async throws -> Response {
+        let notFound = EnvelopeError.notFound("no property \(key)", list: .properties, messageType: type.propertyCode)
+        let changed: SceneProperty?
+        do {
+            changed = try await store.updateProperty(key: key) { property in
+                guard sceneKey == nil || property.sceneKey == sceneKey else { throw notFound }
+                try body(&property)
+            }
+        } catch let refusal as RecordRefusal {
+            throw refusal.envelope(list: .properties, messageType: type.propertyCode)
+        }
+        guard let changed else { throw notFound }
+        after(changed)
+        emit(type, changed)
+        return try respond(type, [overlaid(changed)])
+    }
+
+    private func respond(_ type: ObjectMessageType, _ properties: [SceneProperty], transactionID: String? = nil) throws -> Response {
+        try JSONResponse.make(PropertyList.response(type, properties: properties.map { PropertyJSON($0, messageType: type) }, transactionID: transactionID))
+    }
+
+    private func emit(_ type: ObjectMessageType, _ property: SceneProperty) {
+        guard let json = try? JSONEncoder().encode(PropertyJSON(overlaid(property), messageType: type)) else { return }
+        stream.publish(.transaction(TransactionEvent(sceneKey: property.sceneKey, messageType: type.propertyCode, json: ByteBuffer(bytes: json))))
+    }
+}

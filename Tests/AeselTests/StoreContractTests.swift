@@ -1,0 +1,601 @@
+import AeselModel
+@testable import AeselStore
+import Foundation
+import Testing
+
+/// The back ends that must pass the store contract.
+enum StoreKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    case sqlite
+    case postgres
+
+    var testDescription: String { rawValue }
+}
+
+/// Why a store could not be made for a test.
+struct StoreSetupError: Error, CustomStringConvertible {
+    var description: String
+
+    static let missingPostgresURL = StoreSetupError(
+        description: """
+            AESEL_TEST_POSTGRES_URL is not set, so the PostgreSQL contract tests cannot run. Run scripts/test.sh, \
+            or start a server with `scripts/postgres.sh start DIR PORT` and export the URL it prints.
+            """
+    )
+}
+
+/// One isolated store of a back end: a temporary folder (SQLite) or a database of its own (PostgreSQL),
+/// which a test can open several times and which is removed afterwards.
+struct StoreLocation: Sendable {
+    let kind: StoreKind
+    let open: @Sendable () async throws -> any AeselStore
+    let remove: @Sendable () async throws -> Void
+
+    static func make(_ kind: StoreKind) async throws -> StoreLocation {
+        switch kind {
+        case .sqlite:
+            let folder = NSTemporaryDirectory() + "aesel-store-\(UUID().uuidString)"
+            return StoreLocation(
+                kind: kind,
+                open: { try SQLiteStore(dataFolder: folder) },
+                remove: { try? FileManager.default.removeItem(atPath: folder) }
+            )
+        case .postgres:
+            let (url, remove) = try await postgresDatabase()
+            return StoreLocation(kind: kind, open: { try await PostgresStore(url: url) }, remove: remove)
+        }
+    }
+
+    /// A new, empty database on the test PostgreSQL server: its URL, and how to drop it.
+    static func postgresDatabase() async throws -> (url: String, remove: @Sendable () async throws -> Void) {
+        guard let adminURL = ProcessInfo.processInfo.environment["AESEL_TEST_POSTGRES_URL"], !adminURL.isEmpty else {
+            throw StoreSetupError.missingPostgresURL
+        }
+        let name = "aesel_test_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+        guard var components = URLComponents(string: adminURL) else {
+            throw StoreSetupError(description: "AESEL_TEST_POSTGRES_URL is not a URL: \(adminURL)")
+        }
+        components.path = "/" + name
+        guard let url = components.string else {
+            throw StoreSetupError(description: "cannot name database \(name) in \(adminURL)")
+        }
+        try await PostgresStore.createDatabase(name, adminURL: adminURL)
+        return (url, { try await PostgresStore.dropDatabase(name, adminURL: adminURL) })
+    }
+}
+
+/// Runs `body` with a fresh location, removed afterwards whether or not `body` throws.
+func withStoreLocation(_ kind: StoreKind, _ body: (StoreLocation) async throws -> Void) async throws {
+    let location = try await StoreLocation.make(kind)
+    do {
+        try await body(location)
+    } catch {
+        try? await location.remove()
+        throw error
+    }
+    try await location.remove()
+}
+
+/// Runs `body` with a fresh, empty store, closed and removed afterwards.
+func withStore(_ kind: StoreKind, _ body: (any AeselStore) async throws -> Void) async throws {
+    try await withStoreLocation(kind) { location in
+        let store = try await location.open()
+        do {
+            try await body(store)
+        } catch {
+            try? await store.close()
+            throw error
+        }
+        try await store.close()
+    }
+}
+
+/// Thrown by `update…` closures in the tests; the store must roll back and rethrow it.
+struct Refused: Error, Equatable {
+    var reason = "refused"
+}
+
+@Suite("Store contract", .serialized)
+struct StoreContractTests {
+    // MARK: Fixtures
+
+    static let moved = Transform(rowMajor: [1, 0, 0, 9, 0, 1, 0, 8, 0, 0, 1, 7.25])
+    static let pose = DeviceTransform(translation: SIMD3(1.5, -2, 3), rotation: SIMD3(0.1, 0.2, -0.3))
+
+    static let lobby = Scene(
+        key: "s1", name: "Lobby", description: "the hall", thumbnail: "t.png", region: "eu", latitude: 48.8,
+        longitude: 2.35, distance: 12.5, isActive: false, isPublic: false, assets: ["a", "b"], tags: ["t"]
+    )
+
+    static let action = ObjectAction(
+        name: "spin",
+        description: "turns",
+        owner: "u1",
+        keyframes: [
+            ObjectKeyframe(frame: 10, owner: "u1", transform: moved, translationHandle: [GraphHandle(leftType: "VECTOR", leftX: 1, leftY: 2, rightType: "FREE", rightX: 3, rightY: 4)]),
+            ObjectKeyframe(frame: 2),
+        ]
+    )
+
+    static let cube = SceneObject(
+        key: "o1", sceneKey: "s1", name: "cube", type: "mesh", subtype: "box", owner: "", parent: "p",
+        assetSubID: "sub", transform: moved, assets: ["a1", "a2"], actions: [action], sequence: 3
+    )
+
+    static let propertyAction = PropertyAction(
+        name: "fade",
+        keyframes: [PropertyKeyframe(frame: 4, owner: "u2", values: [PropertyKeyframeValue(value: 0.5), PropertyKeyframeValue(value: 1)])]
+    )
+
+    static let brightness = SceneProperty(
+        key: "p1", sceneKey: "s1", name: "brightness", parent: "o1", assetSubID: "sub", values: [0.25, 1],
+        actions: [propertyAction], sequence: 2
+    )
+
+    /// A comparable form of `registrations(ofDevice:)`.
+    static func registrationList(_ list: [(sceneKey: String, device: Device)]) -> [String] {
+        list.map { "\($0.sceneKey):\($0.device.key):\($0.device.port)" }
+    }
+
+    // MARK: Scenes
+
+    @Test("Scenes: create, duplicate key, get", arguments: StoreKind.allCases)
+    func createAndGetScene(kind: StoreKind) async throws {
+        try await withStore(kind) { store in
+            try await store.createScene(Self.lobby)
+            try await store.createScene(Scene(key: "s2"))
+            await #expect(throws: StoreError.duplicateKey("s1")) { try await store.createScene(Scene(key: "s1", name: "other")) }
+            #expect(try await store.scene(key: "s1") == Self.lobby)
+            #expect(try await store.scene(key: "s2") == Scene(key: "s2"))
+            #expect(try await store.scene(key: "missing") == nil)
+        }
+    }
+
+    @Test("Scenes: update writes every field; a throwing closure rolls back", arguments: StoreKind.allCases)
+    func updateScene(kind: StoreKind) async throws {
+        try await withStore(kind) { store in
+            try await store.createScene(Self.lobby)
+            var expected = Self.lobby
+            expected.name = "Atrium"
+            expected.description = ""
+            expected.region = "us"
+            expected.latitude = nil
+            expected.longitude = -70.5
+            expected.distance = 3
+            expected.isActive = true
+            expected.isPublic = true
+            expected.assets = []
+            expected.tags = ["x", "y"]
+            let changed = expected
+            let updated = try await store.updateScene(key: "s1") { scene in
+                let key = scene.key
+                scene = changed
+                scene.key = key
+            }
+            #expect(updated == expected)
+            #expect(try await store.scene(key: "s1") == expected)
+
+            await #expect(throws: Refused()) {
+                try await store.updateScene(key: "s1") { scene in
+                    scene.name = "half-done"
+                    throw Refused()
+                }
+            }
+            #expect(try await store.scene(key: "s1") == expected)
+            #expect(try await store.updateScene(key: "missing") { $0.name = "x" } == nil)
+            #expect(try await store.scene(key: "missing") == nil)
+        }
+    }
+
+    @Test("Scenes: delete removes the scene's registrations and links", arguments: StoreKind.allCases)
+    func deleteScene(kind: StoreKind) async throws {
+        try await withStore(kind) { store in
+            for key in ["s1", "s2", "s3"] { try await store.createScene(Scene(key: key)) }
+            try await store.register(Device(key: "d1", hostname: "127.0.0.1", port: 4000), inScene: "s1")
+            try await store.register(Device(key: "d1", hostname: "127.0.0.1", port: 4001), inScene: "s2")
+            try await store.setLink(SceneLink(from: "s1", to: "s2", transform: Self.pose))
+            try await store.setLink(SceneLink(from: "s3", to: "s1", transform: Self.pose))
+            try await store.setLink(SceneLink(from: "s2", to: "s3", transform: Self.pose))
+
+            #expect(try await store.deleteScene(key: "s1"))
+            #expect(try await store.scene(key: "s1") == nil)
+            #expect(try await store.devices(inScene: "s1").isEmpty)
+            #expect(Self.registrationList(try await store.registrations(ofDevice: "d1")) == ["s2:d1:4001"])
+            #expect(try await store.links(touching: ["s1", "s2", "s3"]) == [SceneLink(from: "s2", to: "s3", transform: Self.pose)])
+            #expect(try await !store.deleteScene(key: "s1"))
+            #expect(try await !store.deleteScene(key: "missing"))
+        }
+    }
+
+    @Test("Scenes: query by name and region, ordered by key", arguments: StoreKind.allCases)
+    func queryScenes(kind: StoreKind) async throws {
+        try await withStore(kind) { store in
+            // Created out of order; upper case sorts before lower case (byte order) in both back ends.
+            let scenes = [
+                Scene(key: "c", name: "Lobby", region: "eu"),
+                Scene(key: "a", name: "Lobby", region: "us"),
+                Scene(key: "b", name: "Hall", region: "eu"),
+                Scene(key: "B", name: "Lobby", region: "eu"),
+            ]
+            for scene in scenes { try await store.createScene(scene) }
+            #expect(try await store.scenes(name: nil, region: nil).map(\.key) == ["B", "a", "b", "c"])
+            #expect(try await store.scenes(name: "Lobby", region: nil).map(\.key) == ["B", "a", "c"])
+            #expect(try await store.scenes(name: nil, region: "eu").map(\.key) == ["B", "b", "c"])
+            #expect(try await store.scenes(name: "Lobby", region: "eu").map(\.key) == ["B", "c"])
+            #expect(try await store.scenes(name: "Lobby", region: "eu").first == scenes[3])
+            #expect(try await store.scenes(name: "nothing", region: nil).isEmpty)
+            #expect(try await store.scenes(name: "", region: nil).isEmpty)
+        }
+    }
+
+    // MARK: Registration
+
+    @Test("Registration: register, replace, deregister, devices, registrations", arguments: StoreKind.allCases)
+    func registration(kind: StoreKind) async throws {
+        try await withStore(kind) { store in
+            for key in ["s1", "s2", "s3"] { try await store.createScene(Scene(key: key)) }
+            let first = Device(key: "d1", hostname: "127.0.0.1", port: 4000)
+            let replaced = Device(key: "d1", hostname: "::1", port: 4001, connectionString: "tcp://x", format: .binary, transform: Self.pose)
+            let other = Device(key: "d0", hostname: "127.0.0.2", port: 4002)
+            try await store.register(first, inScene: "s1")
+            try await store.register(replaced, inScene: "s1")
+            try await store.register(other, inScene: "s1")
+            try await store.register(first, inScene: "s2")
+            try await store.register(other, inScene: "s3")
+
+            #expect(try await store.devices(inScene: "s1") == [other, replaced])
+            #expect(try await store.devices(inScene: "s2") == [first])
+            #expect(try await store.devices(inScene: "missing").isEmpty)
+            let registrations = try await store.registrations(ofDevice: "d1")
+            #expect(registrations.map(\.sceneKey) == ["s1", "s2"])
+            #expect(registrations.map(\.device) == [replaced, first])
+            #expect(try await store.registrations(ofDevice: "missing").isEmpty)
+
+            #expect(try await store.deregister(deviceKey: "d1", fromScene: "s1"))
+            #expect(try await !store.deregister(deviceKey: "d1", fromScene: "s1"))
+            #expect(try await !store.deregister(deviceKey: "d1", fromScene: "s3"))
+            #expect(try await store.devices(inScene: "s1") == [other])
+            #expect(Self.registrationList(try await store.registrations(ofDevice: "d1")) == ["s2:d1:4000"])
+        }
+    }
+
+    // MARK: Scene links
+
+    @Test("Links: one per pair, replaced in either direction; links(touching:)", arguments: StoreKind.allCases)
+    func links(kind: StoreKind) async throws {
+        try await withStore(kind) { store in
+            for key in ["a", "b", "c", "d"] { try await store.createScene(Scene(key: key)) }
+            let one = DeviceTransform(translation: SIMD3(1, 0, 0), rotation: .zero)
+            let two = DeviceTransform(translation: SIMD3(0, 2, 0), rotation: SIMD3(0, 0, 0.5))
+            let three = DeviceTransform(translation: SIMD3(0, 0, 3), rotation: SIMD3(0.25, 0, 0))
+
+            try await store.setLink(SceneLink(from: "a", to: "b", transform: one))
+            #expect(try await store.links(touching: ["a"]) == [SceneLink(from: "a", to: "b", transform: one)])
+            // The opposite direction replaces the pair.
+            try await store.setLink(SceneLink(from: "b", to: "a", transform: two))
+            #expect(try await store.links(touching: ["a"]) == [SceneLink(from: "b", to: "a", transform: two)])
+            #expect(try await store.links(touching: ["b"]) == [SceneLink(from: "b", to: "a", transform: two)])
+            // And back again.
+            try await store.setLink(SceneLink(from: "a", to: "b", transform: three))
+            #expect(try await store.links(touching: ["a", "b"]) == [SceneLink(from: "a", to: "b", transform: three)])
+            // The same direction replaces too.
+            try await store.setLink(SceneLink(from: "a", to: "b", transform: one))
+            #expect(try await store.links(touching: ["b"]) == [SceneLink(from: "a", to: "b", transform: one)])
+
+            try await store.setLink(SceneLink(from: "c", to: "b", transform: two))
+            try await store.setLink(SceneLink(from: "c", to: "d", transform: three))
+            #expect(try await store.links(touching: ["a"]) == [SceneLink(from: "a", to: "b", transform: one)])
+            #expect(Set(try await store.links(touching: ["b"])) == [
+                SceneLink(from: "a", to: "b", transform: one), SceneLink(from: "c", to: "b", transform: two),
+            ])
+            #expect(Set(try await store.links(touching: ["a", "d"])) == [
+                SceneLink(from: "a", to: "b", transform: one), SceneLink(from: "c", to: "d", transform: three),
+            ])
+            #expect(try await store.links(touching: ["a", "b", "c", "d"]).count == 3)
+            #expect(try await store.links(touching: []).isEmpty)
+            #expect(try await store.links(touching: ["missing"]).isEmpty)
+        }
+    }
+
+    // MARK: Objects
+
+    @Test("Objects: create, duplicate key, get, update, rollback, delete", arguments: StoreKind.allCases)
+    func objectLifecycle(kind: StoreKind) async throws {
+        try await withStore(kind) { store in
+            try await store.createScene(Scene(key: "s1"))
+            try await store.createObject(Self.cube)
+            await #expect(throws: StoreError.duplicateKey("o1")) { try await store.createObject(SceneObject(key: "o1", sceneKey: "s1")) }
+            #expect(try await store.object(key: "o1") == Self.cube)
+            #expect(try await store.object(key: "missing") == nil)
+
+            var expected = Self.cube
+            expected.name = "sphere"
+            expected.type = "light"
+            expected.subtype = ""
+            expected.owner = "u9"
+            expected.parent = ""
+            expected.assetSubID = "sub2"
+            expected.sceneKey = "s2"
+            expected.transform = .identity
+            expected.assets = ["z"]
+            expected.actions = []
+            expected.sequence = 7
+            let changed = expected
+            let updated = try await store.updateObject(key: "o1") { object in
+                object = changed
+                object.key = "renamed"  // the key never changes
+            }
+            #expect(updated == expected)
+            #expect(try await store.object(key: "o1") == expected)
+            #expect(try await store.object(key: "renamed") == nil)
+
+            await #expect(throws: Refused()) {
+                try await store.updateObject(key: "o1") { object in
+                    object.name = "half-done"
+                    throw Refused()
+                }
+            }
+            #expect(try await store.object(key: "o1") == expected)
+            #expect(try await store.updateObject(key: "missing") { $0.name = "x" } == nil)
+
+            #expect(try await store.deleteObject(key: "o1") == expected)
+            #expect(try await store.deleteObject(key: "o1") == nil)
+            #expect(try await store.object(key: "o1") == nil)
+        }
+    }
+
+    @Test("Objects: query on each field, assets, limit and key order", arguments: StoreKind.allCases)
+    func queryObjects(kind: StoreKind) async throws {
+        try await withStore(kind) { store in
+            let objects = [
+                SceneObject(key: "k5", sceneKey: "s1", name: "cube", type: "mesh", subtype: "box", owner: "u1", parent: "", assetSubID: "x", assets: ["a", "b"]),
+                SceneObject(key: "k1", sceneKey: "s1", name: "cube", type: "light", subtype: "", owner: "", parent: "k5", assetSubID: "", assets: ["b", "a"]),
+                SceneObject(key: "k3", sceneKey: "s2", name: "ball", type: "mesh", subtype: "sphere", owner: "u2", parent: "k5", assetSubID: "x", assets: ["a"]),
+                SceneObject(key: "k2", sceneKey: "s2", name: "cube", type: "mesh", subtype: "box", owner: "u1", parent: "", assetSubID: "y", assets: ["a", "b", "c"]),
+                SceneObject(key: "k4", sceneKey: "s1", name: "cone", type: "mesh", subtype: "", owner: "", parent: "", assetSubID: "", assets: []),
+            ]
+            for object in objects { try await store.createObject(object) }
+
+            func keys(_ change: (inout ObjectFilter) -> Void, limit: Int = 100) async throws -> [String] {
+                var filter = ObjectFilter()
+                change(&filter)
+                return try await store.objects(matching: filter, limit: limit).map(\.key)
+            }
+
+            #expect(try await keys { _ in } == ["k1", "k2", "k3", "k4", "k5"])
+            #expect(try await store.objects(matching: ObjectFilter(), limit: 100) == objects.sorted { $0.key < $1.key })
+            #expect(try await keys { $0.name = "cube" } == ["k1", "k2", "k5"])
+            #expect(try await keys { $0.sceneKey = "s2" } == ["k2", "k3"])
+            #expect(try await keys { $0.type = "mesh" } == ["k2", "k3", "k4", "k5"])
+            #expect(try await keys { $0.subtype = "box" } == ["k2", "k5"])
+            #expect(try await keys { $0.owner = "u1" } == ["k2", "k5"])
+            #expect(try await keys { $0.parent = "k5" } == ["k1", "k3"])
+            #expect(try await keys { $0.assetSubID = "x" } == ["k3", "k5"])
+            #expect(try await keys { $0.name = "cube"; $0.sceneKey = "s1"; $0.type = "mesh" } == ["k5"])
+            #expect(try await keys { $0.name = "nothing" }.isEmpty)
+            // One asset: objects that have it.
+            #expect(try await keys { $0.assets = ["a"] } == ["k1", "k2", "k3", "k5"])
+            #expect(try await keys { $0.assets = ["c"] } == ["k2"])
+            #expect(try await keys { $0.assets = ["missing"] }.isEmpty)
+            // Several: exactly these, in this order.
+            #expect(try await keys { $0.assets = ["a", "b"] } == ["k5"])
+            #expect(try await keys { $0.assets = ["b", "a"] } == ["k1"])
+            #expect(try await keys { $0.assets = ["a", "b", "c"] } == ["k2"])
+            #expect(try await keys { $0.assets = ["a", "c"] }.isEmpty)
+            #expect(try await keys { $0.assets = ["a"]; $0.sceneKey = "s2" } == ["k2", "k3"])
+            // Limit keeps the first keys.
+            #expect(try await keys({ _ in }, limit: 2) == ["k1", "k2"])
+            #expect(try await keys({ $0.type = "mesh" }, limit: 3) == ["k2", "k3", "k4"])
+            #expect(try await keys({ _ in }, limit: 0).isEmpty)
+        }
+    }
+
+    @Test("Objects: of 10 concurrent compare-and-set updates exactly one wins", arguments: StoreKind.allCases)
+    func concurrentCompareAndSet(kind: StoreKind) async throws {
+        try await withStore(kind) { store in
+            try await store.createObject(SceneObject(key: "lock", sceneKey: "s1"))
+            let outcomes = await withTaskGroup(of: (String, Bool).self) { group in
+                for index in 0..<10 {
+                    let id = "device-\(index)"
+                    group.addTask {
+                        do {
+                            _ = try await store.updateObject(key: "lock") { object in
+                                guard object.owner.isEmpty else { throw Refused(reason: "owned by \(object.owner)") }
+                                object.owner = id
+                            }
+                            return (id, true)
+                        } catch {
+                            return (id, false)
+                        }
+                    }
+                }
+                var outcomes: [(String, Bool)] = []
+                for await outcome in group { outcomes.append(outcome) }
+                return outcomes
+            }
+            let winners = outcomes.filter(\.1).map(\.0)
+            #expect(outcomes.count == 10)
+            #expect(winners.count == 1)
+            #expect(try await store.object(key: "lock")?.owner == winners.first)
+        }
+    }
+
+    @Test("Objects: a stale transform never overwrites a newer one", arguments: StoreKind.allCases)
+    func staleTransforms(kind: StoreKind) async throws {
+        try await withStore(kind) { store in
+            try await store.createObject(SceneObject(key: "o", sceneKey: "s"))
+            try await store.createObject(SceneObject(key: "p", sceneKey: "s"))
+            let newer = Transform(rowMajor: [1, 0, 0, 2])
+            let older = Transform(rowMajor: [1, 0, 0, 1])
+            #expect(try await store.applyTransforms([]) == 0)
+            #expect(try await store.applyTransforms([TransformUpdate(objectKey: "o", transform: newer, sequence: 10)]) == 1)
+            #expect(try await store.applyTransforms([TransformUpdate(objectKey: "o", transform: older, sequence: 9)]) == 0)
+            #expect(try await store.applyTransforms([TransformUpdate(objectKey: "o", transform: older, sequence: 10)]) == 0)
+            #expect(try await store.object(key: "o")?.transform == newer)
+            #expect(try await store.object(key: "o")?.sequence == 10)
+            // Unnumbered events always apply; the stored sequence stays the highest seen.
+            #expect(try await store.applyTransforms([TransformUpdate(objectKey: "o", transform: older, sequence: 0)]) == 1)
+            #expect(try await store.object(key: "o")?.transform == older)
+            #expect(try await store.object(key: "o")?.sequence == 10)
+            // One call, several objects: only the fresh updates count.
+            let changed = try await store.applyTransforms([
+                TransformUpdate(objectKey: "o", transform: newer, sequence: 11),
+                TransformUpdate(objectKey: "p", transform: Self.moved, sequence: 1),
+                TransformUpdate(objectKey: "p", transform: newer, sequence: 1),
+                TransformUpdate(objectKey: "missing", transform: older, sequence: 1),
+            ])
+            #expect(changed == 2)
+            #expect(try await store.object(key: "o")?.transform == newer)
+            #expect(try await store.object(key: "p")?.transform == Self.moved)
+            #expect(try await store.object(key: "p")?.sequence == 1)
+        }
+    }
+
+    // MARK: Properties
+
+    @Test("Properties: create, duplicate key, get, update, rollback, delete", arguments: StoreKind.allCases)
+    func propertyLifecycle(kind: StoreKind) async throws {
+        try await withStore(kind) { store in
+            try await store.createProperty(Self.brightness)
+            await #expect(throws: StoreError.duplicateKey("p1")) { try await store.createProperty(SceneProperty(key: "p1", sceneKey: "s1")) }
+            #expect(try await store.property(key: "p1") == Self.brightness)
+            #expect(try await store.property(key: "missing") == nil)
+
+            var expected = Self.brightness
+            expected.name = "contrast"
+            expected.sceneKey = "s2"
+            expected.parent = ""
+            expected.assetSubID = "sub2"
+            expected.values = [1, 2, 3, 4]
+            expected.actions = []
+            expected.sequence = 5
+            let changed = expected
+            let updated = try await store.updateProperty(key: "p1") { property in
+                property = changed
+                property.key = "renamed"
+            }
+            #expect(updated == expected)
+            #expect(try await store.property(key: "p1") == expected)
+
+            await #expect(throws: Refused()) {
+                try await store.updateProperty(key: "p1") { property in
+                    property.values = [9]
+                    throw Refused()
+                }
+            }
+            #expect(try await store.property(key: "p1") == expected)
+            #expect(try await store.updateProperty(key: "missing") { $0.name = "x" } == nil)
+
+            #expect(try await store.deleteProperty(key: "p1") == expected)
+            #expect(try await store.deleteProperty(key: "p1") == nil)
+            #expect(try await store.property(key: "p1") == nil)
+        }
+    }
+
+    @Test("Properties: query on each field, limit and key order", arguments: StoreKind.allCases)
+    func queryProperties(kind: StoreKind) async throws {
+        try await withStore(kind) { store in
+            let properties = [
+                SceneProperty(key: "q3", sceneKey: "s1", name: "size", parent: "o1", assetSubID: "x"),
+                SceneProperty(key: "q1", sceneKey: "s2", name: "size", parent: "", assetSubID: "y"),
+                SceneProperty(key: "q2", sceneKey: "s1", name: "hue", parent: "o1", assetSubID: ""),
+                SceneProperty(key: "q4", sceneKey: "s2", name: "hue", parent: "o2", assetSubID: "x", values: [1]),
+            ]
+            for property in properties { try await store.createProperty(property) }
+
+            func keys(_ change: (inout PropertyFilter) -> Void, limit: Int = 100) async throws -> [String] {
+                var filter = PropertyFilter()
+                change(&filter)
+                return try await store.properties(matching: filter, limit: limit).map(\.key)
+            }
+
+            #expect(try await store.properties(matching: PropertyFilter(), limit: 100) == properties.sorted { $0.key < $1.key })
+            #expect(try await keys { $0.name = "size" } == ["q1", "q3"])
+            #expect(try await keys { $0.sceneKey = "s1" } == ["q2", "q3"])
+            #expect(try await keys { $0.parent = "o1" } == ["q2", "q3"])
+            #expect(try await keys { $0.assetSubID = "x" } == ["q3", "q4"])
+            #expect(try await keys { $0.name = "hue"; $0.sceneKey = "s2" } == ["q4"])
+            #expect(try await keys { $0.name = "nothing" }.isEmpty)
+            #expect(try await keys({ _ in }, limit: 3) == ["q1", "q2", "q3"])
+            #expect(try await keys({ _ in }, limit: 0).isEmpty)
+        }
+    }
+
+    @Test("Properties: stale values never overwrite newer ones", arguments: StoreKind.allCases)
+    func stalePropertyValues(kind: StoreKind) async throws {
+        try await withStore(kind) { store in
+            try await store.createProperty(SceneProperty(key: "p", sceneKey: "s", values: [0]))
+            try await store.createProperty(SceneProperty(key: "q", sceneKey: "s"))
+            #expect(try await store.applyPropertyValues([]) == 0)
+            #expect(try await store.applyPropertyValues([PropertyValuesUpdate(propertyKey: "p", values: [2, 2], sequence: 10)]) == 1)
+            #expect(try await store.applyPropertyValues([PropertyValuesUpdate(propertyKey: "p", values: [1], sequence: 9)]) == 0)
+            #expect(try await store.applyPropertyValues([PropertyValuesUpdate(propertyKey: "p", values: [1], sequence: 10)]) == 0)
+            #expect(try await store.property(key: "p")?.values == [2, 2])
+            #expect(try await store.applyPropertyValues([PropertyValuesUpdate(propertyKey: "p", values: [3], sequence: 0)]) == 1)
+            #expect(try await store.property(key: "p")?.values == [3])
+            #expect(try await store.property(key: "p")?.sequence == 10)
+            let changed = try await store.applyPropertyValues([
+                PropertyValuesUpdate(propertyKey: "p", values: [4], sequence: 11),
+                PropertyValuesUpdate(propertyKey: "q", values: [1, 2, 3, 4, 5], sequence: 1),
+                PropertyValuesUpdate(propertyKey: "q", values: [6], sequence: 1),
+                PropertyValuesUpdate(propertyKey: "missing", values: [1], sequence: 1),
+            ])
+            #expect(changed == 2)
+            #expect(try await store.property(key: "p")?.values == [4])
+            // At most four values are kept.
+            #expect(try await store.property(key: "q")?.values == [1, 2, 3, 4])
+        }
+    }
+
+    // MARK: Durability
+
+    @Test("Closing and reopening the store keeps every kind of row", arguments: StoreKind.allCases)
+    func reopen(kind: StoreKind) async throws {
+        try await withStoreLocation(kind) { location in
+            let device = Device(key: "d1", hostname: "127.0.0.1", port: 4001, connectionString: "c", format: .binary, transform: Self.pose)
+            let link = SceneLink(from: "s2", to: "s1", transform: Self.pose)
+            let store = try await location.open()
+            try await store.createScene(Self.lobby)
+            try await store.createScene(Scene(key: "s2"))
+            try await store.register(device, inScene: "s1")
+            try await store.setLink(link)
+            try await store.createObject(Self.cube)
+            try await store.applyTransforms([TransformUpdate(objectKey: "o1", transform: .identity, sequence: 4)])
+            try await store.createProperty(Self.brightness)
+            try await store.close()
+
+            let reopened = try await location.open()
+            var cube = Self.cube
+            cube.transform = .identity
+            cube.sequence = 4
+            #expect(try await reopened.scene(key: "s1") == Self.lobby)
+            #expect(try await reopened.scenes(name: nil, region: nil).map(\.key) == ["s1", "s2"])
+            #expect(try await reopened.devices(inScene: "s1") == [device])
+            #expect(try await reopened.links(touching: ["s1"]) == [link])
+            #expect(try await reopened.object(key: "o1") == cube)
+            #expect(try await reopened.property(key: "p1") == Self.brightness)
+            try await reopened.close()
+        }
+    }
+
+    // MARK: PostgreSQL URLs
+
+    @Test("PostgreSQL URLs: user, password, host, port and database; others are refused")
+    func postgresURLs() throws {
+        #expect(
+            try PostgresStore.ConnectionURL("postgres://aesel:p%40ss@db.local:6543/scenes")
+                == PostgresStore.ConnectionURL(user: "aesel", password: "p@ss", host: "db.local", port: 6543, database: "scenes")
+        )
+        #expect(
+            try PostgresStore.ConnectionURL("postgresql://postgres@127.0.0.1/postgres")
+                == PostgresStore.ConnectionURL(user: "postgres", host: "127.0.0.1", database: "postgres")
+        )
+        #expect(try PostgresStore.ConnectionURL("postgres://u@h") == PostgresStore.ConnectionURL(user: "u", host: "h"))
+        for bad in ["http://u@h/db", "postgres://h:5432/db", "postgres://u@/db", "postgres://u@h/a/b", "not a url"] {
+            #expect(throws: PostgresStore.InvalidURL.self, "\(bad)") { try PostgresStore.ConnectionURL(bad) }
+        }
+        // The message never shows a password.
+        let refused = PostgresStore.InvalidURL(url: "mysql://aesel:secret@db/x")
+        #expect(!refused.description.contains("secret"))
+        #expect(refused.description.contains("mysql://aesel:***@db/x"))
+    }
+}
