@@ -25,6 +25,7 @@ struct EventPathTests {
         try await server.register(jsonReceiver, in: "arena")
         try await server.register(binaryReceiver, in: "arena", format: .binary)
         let object = try await server.createObject(in: "arena")
+        for device in [sender, jsonReceiver, binaryReceiver] { device.drain() }
 
         for step in 1...1000 {
             sender.send(#"{"msg_type":1,"key":"\#(object)","scene":"arena","seq":\#(step),"transform":\#(Self.moved(step).rowMajor)}"#, to: server.udpPort)
@@ -122,6 +123,7 @@ struct EventPathTests {
         try await server.register(sender, in: "kept")
         try await server.register(receiver, in: "kept", format: .binary)
         let object = try await server.createObject(in: "kept", name: "statue")
+        receiver.drain()
         for step in 1...50 {
             sender.send(#"{"msg_type":1,"key":"\#(object)","scene":"kept","transform":\#(Self.moved(step).rowMajor)}"#, to: server.udpPort)
         }

@@ -160,6 +160,11 @@ struct TestDevice: Sendable {
         return count.map { Array(buffer[0..<$0]) }
     }
 
+    /// Reads and drops what has arrived, e.g. the event of an object just created over HTTP.
+    func drain() {
+        while receive() != nil {}
+    }
+
     func receiveEvent() -> ObjectEvent? {
         receive().flatMap { try? EventCodec.decode(ByteBuffer(bytes: $0)) }
     }

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Runs every test: unit tests, the store contract tests against SQLite and a throwaway PostgreSQL, and the
+# integration tests, which start real `aesel serve` processes on loopback. Installs what it needs first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/setup.sh
+# The integration tests run the `aesel` executable, so build it with the tests.
+swift build --build-tests --scratch-path .build-pg
+
+# The PostgreSQL contract tests need a server: start one on a free loopback port, always stopped on exit.
+free_port() {
+    local port
+    for port in $(seq 55432 55531); do
+        # A refused connection means nothing listens there.
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            echo "$port"
+            return
+        fi
+    done
+    echo "no free port in 55432-55531" >&2
+    exit 1
+}
+postgres_dir=$(mktemp -d "${TMPDIR:-/tmp}/aesel-postgres.XXXXXX")
+trap './scripts/postgres.sh stop "$postgres_dir" || true' EXIT
+AESEL_TEST_POSTGRES_URL=$(./scripts/postgres.sh start "$postgres_dir" "$(free_port)")
+export AESEL_TEST_POSTGRES_URL
+
+swift test --skip-build --scratch-path .build-pg --filter StoreContract
