@@ -68,6 +68,47 @@ public struct AeselServer {
         self.logger = logger
     }
 
+    /// Every route the server answers, as `METHOD /path`, built by the same code as `run`'s on a
+    /// throwaway store and pair (the data folder should be a temporary one).
+    public func routes() async throws -> [String] {
+        let store = try await openStore()
+        let eventLoopGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let pair = try await EventPair.start(
+            host: configuration.host, udpPort: 0, on: eventLoopGroup.next(), store: store, fanOut: configuration.fanOut,
+            persistInterval: configuration.persistInterval, logger: logger
+        )
+        let routes = makeRouter(store: store, pair: pair).routes.map { "\($0.method) \($0.path)" }
+        try await pair.ingestChannel.close()
+        try await pair.fanOutChannel.close()
+        try await store.close()
+        try await eventLoopGroup.shutdownGracefully()
+        return routes.sorted()
+    }
+
+    /// The gateway's routes: health, metrics, CrazyIvan's scene and registration routes, and CLyman's
+    /// object and property routes, both on their own paths and scoped to a scene.
+    private func makeRouter(store: any AeselStore, pair: EventPair) -> Router<BasicRequestContext> {
+        let router = Router()
+        router.add(middleware: EnvelopeErrorMiddleware())
+        router.get("/health") { _, _ in
+            try JSONResponse.make(["status": "up"])
+        }
+        let registry = self.registry
+        router.get("/metrics") { _, _ in
+            var text: [UInt8] = []
+            registry.emit(into: &text)
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(bytes: text)))
+        }
+        let udpAddress = pair.ingestAddress
+        let destination = SceneRoutes.EventDestination(host: udpAddress.ipAddress ?? configuration.host, port: udpAddress.port ?? configuration.udpPort)
+        SceneRoutes(store: store, fanOut: pair.fanOut, eventDestination: destination).add(to: router)
+        for group in [router.group("/v1"), router.group("/v1/scene/{scene}")] {
+            ObjectRoutes(store: store, writeBehind: pair.writeBehind, locks: pair.locks, stream: pair.stream).add(to: group)
+            PropertyRoutes(store: store, writeBehind: pair.writeBehind, stream: pair.stream).add(to: group)
+        }
+        return router
+    }
+
     private func openStore() async throws -> any AeselStore {
         guard let url = configuration.store else { return try SQLiteStore(dataFolder: configuration.dataFolder) }
         return try await PostgresStore(url: url, logger: logger)
@@ -91,24 +132,7 @@ public struct AeselServer {
                 logger: logger
             )
             let udpAddress = pair.ingestAddress
-            let router = Router()
-            router.add(middleware: EnvelopeErrorMiddleware())
-            router.get("/health") { _, _ in
-                try JSONResponse.make(["status": "up"])
-            }
-            let registry = self.registry
-            router.get("/metrics") { _, _ in
-                var text: [UInt8] = []
-                registry.emit(into: &text)
-                return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(bytes: text)))
-            }
-            let destination = SceneRoutes.EventDestination(host: udpAddress.ipAddress ?? configuration.host, port: udpAddress.port ?? configuration.udpPort)
-            SceneRoutes(store: store, fanOut: pair.fanOut, eventDestination: destination).add(to: router)
-            // CLyman's routes, on their own paths and scoped to a scene through the gateway.
-            for group in [router.group("/v1"), router.group("/v1/scene/{scene}")] {
-                ObjectRoutes(store: store, writeBehind: pair.writeBehind, locks: pair.locks, stream: pair.stream).add(to: group)
-                PropertyRoutes(store: store, writeBehind: pair.writeBehind, stream: pair.stream).add(to: group)
-            }
+            let router = makeRouter(store: store, pair: pair)
 
             let logger = self.logger
             let app = Application(

@@ -36,7 +36,12 @@ struct EventPair: Service {
         let fanOut = FanOut(channel: fanOutChannel, cache: cache, store: store, configuration: configuration, metrics: FanOutMetrics())
         let stream = InProcessChangeStream(subscriber: fanOut)
         let ingestMetrics = IngestMetrics()
-        let locks = ObjectLocks()
+        // Locks survive restarts in the store; the UDP path needs them in memory.
+        var locked = ObjectFilter()
+        locked.lockedOnly = true
+        let lockedObjects = try await store.objects(matching: locked, limit: Int(Int32.max))
+        let locks = ObjectLocks(Dictionary(lockedObjects.map { ($0.key, $0.owner) }) { first, _ in first })
+        fanOut.preload(Set(lockedObjects.map(\.sceneKey)))
         let writeBehind = TransformWriteBehind(store: store, interval: persistInterval, metrics: ingestMetrics, logger: logger)
         let ingestChannel: any Channel
         do {

@@ -80,6 +80,8 @@ public struct ObjectFilter: Sendable, Hashable {
     public var parent = ""
     public var assetSubID = ""
     public var assets: [String] = []
+    /// Only objects some device has locked (a non-empty owner).
+    public var lockedOnly = false
 
     public init() {}
 }

@@ -523,6 +523,9 @@ public final class PostgresStore: AeselStore {
             query.appendLiteral(" AND \(column) = ")
             query.appendInterpolation(value)
         }
+        if filter.lockedOnly {
+            query.appendLiteral(" AND owner <> ''")
+        }
         if filter.assets.count == 1 {
             // Has this asset: the JSON array contains it.
             query.appendLiteral(" AND assets::jsonb @> jsonb_build_array(")

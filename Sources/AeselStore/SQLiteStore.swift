@@ -337,6 +337,9 @@ public final class SQLiteStore: AeselStore {
             conditions.append("\(column) = ?")
             arguments.append(value)
         }
+        if filter.lockedOnly {
+            conditions.append("owner <> ''")
+        }
         if filter.assets.count == 1 {
             conditions.append("EXISTS (SELECT 1 FROM json_each(object.assets) WHERE json_each.value = ?)")
             arguments.append(filter.assets[0])

@@ -53,6 +53,12 @@ public final class FanOut: ChangeStreamSubscriber {
         if cache.beginLoad(sceneKey: sceneKey) { load(sceneKey: sceneKey) }
     }
 
+    /// Loads scenes now rather than on their first event, e.g. those with locked objects, so that the
+    /// sender of their first events is known.
+    public func preload(_ sceneKeys: some Sequence<String>) {
+        for sceneKey in sceneKeys where cache.beginLoad(sceneKey: sceneKey) { load(sceneKey: sceneKey) }
+    }
+
     /// A device left `sceneKey`: it receives nothing more, from this moment.
     public func deregistered(deviceKey: String, from sceneKey: String) {
         cache.apply(.deregister(deviceKey: deviceKey), sceneKey: sceneKey)

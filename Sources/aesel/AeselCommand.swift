@@ -14,7 +14,7 @@ struct AeselCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "aesel",
         abstract: "Aesel: a real-time back end that keeps 3D scenes in sync across devices.",
-        subcommands: [Serve.self, BenchCommand.self, Relay.self]
+        subcommands: [Serve.self, BenchCommand.self, Routes.self, Relay.self]
     )
 }
 
@@ -129,6 +129,21 @@ struct BenchCommand: AsyncParsableCommand {
         let bench = Bench(options: .init(load: load, url: url, baseline: baseline))
         let results = findMax ? try await bench.findMaximumRate() : try await bench.run()
         print(json ? try BenchReport.json(results) : BenchReport.table(results))
+    }
+}
+
+struct Routes: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List every HTTP route the server answers (docs/openapi.yaml describes them)."
+    )
+
+    func run() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("aesel-routes-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        var logger = Logger(label: "aesel")
+        logger.logLevel = .error
+        let server = AeselServer(configuration: .init(httpPort: 0, udpPort: 0, dataFolder: folder), registry: PrometheusCollectorRegistry(), logger: logger)
+        for route in try await server.routes() { print(route) }
     }
 }
 

@@ -147,6 +147,15 @@ struct TransactionTests {
         #expect((received.first?["transform"] as? [Double])?[3] == 9)
         #expect(try await server.metrics()[#"aesel_udp_dropped_total{reason="locked"}"#] == 1)
 
+        // The lock survives a restart, on the UDP path too.
+        try server.restart()
+        try await Task.sleep(for: .milliseconds(100))
+        other.send(#"{"msg_type":1,"key":"\#(key)","scene":"l","transform":[1,0,0,7]}"#, to: server.udpPort)
+        owner.send(#"{"msg_type":1,"key":"\#(key)","scene":"l","transform":[1,0,0,11]}"#, to: server.udpPort)
+        let afterRestart = events(watcher)
+        #expect(afterRestart.count == 1)
+        #expect((afterRestart.first?["transform"] as? [Double])?[3] == 11)
+
         #expect(try await server.request("DELETE", "/v1/object/\(key)/lock?device=device-5").status == 409)
         #expect(try await server.request("DELETE", "/v1/object/\(key)/lock?device=device-3").status == 200)
         other.send(#"{"msg_type":1,"key":"\#(key)","scene":"l","transform":[1,0,0,7]}"#, to: server.udpPort)
