@@ -22,11 +22,12 @@ protocol BenchTarget {
 /// An Aesel server reached over its HTTP API, started by the benchmark unless given by URL.
 final class AeselTarget: BenchTarget {
     let name = "aesel"
-    private let url: String
+    let url: String
     private let server: ServerProcess?
     private let dataFolder: String?
 
-    init(url: String?) throws {
+    /// - Parameter serverArguments: extra `aesel serve` arguments when the benchmark starts the server.
+    init(url: String?, serverArguments: [String] = []) throws {
         if let url {
             self.url = url
             server = nil
@@ -35,7 +36,7 @@ final class AeselTarget: BenchTarget {
             let folder = NSTemporaryDirectory() + "aesel-bench-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
             let server = try ServerProcess(
                 executable: ServerProcess.aeselExecutable(),
-                arguments: ["serve", "--http-port", "0", "--udp-port", "0", "--data", folder]
+                arguments: ["serve", "--http-port", "0", "--udp-port", "0", "--data", folder, "--log-level", "warning"] + serverArguments
             )
             self.server = server
             self.url = "http://\(server.endpoints["http"] ?? "")"

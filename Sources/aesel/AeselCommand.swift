@@ -110,6 +110,15 @@ struct BenchCommand: AsyncParsableCommand {
     @Flag(help: "Time each stage of one event's path on its own (decode, lookup, encode, kernel sends) instead.")
     var stages = false
 
+    @Flag(help: "Measure HTTP transactions instead: object create, get, update, query and registration.")
+    var transactions = false
+
+    @Option(help: "With --transactions: concurrent clients.")
+    var clients = 16
+
+    @Option(help: "With --transactions and no --url: the store of the server the benchmark starts (postgres://...); SQLite by default.")
+    var store: String?
+
     @Flag(help: "Print JSON instead of a table.")
     var json = false
 
@@ -123,6 +132,11 @@ struct BenchCommand: AsyncParsableCommand {
         if stages {
             let measured = try StageBreakdown.measure(devicesPerScene: devices, format: format)
             print(json ? String(decoding: try JSONEncoder().encode(measured), as: UTF8.self) : StageBreakdown.table(measured))
+            return
+        }
+        if transactions {
+            let results = try await TransactionBench(url: url, store: store, clients: clients, seconds: seconds).run()
+            print(json ? String(decoding: try JSONEncoder().encode(results), as: UTF8.self) : TransactionBench.table(results))
             return
         }
         let load = BenchLoad(scenes: scenes, devicesPerScene: devices, ratePerDevice: rate, seconds: seconds, warmupSeconds: warmup, format: format)
