@@ -52,22 +52,22 @@ public struct EnvelopeErrorMiddleware<Context: RequestContext>: RouterMiddleware
     public init() {}
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let path = request.uri.path
+        let list: EnvelopeError.List = path.contains("/object") ? .objects : path.contains("/property") ? .properties : .scenes
         do {
             return try await next(request, context)
         } catch let error as EnvelopeError {
             throw error
         } catch let error as any HTTPResponseError {
-            let path = request.uri.path
-            let list: EnvelopeError.List = path.contains("/object") ? .objects : path.contains("/property") ? .properties : .scenes
             let code: ErrorCode = error.status == .notFound ? .notFound : .translationError
             let message =
                 error.status == .notFound
-                ? "no route for \(request.method) \(request.uri.path)"
+                ? "no route for \(request.method) \(path)"
                 : "\(error.status.reasonPhrase): \(error)"
             throw EnvelopeError(error.status, code, message, list: list)
         } catch {
-            context.logger.error("request failed", metadata: ["aesel.path": "\(request.uri.path)", "error": "\(error)"])
-            throw EnvelopeError(.internalServerError, .processingError, "\(error)")
+            context.logger.error("request failed", metadata: ["aesel.path": "\(path)", "error": "\(error)"])
+            throw EnvelopeError(.internalServerError, .processingError, "\(error)", list: list)
         }
     }
 }

@@ -187,6 +187,10 @@ public final class PostgresStore: AeselStore {
         )
         """,
         "CREATE INDEX IF NOT EXISTS object_scene ON object(scene_key)",
+        // Queries match names and parents exactly (reference 1.8); lock reloads look for owners.
+        "CREATE INDEX IF NOT EXISTS object_name ON object(name)",
+        "CREATE INDEX IF NOT EXISTS object_parent ON object(parent)",
+        "CREATE INDEX IF NOT EXISTS object_owner ON object(owner) WHERE owner <> ''",
         """
         CREATE TABLE IF NOT EXISTS property (
             key TEXT COLLATE "C" PRIMARY KEY,
@@ -200,6 +204,7 @@ public final class PostgresStore: AeselStore {
         )
         """,
         "CREATE INDEX IF NOT EXISTS property_scene ON property(scene_key)",
+        "CREATE INDEX IF NOT EXISTS property_name ON property(name)",
     ]
 
     /// Creates the missing tables. The advisory lock serializes stores that start at the same time, which

@@ -99,6 +99,17 @@ public final class SQLiteStore: AeselStore {
                     """
             )
         }
+        migrator.registerMigration("v3") { db in
+            // Queries match names and parents exactly (reference 1.8); lock reloads look for owners.
+            try db.execute(
+                sql: """
+                    CREATE INDEX object_name ON object(name);
+                    CREATE INDEX object_parent ON object(parent);
+                    CREATE INDEX object_owner ON object(owner) WHERE owner <> '';
+                    CREATE INDEX property_name ON property(name);
+                    """
+            )
+        }
         return migrator
     }
 
