@@ -25,4 +25,8 @@ trap './scripts/postgres.sh stop "$postgres_dir" || true' EXIT
 AESEL_TEST_POSTGRES_URL=$(./scripts/postgres.sh start "$postgres_dir" "$(free_port)")
 export AESEL_TEST_POSTGRES_URL
 
+# The HTTP API's description must be a valid OpenAPI document (OpenAPITests checks it matches the routes).
+python3 -m openapi_spec_validator --help >/dev/null 2>&1 || python3 -m pip install -q openapi-spec-validator
+python3 -m openapi_spec_validator docs/openapi.yaml
+
 swift test --skip-build

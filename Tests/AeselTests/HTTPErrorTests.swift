@@ -22,6 +22,16 @@ struct HTTPErrorTests {
             ("POST", "/v1/scene/missing/object", #"{"objects":[{"name":"x"}]}"#, 404, 102),
             ("POST", "/v1/scene/s/object", #"{"objects":[]}"#, 400, 122),
             ("POST", "/v1/scene/s/object", #"{"objects":[{"transform":[1,2,"x"]}]}"#, 400, 110),
+            ("POST", "/v1/object", #"{"objects":[{"name":"x"}]}"#, 400, 122),
+            ("POST", "/v1/object", #"{"objects":[{"scene":"s","assets":"not a list"}]}"#, 400, 110),
+            ("POST", "/v1/object/query", #"{"num_records":"ten"}"#, 400, 110),
+            ("POST", "/v1/object/query", #"{"num_records":-1}"#, 400, 122),
+            ("POST", "/v1/property", #"{"properties":[{"scene":"s","values":["x"]}]}"#, 400, 110),
+            ("GET", "/v1/property/missing", nil, 404, 102),
+            ("POST", "/v1/object/missing/action", #"{"name":"a"}"#, 404, 102),
+            ("POST", "/v1/object/missing/action", #"{"description":"no name"}"#, 400, 110),
+            ("DELETE", "/v1/object/missing/action/a/keyframe/notanumber", nil, 400, 110),
+            ("POST", "/v1/scene/query", #"{"num_records":-5}"#, 400, 122),
             ("GET", "/no/such/route", nil, 404, 102),
             ("DELETE", "/v1/scene", nil, 404, 102),
             // Registration answers 200 with the outcome in err_code, as the original.
@@ -39,8 +49,11 @@ struct HTTPErrorTests {
             }
         }
 
-        let huge = try await server.request("POST", "/v1/scene", body: String(repeating: " ", count: 2 << 20))
-        #expect(huge.status == 413)
+        for path in ["/v1/scene", "/v1/object", "/v1/property/query", "/v1/register"] {
+            let huge = try await server.request("POST", path, body: String(repeating: " ", count: 2 << 20))
+            #expect(huge.status == 413, "\(path)")
+            #expect(huge.json["err_code"] as? Int == 110, "\(path)")
+        }
         #expect(try await server.request("GET", "/health").status == 200)
     }
 }
