@@ -58,9 +58,9 @@ final class AeselTarget: BenchTarget {
             destination = UDPSocket.loopback(port: UInt16(port))
             let created: ObjectList = try await post(
                 "/v1/scene/\(device.sceneKey)/object",
-                ObjectList(objects: [ObjectJSON(name: "bench \(device.key)")])
+                ObjectList(items: [ObjectJSON(name: "bench \(device.key)")])
             )
-            guard let key = created.objects?.first?.key else { throw BenchError.server("object create failed") }
+            guard let key = created.items?.first?.key else { throw BenchError.server("object create failed") }
             devices[index].objectKey = key
         }
         guard let destination else { throw BenchError.server("no devices") }

@@ -58,7 +58,7 @@ public struct TransactionBench: Sendable {
         var keys: [String] = []
         for index in 0..<(clients * 8) {
             let reply = try await send(client, "POST", base + "/v1/scene/\(scene)/object", #"{"objects":[{"name":"seed-\#(index % 50)","type":"Mesh"}]}"#)
-            if let key = (try? JSONDecoder().decode(ObjectList.self, from: reply))?.objects?.first?.key { keys.append(key) }
+            if let key = (try? JSONDecoder().decode(ObjectList.self, from: reply))?.items?.first?.key { keys.append(key) }
         }
         let seeded = keys
         let storeName = store == nil ? "sqlite" : "postgres"

@@ -37,10 +37,10 @@ public struct EnvelopeError: HTTPResponseError, CustomStringConvertible {
             let body = SceneList(messageType: messageType, errorCode: code, errorMessage: message, numRecords: 0, startRecord: 0, scenes: [])
             return try JSONResponse.make(body, status: status)
         case .objects:
-            let body = ObjectList(messageType: messageType, errorCode: code, errorMessage: message, numRecords: 0, objects: [])
+            let body = ObjectList(messageType: messageType, errorCode: code, errorMessage: message, numRecords: 0, items: [])
             return try JSONResponse.make(body, status: status)
         case .properties:
-            let body = PropertyList(messageType: messageType, errorCode: code, errorMessage: message, numRecords: 0, properties: [])
+            let body = PropertyList(messageType: messageType, errorCode: code, errorMessage: message, numRecords: 0, items: [])
             return try JSONResponse.make(body, status: status)
         }
     }

@@ -1,21 +1,33 @@
 public import AeselModel
 
-/// CLyman's object list envelope (reference 1.7).
-public struct ObjectList: Codable, Sendable {
+/// An element of a CLyman list envelope, and the name of the list it travels in.
+public protocol ListItem: Codable, Sendable {
+    static var listName: String { get }
+}
+
+/// CLyman's list envelope (reference 1.7): `{"msg_type", "err_code", "err_msg"?, "transaction_id"?,
+/// "num_records", "objects"|"properties": [...]}`. Objects and properties differ only in the list's name.
+public struct RecordList<Item: ListItem>: Codable, Sendable {
     public var messageType: Int?
     public var errorCode: ErrorCode?
     public var errorMessage: String?
     public var transactionID: String?
     public var numRecords: Int?
-    public var objects: [ObjectJSON]?
+    public var items: [Item]?
 
-    enum CodingKeys: String, CodingKey {
-        case messageType = "msg_type"
-        case errorCode = "err_code"
-        case errorMessage = "err_msg"
-        case transactionID = "transaction_id"
-        case numRecords = "num_records"
-        case objects
+    struct CodingKeys: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+
+        static var messageType: CodingKeys { CodingKeys(stringValue: "msg_type") }
+        static var errorCode: CodingKeys { CodingKeys(stringValue: "err_code") }
+        static var errorMessage: CodingKeys { CodingKeys(stringValue: "err_msg") }
+        static var transactionID: CodingKeys { CodingKeys(stringValue: "transaction_id") }
+        static var numRecords: CodingKeys { CodingKeys(stringValue: "num_records") }
+        static var items: CodingKeys { CodingKeys(stringValue: Item.listName) }
     }
 
     public init(
@@ -24,27 +36,45 @@ public struct ObjectList: Codable, Sendable {
         errorMessage: String? = nil,
         transactionID: String? = nil,
         numRecords: Int? = nil,
-        objects: [ObjectJSON]? = nil
+        items: [Item]? = nil
     ) {
         self.messageType = messageType
         self.errorCode = errorCode
         self.errorMessage = errorMessage
         self.transactionID = transactionID
         self.numRecords = numRecords
-        self.objects = objects
+        self.items = items
     }
 
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        messageType = try container.decodeIfPresent(Int.self, forKey: .messageType)
+        errorCode = try container.decodeIfPresent(ErrorCode.self, forKey: .errorCode)
+        errorMessage = try container.decodeIfPresent(String.self, forKey: .errorMessage)
+        transactionID = try container.decodeIfPresent(String.self, forKey: .transactionID)
+        numRecords = try container.decodeIfPresent(Int.self, forKey: .numRecords)
+        items = try container.decodeIfPresent([Item].self, forKey: .items)
+    }
 
-    public static func response(_ messageType: ObjectMessageType, objects: [ObjectJSON], transactionID: String? = nil) -> ObjectList {
-        ObjectList(
-            messageType: messageType.rawValue,
-            errorCode: .noError,
-            transactionID: transactionID,
-            numRecords: objects.count,
-            objects: objects
-        )
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encodeIfPresent(messageType, forKey: .messageType)
+        try container.encodeIfPresent(errorCode, forKey: .errorCode)
+        try container.encodeIfPresent(errorMessage, forKey: .errorMessage)
+        try container.encodeIfPresent(transactionID, forKey: .transactionID)
+        try container.encodeIfPresent(numRecords, forKey: .numRecords)
+        try container.encodeIfPresent(items, forKey: .items)
+    }
+
+    /// A successful response carrying `items`, with the list's `msg_type` for `operation`.
+    public static func response(_ operation: ObjectMessageType, _ items: [Item], transactionID: String? = nil) -> RecordList {
+        let code = Item.self == PropertyJSON.self ? operation.propertyCode : operation.rawValue
+        return RecordList(messageType: code, errorCode: .noError, transactionID: transactionID, numRecords: items.count, items: items)
     }
 }
+
+public typealias ObjectList = RecordList<ObjectJSON>
+public typealias PropertyList = RecordList<PropertyJSON>
 
 /// CLyman's `msg_type` codes for objects (reference 1.1).
 public enum ObjectMessageType: Int, Sendable {
@@ -68,7 +98,9 @@ public enum ObjectMessageType: Int, Sendable {
 }
 
 /// One object as JSON (reference 1.2). Unlike the original, `parent` and `asset_sub_id` are written back.
-public struct ObjectJSON: Codable, Sendable, Equatable {
+public struct ObjectJSON: ListItem, Equatable {
+    public static let listName = "objects"
+
     public var messageType: Int?
     public var key: String?
     public var name: String?
@@ -111,42 +143,11 @@ public struct ObjectJSON: Codable, Sendable, Equatable {
     }
 }
 
-/// The property list envelope: the object envelope with `properties` in place of `objects`.
-public struct PropertyList: Codable, Sendable {
-    public var messageType: Int?
-    public var errorCode: ErrorCode?
-    public var errorMessage: String?
-    public var transactionID: String?
-    public var numRecords: Int?
-    public var properties: [PropertyJSON]?
-
-    enum CodingKeys: String, CodingKey {
-        case messageType = "msg_type"
-        case errorCode = "err_code"
-        case errorMessage = "err_msg"
-        case transactionID = "transaction_id"
-        case numRecords = "num_records"
-        case properties
-    }
-
-    public init(messageType: Int? = nil, errorCode: ErrorCode? = nil, errorMessage: String? = nil, numRecords: Int? = nil, properties: [PropertyJSON]? = nil) {
-        self.messageType = messageType
-        self.errorCode = errorCode
-        self.errorMessage = errorMessage
-        self.numRecords = numRecords
-        self.properties = properties
-    }
-
-    public static func response(_ messageType: ObjectMessageType, properties: [PropertyJSON], transactionID: String? = nil) -> PropertyList {
-        var list = PropertyList(messageType: messageType.propertyCode, errorCode: .noError, numRecords: properties.count, properties: properties)
-        list.transactionID = transactionID
-        return list
-    }
-}
-
 /// One property as JSON (reference 1.5). `values` takes plain numbers, as the original's parser did, or
 /// the documented `{"value": n}` objects, which the original silently dropped.
-public struct PropertyJSON: Codable, Sendable, Equatable {
+public struct PropertyJSON: ListItem, Equatable {
+    public static let listName = "properties"
+
     public var messageType: Int?
     public var key: String?
     public var name: String?

@@ -77,7 +77,7 @@ public struct ObjectRoutes: Sendable {
     private func create(_ request: Request, sceneKey: String?) async throws -> Response {
         let type = ObjectMessageType.create
         let list = try await JSONResponse.decode(ObjectList.self, from: request, list: .objects, messageType: type.rawValue)
-        guard let requested = list.objects, !requested.isEmpty else {
+        guard let requested = list.items, !requested.isEmpty else {
             throw EnvelopeError(.badRequest, .insufficientData, "the body lists no objects", list: .objects, messageType: type.rawValue)
         }
         var created: [SceneObject] = []
@@ -115,7 +115,7 @@ public struct ObjectRoutes: Sendable {
     private func update(_ request: Request, key: String, sceneKey: String?, device: String?) async throws -> Response {
         let type = ObjectMessageType.update
         let list = try await JSONResponse.decode(ObjectList.self, from: request, list: .objects, messageType: type.rawValue)
-        guard let json = list.objects?.first else {
+        guard let json = list.items?.first else {
             throw EnvelopeError(.badRequest, .insufficientData, "the body lists no object", list: .objects, messageType: type.rawValue)
         }
         return try await change(key, in: sceneKey, type, emits: true, transactionID: list.transactionID) { object in
@@ -162,7 +162,7 @@ public struct ObjectRoutes: Sendable {
             throw EnvelopeError(.badRequest, .insufficientData, "num_records must not be negative", list: .objects, messageType: type.rawValue)
         }
         var found: [SceneObject] = []
-        for json in list.objects ?? [ObjectJSON()] {
+        for json in list.items ?? [ObjectJSON()] {
             var filter = ObjectFilter()
             filter.name = json.name ?? ""
             filter.sceneKey = sceneKey ?? json.scene ?? ""
@@ -223,7 +223,7 @@ public struct ObjectRoutes: Sendable {
     }
 
     private func respond(_ type: ObjectMessageType, _ objects: [SceneObject], transactionID: String? = nil) throws -> Response {
-        try JSONResponse.make(ObjectList.response(type, objects: objects.map { ObjectJSON($0, messageType: type) }, transactionID: transactionID))
+        try JSONResponse.make(ObjectList.response(type, objects.map { ObjectJSON($0, messageType: type) }, transactionID: transactionID))
     }
 
     private func emit(_ type: ObjectMessageType, _ object: SceneObject) {

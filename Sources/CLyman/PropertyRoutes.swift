@@ -33,7 +33,7 @@ public struct PropertyRoutes: Sendable {
         }
         group.post("property/{key}") { request, context in
             let list = try await JSONResponse.decode(PropertyList.self, from: request, list: .properties, messageType: ObjectMessageType.update.propertyCode)
-            guard let json = list.properties?.first else {
+            guard let json = list.items?.first else {
                 throw EnvelopeError(.badRequest, .insufficientData, "the body lists no property", list: .properties, messageType: ObjectMessageType.update.propertyCode)
             }
             let sceneKey = context.parameters.get("scene")
@@ -67,7 +67,7 @@ public struct PropertyRoutes: Sendable {
     private func create(_ request: Request, sceneKey: String?) async throws -> Response {
         let code = ObjectMessageType.create.propertyCode
         let list = try await JSONResponse.decode(PropertyList.self, from: request, list: .properties, messageType: code)
-        guard let requested = list.properties, !requested.isEmpty else {
+        guard let requested = list.items, !requested.isEmpty else {
             throw EnvelopeError(.badRequest, .insufficientData, "the body lists no properties", list: .properties, messageType: code)
         }
         var created: [SceneProperty] = []
@@ -102,7 +102,7 @@ public struct PropertyRoutes: Sendable {
             throw EnvelopeError(.badRequest, .insufficientData, "num_records must not be negative", list: .properties, messageType: code)
         }
         var found: [SceneProperty] = []
-        for json in list.properties ?? [PropertyJSON()] {
+        for json in list.items ?? [PropertyJSON()] {
             var filter = PropertyFilter()
             filter.name = json.name ?? ""
             filter.sceneKey = sceneKey ?? json.scene ?? ""
@@ -153,7 +153,7 @@ public struct PropertyRoutes: Sendable {
     }
 
     private func respond(_ type: ObjectMessageType, _ properties: [SceneProperty], transactionID: String? = nil) throws -> Response {
-        try JSONResponse.make(PropertyList.response(type, properties: properties.map { PropertyJSON($0, messageType: type) }, transactionID: transactionID))
+        try JSONResponse.make(PropertyList.response(type, properties.map { PropertyJSON($0, messageType: type) }, transactionID: transactionID))
     }
 
     private func emit(_ type: ObjectMessageType, _ property: SceneProperty) {
