@@ -58,6 +58,17 @@ let package = Package(
             dependencies: ["AeselModel", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
+        // libzmq, through Debian's libzmq3-dev.
+        .systemLibrary(name: "CZeroMQ", pkgConfig: "libzmq", providers: [.apt(["libzmq3-dev"])]),
+        // The ZeroMQ change stream: PUB/SUB over inproc, ipc or tcp, the scene key as topic.
+        .target(
+            name: "AeselStreamZeroMQ",
+            dependencies: [
+                "AeselModel", "AeselWire", "AeselStream", "CZeroMQ",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Durable storage: the store protocol and its SQLite back end.
         .target(
             name: "AeselStore",
@@ -96,7 +107,7 @@ let package = Package(
         .target(
             name: "Adrestia",
             dependencies: serviceDependencies + [
-                "CLyman", "CrazyIvan",
+                "CLyman", "CrazyIvan", "AeselStreamZeroMQ",
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],

@@ -25,6 +25,8 @@ public struct AeselServer {
         /// in the data folder.
         public var store: String?
         public var fanOut: FanOut.Configuration
+        /// The change stream between CLyman and CrazyIvan.
+        public var stream: StreamSetting
         /// How often event transforms are written to the store.
         public var persistInterval: Duration
 
@@ -35,6 +37,7 @@ public struct AeselServer {
             dataFolder: String = "./aesel-data",
             store: String? = nil,
             fanOut: FanOut.Configuration = .init(),
+            stream: StreamSetting = .memory,
             persistInterval: Duration = .milliseconds(200)
         ) {
             self.host = host
@@ -43,6 +46,7 @@ public struct AeselServer {
             self.dataFolder = dataFolder
             self.store = store
             self.fanOut = fanOut
+            self.stream = stream
             self.persistInterval = persistInterval
         }
     }
@@ -75,7 +79,7 @@ public struct AeselServer {
         let eventLoopGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let pair = try await EventPair.start(
             host: configuration.host, udpPort: 0, on: eventLoopGroup.next(), store: store, fanOut: configuration.fanOut,
-            persistInterval: configuration.persistInterval, logger: logger
+            persistInterval: configuration.persistInterval, streamSetting: .memory, logger: logger
         )
         let routes = makeRouter(store: store, pair: pair).routes.map { "\($0.method) \($0.path)" }
         try await pair.ingestChannel.close()
@@ -129,6 +133,7 @@ public struct AeselServer {
                 store: store,
                 fanOut: configuration.fanOut,
                 persistInterval: configuration.persistInterval,
+                streamSetting: configuration.stream,
                 logger: logger
             )
             let udpAddress = pair.ingestAddress

@@ -1,6 +1,7 @@
 import AeselModel
 import AeselStore
 import AeselStream
+import AeselStreamZeroMQ
 import AeselWire
 import CLyman
 import CrazyIvan
@@ -9,8 +10,34 @@ import NIOCore
 import NIOPosix
 import ServiceLifecycle
 
-/// One CLyman and one CrazyIvan in this process, joined by the in-process change stream. Both UDP
-/// channels live on one event loop, so an event is read, handed over and fanned out in one turn.
+/// Which change stream joins CLyman and CrazyIvan: `--stream`.
+public enum StreamSetting: Sendable, Hashable, CustomStringConvertible {
+    /// A direct call in this process (`memory`, the default).
+    case memory
+    /// ZeroMQ PUB/SUB: `zmq+inproc://NAME`, `zmq+ipc:///PATH` or `zmq+tcp://HOST:PORT`.
+    case zeroMQ(ZeroMQEndpoint)
+
+    public init?(_ text: String) {
+        if text == "memory" {
+            self = .memory
+        } else if let endpoint = ZeroMQEndpoint(streamURL: text) {
+            self = .zeroMQ(endpoint)
+        } else {
+            return nil
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .memory: "memory"
+        case .zeroMQ(let endpoint): endpoint.description
+        }
+    }
+}
+
+/// One CLyman and one CrazyIvan in this process, joined by the chosen change stream. Both UDP channels
+/// live on one event loop: with the in-process stream an event is read, handed over and fanned out in one
+/// turn; with ZeroMQ the subscriber thread hands each event to that loop.
 struct EventPair: Service {
     let ingestChannel: any Channel
     let fanOutChannel: any Channel
@@ -19,6 +46,8 @@ struct EventPair: Service {
     let locks: ObjectLocks
     let writeBehind: TransformWriteBehind
     let refresher: SceneCacheRefresher
+    /// The ZeroMQ subscriber, when the stream is ZeroMQ.
+    let subscriber: ZeroMQSubscriber?
 
     var ingestAddress: SocketAddress { ingestChannel.localAddress! }
 
@@ -29,12 +58,28 @@ struct EventPair: Service {
         store: any AeselStore,
         fanOut configuration: FanOut.Configuration,
         persistInterval: Duration,
+        streamSetting: StreamSetting,
         logger: Logger
     ) async throws -> EventPair {
         let cache = SceneDeviceCache()
         let fanOutChannel = try await UDPChannel.bootstrap(on: eventLoop).bind(host: host, port: 0).get()
         let fanOut = FanOut(channel: fanOutChannel, cache: cache, store: store, configuration: configuration, metrics: FanOutMetrics())
-        let stream = InProcessChangeStream(subscriber: fanOut)
+        let stream: any ChangeStream
+        var subscriber: ZeroMQSubscriber?
+        switch streamSetting {
+        case .memory:
+            stream = InProcessChangeStream(subscriber: fanOut)
+        case .zeroMQ(let endpoint):
+            do {
+                stream = try ZeroMQPublisher(endpoint: endpoint)
+                let zeroMQ = try ZeroMQSubscriber(endpoint: endpoint, subscriber: fanOut, eventLoop: eventLoop)
+                subscriber = zeroMQ
+                try await zeroMQ.ready()
+            } catch {
+                try? await fanOutChannel.close()
+                throw error
+            }
+        }
         let ingestMetrics = IngestMetrics()
         // Locks survive restarts in the store; the UDP path needs them in memory.
         var locked = ObjectFilter()
@@ -65,7 +110,8 @@ struct EventPair: Service {
             stream: stream,
             locks: locks,
             writeBehind: writeBehind,
-            refresher: SceneCacheRefresher(cache: cache, store: store, logger: logger)
+            refresher: SceneCacheRefresher(cache: cache, store: store, logger: logger),
+            subscriber: subscriber
         )
     }
 
@@ -73,6 +119,8 @@ struct EventPair: Service {
     func run() async throws {
         try? await gracefulShutdown()
         try? await ingestChannel.close()
+        subscriber?.stop()
+        (stream as? ZeroMQPublisher)?.stop()
         try? await fanOutChannel.close()
     }
 }

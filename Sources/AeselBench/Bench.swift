@@ -10,11 +10,14 @@ public struct Bench: Sendable {
         /// A running server's base URL; nil starts one.
         public var url: String?
         public var baseline: Bool
+        /// Extra `aesel serve` arguments for a server the benchmark starts, e.g. `--stream zmq+ipc:///tmp/s`.
+        public var serverArguments: [String]
 
-        public init(load: BenchLoad, url: String?, baseline: Bool) {
+        public init(load: BenchLoad, url: String?, baseline: Bool, serverArguments: [String] = []) {
             self.load = load
             self.url = url
             self.baseline = baseline
+            self.serverArguments = serverArguments
         }
     }
 
@@ -80,7 +83,7 @@ public struct Bench: Sendable {
     private func makeTargets() throws -> [any BenchTarget] {
         var targets: [any BenchTarget] = []
         if options.baseline { targets.append(BaselineTarget()) }
-        targets.append(try AeselTarget(url: options.url))
+        targets.append(try AeselTarget(url: options.url, serverArguments: options.serverArguments))
         return targets
     }
 

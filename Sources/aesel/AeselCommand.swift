@@ -38,6 +38,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "A shared PostgreSQL store, postgres://user[:password]@host:port/database, instead of SQLite in the data folder.")
     var store: String?
 
+    @Option(help: "The change stream between CLyman and CrazyIvan: memory, zmq+inproc://NAME, zmq+ipc:///PATH or zmq+tcp://HOST:PORT.")
+    var stream: StreamSetting = .memory
+
     @Flag(help: "Also send each event back to the device that sent it, as the original did.")
     var echoToSender = false
 
@@ -60,6 +63,7 @@ struct Serve: AsyncParsableCommand {
                 dataFolder: data,
                 store: store,
                 fanOut: .init(echoToSender: echoToSender),
+                stream: stream,
                 persistInterval: .milliseconds(persistInterval)
             ),
             registry: registry,
@@ -116,8 +120,11 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "With --transactions: concurrent clients.")
     var clients = 16
 
-    @Option(help: "With --transactions and no --url: the store of the server the benchmark starts (postgres://...); SQLite by default.")
+    @Option(help: "With no --url: the store of the server the benchmark starts (postgres://...); SQLite by default.")
     var store: String?
+
+    @Option(help: "With no --url: the change stream of the server the benchmark starts (see aesel serve --stream).")
+    var stream: String?
 
     @Flag(help: "Print JSON instead of a table.")
     var json = false
@@ -140,7 +147,8 @@ struct BenchCommand: AsyncParsableCommand {
             return
         }
         let load = BenchLoad(scenes: scenes, devicesPerScene: devices, ratePerDevice: rate, seconds: seconds, warmupSeconds: warmup, format: format)
-        let bench = Bench(options: .init(load: load, url: url, baseline: baseline))
+        let serverArguments = (store.map { ["--store", $0] } ?? []) + (stream.map { ["--stream", $0] } ?? [])
+        let bench = Bench(options: .init(load: load, url: url, baseline: baseline, serverArguments: serverArguments))
         let results = findMax ? try await bench.findMaximumRate() : try await bench.run()
         print(json ? try BenchReport.json(results) : BenchReport.table(results))
     }
@@ -180,4 +188,10 @@ struct Relay: ParsableCommand {
 }
 
 extension EventFormat: ExpressibleByArgument {}
+
+extension StreamSetting: ExpressibleByArgument {
+    public init?(argument: String) {
+        self.init(argument)
+    }
+}
 extension Logger.Level: @retroactive ExpressibleByArgument {}
