@@ -9,6 +9,13 @@ public struct EnvelopeError: HTTPResponseError, CustomStringConvertible {
     /// Which list the envelope carries: `scenes` for CrazyIvan's routes, `objects` for CLyman's.
     public enum List: Sendable {
         case scenes, objects, properties
+
+        /// The list of a route: `/v1/object…` and `/v1/scene/{s}/object…` answer with objects, and so on.
+        init(path: String) {
+            let segments = path.split(separator: "/")
+            let resource = segments.count > 3 && segments[1] == "scene" ? segments[3] : segments.count > 1 ? segments[1] : ""
+            self = resource == "object" ? .objects : resource == "property" ? .properties : .scenes
+        }
     }
 
     public var status: HTTPResponse.Status
@@ -53,7 +60,7 @@ public struct EnvelopeErrorMiddleware<Context: RequestContext>: RouterMiddleware
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let path = request.uri.path
-        let list: EnvelopeError.List = path.contains("/object") ? .objects : path.contains("/property") ? .properties : .scenes
+        let list = EnvelopeError.List(path: path)
         do {
             return try await next(request, context)
         } catch let error as EnvelopeError {

@@ -31,6 +31,10 @@ public enum JSONResponse {
         var request = request
         let body = try await request.collectBody(upTo: maximumBodySize)
         var data = Data(body.readableBytesView)
+        // No store keeps NUL in text (PostgreSQL refuses it), so no request may carry one.
+        if data.contains(0) || data.range(of: Data("\\u0000".utf8)) != nil {
+            throw EnvelopeError(.badRequest, .translationError, "strings may not contain NUL (\\u0000)", list: list, messageType: messageType)
+        }
         if !defaults.isEmpty, var object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] {
             for (key, value) in defaults where object[key] == nil { object[key] = value }
             data = (try? JSONSerialization.data(withJSONObject: object)) ?? data
@@ -39,6 +43,20 @@ public enum JSONResponse {
             return try JSONDecoder().decode(T.self, from: data)
         } catch let error as DecodingError {
             throw EnvelopeError(.badRequest, .translationError, describe(error, in: data), list: list, messageType: messageType)
+        }
+    }
+
+    /// Bounds of a query: records per filter, and filters per query.
+    public static let maximumQueryRecords = 10_000
+    public static let maximumQueryFilters = 100
+
+    /// The longest key, name or other indexed string a record may have, in UTF-8 bytes.
+    public static let maximumFieldLength = 1024
+
+    /// Refuses fields that are too long to index.
+    public static func checkLengths(_ fields: [String?], list: EnvelopeError.List, messageType: Int) throws {
+        for case let field? in fields where field.utf8.count > maximumFieldLength {
+            throw EnvelopeError(.badRequest, .translationError, "a key or name is longer than \(maximumFieldLength) bytes", list: list, messageType: messageType)
         }
     }
 

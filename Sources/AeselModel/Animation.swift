@@ -138,12 +138,17 @@ public struct Action<Keyframe: Sendable & Hashable & Codable & FrameNumbered>: S
     public var owner: String
     public var keyframes: [Keyframe]
 
+    /// At most this many keyframes per action: a bound on the size of a record and of its events.
+    public static var maximumKeyframes: Int { 1000 }
+
+    /// Keeps one keyframe per frame (the last given) and sorts them by frame.
     public init(name: String, description: String = "", owner: String = "", keyframes: [Keyframe] = []) {
         self.name = name
         self.description = description
         self.owner = owner
-        self.keyframes = []
-        for keyframe in keyframes { upsert(keyframe) }
+        var byFrame: [Int: Keyframe] = [:]
+        for keyframe in keyframes { byFrame[keyframe.frame] = keyframe }
+        self.keyframes = byFrame.keys.sorted().map { byFrame[$0]! }
     }
 
     enum CodingKeys: String, CodingKey {
@@ -158,6 +163,9 @@ public struct Action<Keyframe: Sendable & Hashable & Codable & FrameNumbered>: S
             owner: try container.decodeIfPresent(String.self, forKey: .owner) ?? "",
             keyframes: try container.decodeIfPresent([Keyframe].self, forKey: .keyframes) ?? []
         )
+        guard keyframes.count <= Self.maximumKeyframes else {
+            throw DecodingError.dataCorruptedError(forKey: .keyframes, in: container, debugDescription: "an action has at most \(Self.maximumKeyframes) keyframes")
+        }
     }
 
     /// Adds the keyframe, replacing one at the same frame.

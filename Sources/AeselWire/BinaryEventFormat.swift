@@ -29,6 +29,7 @@ public enum BinaryEventFormat {
         else { throw .malformed }
         guard let kind = EventKind(rawValue: Int(messageType)) else { throw .unsupportedMessageType }
         guard !scene.isEmpty, !object.isEmpty else { throw .missingField }
+        guard EventCodec.isValidKey(scene), EventCodec.isValidKey(object), EventCodec.isValidKey(device) else { throw .malformed }
         if kind == .propertyUpdate {
             guard let count = buffer.readInteger(as: UInt8.self), (1...4).contains(count), buffer.readableBytes >= Int(count) * 8 else {
                 throw .malformed

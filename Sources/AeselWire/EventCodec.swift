@@ -9,6 +9,11 @@ public enum EventCodec {
     /// The largest datagram accepted as an event. Larger ones are dropped as oversized.
     public static let maximumDatagramSize = 4096
 
+    /// Keys are at most 255 bytes of UTF-8 without NUL (PostgreSQL refuses NUL in text).
+    public static func isValidKey(_ key: String) -> Bool {
+        key.utf8.count <= 255 && !key.utf8.contains(0)
+    }
+
     public static func decode(_ datagram: ByteBuffer) throws(EventDecodeError) -> ObjectEvent {
         guard datagram.readableBytes <= maximumDatagramSize else { throw .oversized }
         guard let first = datagram.readableBytesView.first else { throw .malformed }

@@ -46,6 +46,7 @@ public enum JSONEventFormat {
         guard let messageType else { throw .missingField }
         guard let kind = EventKind(rawValue: messageType) else { throw .unsupportedMessageType }
         guard !objectKey.isEmpty, !sceneKey.isEmpty else { throw .missingField }
+        guard EventCodec.isValidKey(objectKey), EventCodec.isValidKey(sceneKey) else { throw .malformed }
         if kind == .propertyUpdate, values.isEmpty { throw .missingField }
         return ObjectEvent(
             kind: kind,

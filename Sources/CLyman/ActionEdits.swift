@@ -9,6 +9,7 @@ enum RecordRefusal: Error {
     case notOwner(owner: String)
     case noAction(String)
     case noKeyframe(action: String, frame: Int)
+    case tooLarge(String)
 
     func envelope(list: EnvelopeError.List, messageType: Int) -> EnvelopeError {
         switch self {
@@ -20,6 +21,8 @@ enum RecordRefusal: Error {
             EnvelopeError.notFound("no action \(name)", list: list, messageType: messageType)
         case .noKeyframe(let action, let frame):
             EnvelopeError.notFound("no keyframe \(frame) in action \(action)", list: list, messageType: messageType)
+        case .tooLarge(let message):
+            EnvelopeError(.badRequest, .insufficientData, message, list: list, messageType: messageType)
         }
     }
 }
@@ -45,7 +48,18 @@ enum ActionEdit<Keyframe: Sendable & Hashable & Codable & FrameNumbered>: Sendab
         }
     }
 
+    /// At most this many actions per object or property.
+    static var maximumActions: Int { 100 }
+
     func apply(to actions: inout [Action<Keyframe>]) throws {
+        try edit(&actions)
+        guard actions.count <= Self.maximumActions else { throw RecordRefusal.tooLarge("at most \(Self.maximumActions) actions") }
+        guard actions.allSatisfy({ $0.keyframes.count <= Action<Keyframe>.maximumKeyframes }) else {
+            throw RecordRefusal.tooLarge("at most \(Action<Keyframe>.maximumKeyframes) keyframes per action")
+        }
+    }
+
+    private func edit(_ actions: inout [Action<Keyframe>]) throws {
         func index(_ name: String) throws -> Int {
             guard let index = actions.firstIndex(where: { $0.name == name }) else { throw RecordRefusal.noAction(name) }
             return index

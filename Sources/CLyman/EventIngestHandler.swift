@@ -41,22 +41,24 @@ public final class EventIngestHandler: ChannelInboundHandler {
             metrics.dropped(error)
             return
         }
-        guard accept(event) else {
-            metrics.stale.increment()
-            return
-        }
         event.source = envelope.remoteAddress
+        // Before the staleness check, so that another device's refused event cannot raise the sequence.
         if event.kind == .objectUpdate, let owner = locks.owner(of: event.objectKey), owner != sender(of: event) {
             metrics.locked.increment()
+            return
+        }
+        guard accept(event) else {
+            metrics.stale.increment()
             return
         }
         stream.publish(.update(event))
         writeBehind.record(event)
     }
 
+    /// The registered device at the datagram's source address. A device key named in a binary event is
+    /// not proof of identity, so locks go by address.
     private func sender(of event: ObjectEvent) -> String? {
-        if !event.senderDeviceKey.isEmpty { return event.senderDeviceKey }
-        return event.source.flatMap { senders.deviceKey(in: event.sceneKey, at: $0) }
+        event.source.flatMap { senders.deviceKey(in: event.sceneKey, at: $0) }
     }
 
     /// A numbered event older than (or a duplicate of) one already seen for its object is stale.

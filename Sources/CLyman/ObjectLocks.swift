@@ -3,6 +3,8 @@ import Synchronization
 
 /// Finds which registered device sent a datagram: CrazyIvan's Scene-Device cache answers in one process.
 public protocol SenderDirectory: Sendable {
+    /// The device registered in the scene at `address`; nil when there is none, or when the scene is not
+    /// loaded yet, in which case the directory starts loading it.
     func deviceKey(in sceneKey: String, at address: SocketAddress) -> String?
 }
 

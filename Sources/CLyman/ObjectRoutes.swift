@@ -80,14 +80,20 @@ public struct ObjectRoutes: Sendable {
         guard let requested = list.items, !requested.isEmpty else {
             throw EnvelopeError(.badRequest, .insufficientData, "the body lists no objects", list: .objects, messageType: type.rawValue)
         }
-        var created: [SceneObject] = []
+        // Every item is checked before any is created, so that a refused list creates nothing.
+        var scenes: [String] = []
         for json in requested {
             guard let scene = sceneKey ?? json.scene?.nonEmpty else {
                 throw EnvelopeError(.badRequest, .insufficientData, "an object needs a scene", list: .objects, messageType: type.rawValue)
             }
+            try Self.checkLengths(json, type)
             guard try await store.scene(key: scene) != nil else {
                 throw EnvelopeError.notFound("no scene \(scene)", list: .objects, messageType: type.rawValue)
             }
+            scenes.append(scene)
+        }
+        var created: [SceneObject] = []
+        for (json, scene) in zip(requested, scenes) {
             // As in the original, a key in the body is ignored: the server issues keys.
             let object = SceneObject(
                 key: KeyGenerator.objectKey(),
@@ -118,6 +124,10 @@ public struct ObjectRoutes: Sendable {
         guard let json = list.items?.first else {
             throw EnvelopeError(.badRequest, .insufficientData, "the body lists no object", list: .objects, messageType: type.rawValue)
         }
+        try Self.checkLengths(json, type)
+        if sceneKey == nil, let scene = json.scene?.nonEmpty, try await store.scene(key: scene) == nil {
+            throw EnvelopeError.notFound("no scene \(scene)", list: .objects, messageType: type.rawValue)
+        }
         return try await change(key, in: sceneKey, type, emits: true, transactionID: list.transactionID) { object in
             if let device, !object.owner.isEmpty, object.owner != device { throw RecordRefusal.locked(by: object.owner) }
             if let name = json.name?.nonEmpty { object.name = name }
@@ -130,7 +140,17 @@ public struct ObjectRoutes: Sendable {
             for asset in json.assets ?? [] where !object.assets.contains(asset) { object.assets.append(asset) }
             if let actions = json.actions { object.actions = actions }
         } after: { object in
-            if json.transform != nil { writeBehind.discard(key: object.key) }
+            if json.transform != nil { writeBehind.supersede(objectKey: object.key, transform: object.transform) }
+        }
+    }
+
+    private static func checkLengths(_ json: ObjectJSON, _ type: ObjectMessageType) throws {
+        try JSONResponse.checkLengths(
+            [json.name, json.scene, json.type, json.subtype, json.owner, json.parent, json.assetSubID] + (json.actions ?? []).map(\.name),
+            list: .objects, messageType: type.rawValue
+        )
+        if (json.actions?.count ?? 0) > ActionEdit<ObjectKeyframe>.maximumActions {
+            throw EnvelopeError(.badRequest, .insufficientData, "at most \(ActionEdit<ObjectKeyframe>.maximumActions) actions", list: .objects, messageType: type.rawValue)
         }
     }
 
@@ -158,10 +178,10 @@ public struct ObjectRoutes: Sendable {
         let type = ObjectMessageType.query
         let list = try await JSONResponse.decode(ObjectList.self, from: request, list: .objects, messageType: type.rawValue)
         let limit = list.numRecords ?? 10
-        guard limit >= 0 else {
-            throw EnvelopeError(.badRequest, .insufficientData, "num_records must not be negative", list: .objects, messageType: type.rawValue)
+        guard (0...JSONResponse.maximumQueryRecords).contains(limit), (list.items?.count ?? 0) <= JSONResponse.maximumQueryFilters else {
+            throw EnvelopeError(.badRequest, .insufficientData, "num_records must be 0 to \(JSONResponse.maximumQueryRecords), with at most \(JSONResponse.maximumQueryFilters) filters", list: .objects, messageType: type.rawValue)
         }
-        var found: [SceneObject] = []
+        var found: [String: SceneObject] = [:]
         for json in list.items ?? [ObjectJSON()] {
             var filter = ObjectFilter()
             filter.name = json.name ?? ""
@@ -172,11 +192,11 @@ public struct ObjectRoutes: Sendable {
             filter.parent = json.parent ?? ""
             filter.assetSubID = json.assetSubID ?? ""
             filter.assets = json.assets ?? []
-            for object in try await store.objects(matching: filter, limit: limit) where !found.contains(where: { $0.key == object.key }) {
-                found.append(overlaid(object))
+            for object in try await store.objects(matching: filter, limit: limit) {
+                found[object.key] = overlaid(object)
             }
         }
-        return try respond(.query, found, transactionID: list.transactionID)
+        return try respond(.query, found.keys.sorted().map { found[$0]! }, transactionID: list.transactionID)
     }
 
     /// The object `key`, which must belong to `sceneKey` when the route names a scene.

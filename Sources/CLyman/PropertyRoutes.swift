@@ -37,6 +37,10 @@ public struct PropertyRoutes: Sendable {
                 throw EnvelopeError(.badRequest, .insufficientData, "the body lists no property", list: .properties, messageType: ObjectMessageType.update.propertyCode)
             }
             let sceneKey = context.parameters.get("scene")
+            try Self.check(json, .update)
+            if sceneKey == nil, let scene = json.scene?.nonEmpty, try await store.scene(key: scene) == nil {
+                throw EnvelopeError.notFound("no scene \(scene)", list: .properties, messageType: ObjectMessageType.update.propertyCode)
+            }
             return try await change(context.parameters.require("key"), in: sceneKey, .update) { property in
                 if let name = json.name?.nonEmpty { property.name = name }
                 if let scene = json.scene?.nonEmpty, sceneKey == nil { property.sceneKey = scene }
@@ -45,7 +49,7 @@ public struct PropertyRoutes: Sendable {
                 if let values = json.values { property.values = values }
                 if let actions = json.actions { property.actions = actions }
             } after: { property in
-                if json.values != nil { writeBehind.discard(key: property.key) }
+                if json.values != nil { writeBehind.supersede(propertyKey: property.key, values: property.values) }
             }
         }
         group.delete("property/{key}") { _, context in
@@ -70,14 +74,20 @@ public struct PropertyRoutes: Sendable {
         guard let requested = list.items, !requested.isEmpty else {
             throw EnvelopeError(.badRequest, .insufficientData, "the body lists no properties", list: .properties, messageType: code)
         }
-        var created: [SceneProperty] = []
+        // Every item is checked before any is created, so that a refused list creates nothing.
+        var scenes: [String] = []
         for json in requested {
             guard let scene = sceneKey ?? json.scene?.nonEmpty else {
                 throw EnvelopeError(.badRequest, .insufficientData, "a property needs a scene", list: .properties, messageType: code)
             }
+            try Self.check(json, .create)
             guard try await store.scene(key: scene) != nil else {
                 throw EnvelopeError.notFound("no scene \(scene)", list: .properties, messageType: code)
             }
+            scenes.append(scene)
+        }
+        var created: [SceneProperty] = []
+        for (json, scene) in zip(requested, scenes) {
             let property = SceneProperty(
                 key: KeyGenerator.objectKey(),
                 sceneKey: scene,
@@ -94,25 +104,32 @@ public struct PropertyRoutes: Sendable {
         return try respond(.create, created, transactionID: list.transactionID)
     }
 
+    private static func check(_ json: PropertyJSON, _ type: ObjectMessageType) throws {
+        try JSONResponse.checkLengths([json.name, json.scene, json.parent, json.assetSubID], list: .properties, messageType: type.propertyCode)
+        if (json.actions?.count ?? 0) > ActionEdit<PropertyKeyframe>.maximumActions {
+            throw EnvelopeError(.badRequest, .insufficientData, "at most \(ActionEdit<PropertyKeyframe>.maximumActions) actions", list: .properties, messageType: type.propertyCode)
+        }
+    }
+
     private func query(_ request: Request, sceneKey: String?) async throws -> Response {
         let code = ObjectMessageType.query.propertyCode
         let list = try await JSONResponse.decode(PropertyList.self, from: request, list: .properties, messageType: code)
         let limit = list.numRecords ?? 10
-        guard limit >= 0 else {
-            throw EnvelopeError(.badRequest, .insufficientData, "num_records must not be negative", list: .properties, messageType: code)
+        guard (0...JSONResponse.maximumQueryRecords).contains(limit), (list.items?.count ?? 0) <= JSONResponse.maximumQueryFilters else {
+            throw EnvelopeError(.badRequest, .insufficientData, "num_records must be 0 to \(JSONResponse.maximumQueryRecords), with at most \(JSONResponse.maximumQueryFilters) filters", list: .properties, messageType: code)
         }
-        var found: [SceneProperty] = []
+        var found: [String: SceneProperty] = [:]
         for json in list.items ?? [PropertyJSON()] {
             var filter = PropertyFilter()
             filter.name = json.name ?? ""
             filter.sceneKey = sceneKey ?? json.scene ?? ""
             filter.parent = json.parent ?? ""
             filter.assetSubID = json.assetSubID ?? ""
-            for property in try await store.properties(matching: filter, limit: limit) where !found.contains(where: { $0.key == property.key }) {
-                found.append(overlaid(property))
+            for property in try await store.properties(matching: filter, limit: limit) {
+                found[property.key] = overlaid(property)
             }
         }
-        return try respond(.query, found, transactionID: list.transactionID)
+        return try respond(.query, found.keys.sorted().map { found[$0]! }, transactionID: list.transactionID)
     }
 
     private func existing(_ key: String, in sceneKey: String?, _ type: ObjectMessageType) async throws -> SceneProperty {

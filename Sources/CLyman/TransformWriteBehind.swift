@@ -57,7 +57,18 @@ public final class TransformWriteBehind: Service {
         state.withLock { $0.pendingValues[propertyKey] ?? $0.writingValues[propertyKey] }
     }
 
-    /// Forgets what events recorded for a key, when a transaction has just set it: the transaction wins.
+    /// A transaction has just set this transform: write it again after any event transform already on its
+    /// way to the store, so that the acknowledged value is the one that stays.
+    public func supersede(objectKey: String, transform: Transform) {
+        state.withLock { $0.pending[objectKey] = TransformUpdate(objectKey: objectKey, transform: transform, sequence: 0) }
+    }
+
+    /// The same for a property's values.
+    public func supersede(propertyKey: String, values: [Double]) {
+        state.withLock { $0.pendingValues[propertyKey] = PropertyValuesUpdate(propertyKey: propertyKey, values: values, sequence: 0) }
+    }
+
+    /// Forgets what events recorded for a key, when its record was deleted.
     public func discard(key: String) {
         state.withLock { state in
             state.pending[key] = nil
@@ -96,13 +107,29 @@ public final class TransformWriteBehind: Service {
                 state.writingValues.removeAll(keepingCapacity: true)
             }
         } catch {
+            // One bad update must not hold back the others for ever: write them one by one. When none
+            // goes through the store is down, so all wait for the next flush; otherwise the ones the store
+            // refuses are dropped.
             metrics.persistFailures.increment()
-            logger.warning("write-behind batch failed; will retry", metadata: ["error": "\(error)", "aesel.batch": "\(transforms.count + values.count)"])
+            logger.warning("write-behind batch failed; writing it one by one", metadata: ["error": "\(error)", "aesel.batch": "\(transforms.count + values.count)"])
+            var failedTransforms: [String: TransformUpdate] = [:]
+            var failedValues: [String: PropertyValuesUpdate] = [:]
+            for (key, update) in transforms where (try? await store.applyTransforms([update])) == nil { failedTransforms[key] = update }
+            for (key, update) in values where (try? await store.applyPropertyValues([update])) == nil { failedValues[key] = update }
+            let failed = failedTransforms.count + failedValues.count
+            let storeDown = failed == transforms.count + values.count
             state.withLock { state in
-                state.pending.merge(state.writing) { newer, _ in newer }
+                if storeDown {
+                    state.pending.merge(failedTransforms) { newer, _ in newer }
+                    state.pendingValues.merge(failedValues) { newer, _ in newer }
+                }
                 state.writing.removeAll(keepingCapacity: true)
-                state.pendingValues.merge(state.writingValues) { newer, _ in newer }
                 state.writingValues.removeAll(keepingCapacity: true)
+            }
+            if storeDown { return }
+            if failed > 0 {
+                metrics.persistFailures.increment(by: failed)
+                logger.error("write-behind dropped updates the store refuses", metadata: ["aesel.dropped": "\(failed)"])
             }
         }
     }

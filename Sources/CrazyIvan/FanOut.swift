@@ -53,6 +53,25 @@ public final class FanOut: ChangeStreamSubscriber {
         if cache.beginLoad(sceneKey: sceneKey) { load(sceneKey: sceneKey) }
     }
 
+    /// Why the fan-out socket cannot send to `address`, or nil if it can. A send the kernel refuses would
+    /// close the socket for every scene, so such addresses are refused at registration.
+    public func unreachable(_ address: SocketAddress) -> String? {
+        guard let local = channel.localAddress else { return "the fan-out socket is closed" }
+        switch (address, local) {
+        case (.v4, .v4):
+            let octets = (address.ipAddress ?? "").split(separator: ".").compactMap { Int($0) }
+            guard octets.count == 4 else { return "not an IPv4 address" }
+            if octets[0] == 0 || octets[0] >= 224 { return "not a unicast address" }
+            if octets == [255, 255, 255, 255] { return "not a unicast address" }
+            if local.ipAddress == "127.0.0.1", octets[0] != 127 { return "the server listens on loopback only" }
+            return nil
+        case (.v6, .v6):
+            return address.ipAddress == "::" ? "not a unicast address" : nil
+        default:
+            return "the server's event socket is \(local.protocol == .inet ? "IPv4" : "IPv6") only"
+        }
+    }
+
     /// Loads scenes now rather than on their first event, e.g. those with locked objects, so that the
     /// sender of their first events is known.
     public func preload(_ sceneKeys: some Sequence<String>) {
@@ -67,7 +86,9 @@ public final class FanOut: ChangeStreamSubscriber {
     /// The device registered in `sceneKey` at `address`, if the scene is cached: how CLyman tells which
     /// device sent a JSON event.
     public func deviceKey(in sceneKey: String, at address: SocketAddress) -> String? {
-        cache.deviceKey(in: sceneKey, at: address)
+        if let key = cache.deviceKey(in: sceneKey, at: address) { return key }
+        preload([sceneKey])
+        return nil
     }
 
     /// A scene was deleted: its devices receive nothing more.
@@ -91,6 +112,11 @@ public final class FanOut: ChangeStreamSubscriber {
         var sent = 0
         switch event {
         case .transaction(let transaction):
+            // A record too large for one datagram (65,507 bytes) cannot be sent as an event.
+            guard transaction.json.readableBytes <= 65_507 else {
+                metrics.oversizedEvents.increment()
+                return
+            }
             for recipient in recipients {
                 channel.write(AddressedEnvelope(remoteAddress: recipient.address, data: transaction.json), promise: nil)
                 sent += 1

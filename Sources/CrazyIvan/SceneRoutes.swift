@@ -76,7 +76,11 @@ public struct SceneRoutes: Sendable {
         let type = SceneMessageType.create.rawValue
         let list = try await JSONResponse.decode(SceneList.self, from: request, list: .scenes, messageType: type)
         let json = list.scenes?.first ?? SceneJSON()
+        try JSONResponse.checkLengths([pathKey, json.key, json.name, json.region], list: .scenes, messageType: type)
         let key = pathKey ?? json.key?.nonEmpty ?? KeyGenerator.uuid()
+        guard EventCodec.isValidKey(key) else {
+            throw EnvelopeError(.badRequest, .translationError, "a scene key is at most 255 bytes", messageType: type)
+        }
         let scene = json.scene(key: key)
         do {
             try await store.createScene(scene)
@@ -181,6 +185,9 @@ public struct SceneRoutes: Sendable {
         guard let deviceJSON = sceneJSON.devices?.first else {
             return try registrationFailure(type, .insufficientData, "the body names no device: scenes[0].devices[0]")
         }
+        guard EventCodec.isValidKey(sceneKey), EventCodec.isValidKey(deviceJSON.key ?? "") else {
+            return try registrationFailure(type, .insufficientData, "scene and device keys are at most 255 bytes")
+        }
         guard let hostname = deviceJSON.hostname?.nonEmpty, let port = deviceJSON.port, (1...65535).contains(port) else {
             return try registrationFailure(type, .insufficientData, "a device needs a hostname and a port from 1 to 65535")
         }
@@ -194,6 +201,9 @@ public struct SceneRoutes: Sendable {
         )
         guard let recipient = try? Recipient(device) else {
             return try registrationFailure(type, .insufficientData, "hostname \(hostname) is not an IP address")
+        }
+        if let problem = fanOut.unreachable(recipient.address) {
+            return try registrationFailure(type, .insufficientData, "hostname \(hostname): \(problem)")
         }
 
         // The original creates a scene that does not exist yet on registration.
@@ -238,6 +248,8 @@ public struct SceneRoutes: Sendable {
         guard try await store.deregister(deviceKey: deviceKey, fromScene: sceneKey) else {
             return try registrationFailure(type, .notFound, "device \(deviceKey) is not registered in scene \(sceneKey)")
         }
+        // Again after the commit: a refresh that read the store before it must not bring the device back.
+        fanOut.deregistered(deviceKey: deviceKey, from: sceneKey)
         let scene = try await store.scene(key: sceneKey) ?? Scene(key: sceneKey)
         return try JSONResponse.make(SceneList.response(type, scenes: [SceneJSON(scene)], transactionID: list.transactionID))
     }

@@ -32,6 +32,14 @@ struct HTTPErrorTests {
             ("POST", "/v1/object/missing/action", #"{"description":"no name"}"#, 400, 110),
             ("DELETE", "/v1/object/missing/action/a/keyframe/notanumber", nil, 400, 110),
             ("POST", "/v1/scene/query", #"{"num_records":-5}"#, 400, 122),
+            ("POST", "/v1/object/query", #"{"num_records":99999999999}"#, 400, 122),
+            ("POST", "/v1/object", #"{"objects":[{"scene":"s","name":"a\u0000b"}]}"#, 400, 110),
+            ("POST", "/v1/object", "{\"objects\":[{\"scene\":\"s\",\"name\":\"\(String(repeating: "n", count: 2000))\"}]}", 400, 110),
+            ("PUT", "/v1/scene/\(String(repeating: "k", count: 300))", "{}", 400, 110),
+            // Addresses the event socket could not send to are refused, so they cannot break the fan-out.
+            ("POST", "/v1/scene/s/register", #"{"scenes":[{"devices":[{"key":"d","hostname":"255.255.255.255","port":5}]}]}"#, 200, 122),
+            ("POST", "/v1/scene/s/register", #"{"scenes":[{"devices":[{"key":"d","hostname":"::1","port":5}]}]}"#, 200, 122),
+            ("POST", "/v1/scene/s/register", #"{"scenes":[{"devices":[{"key":"d","hostname":"10.1.2.3","port":5}]}]}"#, 200, 122),
             ("GET", "/no/such/route", nil, 404, 102),
             ("DELETE", "/v1/scene", nil, 404, 102),
             // Registration answers 200 with the outcome in err_code, as the original.

@@ -3,6 +3,7 @@ import AeselModel
 import AeselWire
 import Foundation
 import NIOCore
+import Synchronization
 import Testing
 
 #if canImport(Glibc)
@@ -274,20 +275,23 @@ struct TransactionTests {
     func killDuringWrites(store: StoreKind) async throws {
         let server = try await TestServer.start(store: store)
         _ = try await server.request("PUT", "/v1/scene/k", body: "{}")
+        let written = WriteCounter()
         let acknowledged = try await withThrowingTaskGroup(of: [String].self) { group in
             for writer in 0..<4 {
                 group.addTask {
                     var keys: [String] = []
-                    for index in 0..<200 {
+                    for index in 0..<1000 {
                         guard let reply = try? await server.request("POST", "/v1/object", body: #"{"objects":[{"scene":"k","name":"w\#(writer)-\#(index)"}]}"#),
                             reply.status == 200, let key = (reply.json["objects"] as? [[String: Any]])?.first?["key"] as? String
                         else { break }
                         keys.append(key)
+                        written.count.add(1, ordering: .relaxed)
                     }
                     return keys
                 }
             }
-            try await Task.sleep(for: .milliseconds(300))
+            // Kill it once writes are well under way, whatever the machine's speed.
+            _ = await eventually(timeout: .seconds(30)) { written.count.load(ordering: .relaxed) >= 40 }
             _ = server.process.stop(signal: SIGKILL)
             return try await group.reduce(into: []) { $0 += $1 }
         }
@@ -298,4 +302,9 @@ struct TransactionTests {
         }
         await server.finish()
     }
+}
+
+/// Acknowledged writes so far, shared by the writer tasks.
+final class WriteCounter: Sendable {
+    let count = Atomic<Int>(0)
 }
