@@ -2,6 +2,8 @@ import AeselHTTP
 import AeselModel
 import AeselStore
 import AeselStream
+import AeselStreamZeroMQ
+import CoreMetrics
 import CLyman
 public import CrazyIvan
 import Foundation
@@ -13,10 +15,17 @@ public import Prometheus
 import ServiceLifecycle
 import UnixSignals
 
-/// `aesel serve`: the gateway routes and one CLyman/CrazyIvan pair in one process, wired by the
-/// in-process change stream, on an embedded SQLite store.
+/// The server processes: `aesel serve` (the gateway routes and one CLyman/CrazyIvan pair in one
+/// process), `aesel clyman` and `aesel crazyivan` (one half each, joined by a ZeroMQ change stream and a
+/// shared store).
 public struct AeselServer {
+    /// Which halves this process runs.
+    public enum Role: String, Sendable {
+        case all, clyman, crazyIvan = "crazyivan"
+    }
+
     public struct Configuration: Sendable {
+        public var role: Role
         public var host: String
         public var httpPort: Int
         public var udpPort: Int
@@ -31,6 +40,7 @@ public struct AeselServer {
         public var persistInterval: Duration
 
         public init(
+            role: Role = .all,
             host: String = "127.0.0.1",
             httpPort: Int = 8080,
             udpPort: Int = 8762,
@@ -40,6 +50,7 @@ public struct AeselServer {
             stream: StreamSetting = .memory,
             persistInterval: Duration = .milliseconds(200)
         ) {
+            self.role = role
             self.host = host
             self.httpPort = httpPort
             self.udpPort = udpPort
@@ -51,14 +62,14 @@ public struct AeselServer {
         }
     }
 
-    /// Where the server listens once it runs.
-    public struct Endpoints: Sendable, CustomStringConvertible {
+    /// Where the server listens once it runs; `udp` is nil for a CrazyIvan alone.
+    public struct Endpoints: Sendable {
         public var http: SocketAddress
-        public var udp: SocketAddress
+        public var udp: SocketAddress?
+    }
 
-        public var description: String {
-            "http=\(http.ipAddress ?? "?"):\(http.port ?? 0) udp=\(udp.ipAddress ?? "?"):\(udp.port ?? 0)"
-        }
+    public struct ConfigurationError: Error, CustomStringConvertible {
+        public var description: String
     }
 
     private let configuration: Configuration
@@ -72,93 +83,34 @@ public struct AeselServer {
         self.logger = logger
     }
 
-    /// Every route the server answers, as `METHOD /path`, built by the same code as `run`'s on a
-    /// throwaway store and pair (the data folder should be a temporary one).
-    public func routes() async throws -> [String] {
-        let store = try await openStore()
-        let eventLoopGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let pair = try await EventPair.start(
-            host: configuration.host, udpPort: 0, on: eventLoopGroup.next(), store: store, fanOut: configuration.fanOut,
-            persistInterval: configuration.persistInterval, streamSetting: .memory, logger: logger
-        )
-        let routes = makeRouter(store: store, pair: pair).routes.map { "\($0.method) \($0.path)" }
-        try await pair.ingestChannel.close()
-        try await pair.fanOutChannel.close()
-        try await store.close()
-        try await eventLoopGroup.shutdownGracefully()
-        return routes.sorted()
-    }
-
-    /// The gateway's routes: health, metrics, CrazyIvan's scene and registration routes, and CLyman's
-    /// object and property routes, both on their own paths and scoped to a scene.
-    private func makeRouter(store: any AeselStore, pair: EventPair) -> Router<BasicRequestContext> {
-        let router = Router()
-        router.add(middleware: EnvelopeErrorMiddleware())
-        router.get("/health") { _, _ in
-            try JSONResponse.make(["status": "up"])
-        }
-        let registry = self.registry
-        router.get("/metrics") { _, _ in
-            var text: [UInt8] = []
-            registry.emit(into: &text)
-            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(bytes: text)))
-        }
-        let udpAddress = pair.ingestAddress
-        let destination = SceneRoutes.EventDestination(host: udpAddress.ipAddress ?? configuration.host, port: udpAddress.port ?? configuration.udpPort)
-        SceneRoutes(store: store, fanOut: pair.fanOut, eventDestination: destination).add(to: router)
-        for group in [router.group("/v1"), router.group("/v1/scene/{scene}")] {
-            ObjectRoutes(store: store, writeBehind: pair.writeBehind, locks: pair.locks, stream: pair.stream).add(to: group)
-            PropertyRoutes(store: store, writeBehind: pair.writeBehind, stream: pair.stream).add(to: group)
-        }
-        return router
-    }
-
-    private func openStore() async throws -> any AeselStore {
-        guard let url = configuration.store else { return try SQLiteStore(dataFolder: configuration.dataFolder) }
-        return try await PostgresStore(url: url, logger: logger)
-    }
-
     /// Runs until SIGINT or SIGTERM, then stops taking requests and events, flushes the store and returns.
     /// - Parameter onReady: called once with the bound addresses.
     public func run(onReady: @escaping @Sendable (Endpoints) -> Void = { _ in }) async throws {
         let store = try await openStore()
         // One thread for the whole event path: ingest, hand-over and fan-out run in the same turn.
         let eventLoopGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let eventLoop = eventLoopGroup.next()
         do {
-            let pair = try await EventPair.start(
-                host: configuration.host,
-                udpPort: configuration.udpPort,
-                on: eventLoop,
-                store: store,
-                fanOut: configuration.fanOut,
-                persistInterval: configuration.persistInterval,
-                streamSetting: configuration.stream,
-                logger: logger
-            )
-            let udpAddress = pair.ingestAddress
+            let pair = try await startPair(store: store, eventLoop: eventLoopGroup.next(), udpPort: configuration.udpPort)
             let router = makeRouter(store: store, pair: pair)
-
             let logger = self.logger
+            let udpAddress = pair.clyman?.ingestAddress
             let app = Application(
                 router: router,
                 configuration: .init(address: .hostname(configuration.host, port: configuration.httpPort), serverName: "aesel"),
                 onServerRunning: { channel in
                     guard let http = channel.localAddress else { return }
-                    let endpoints = Endpoints(http: http, udp: udpAddress)
-                    logger.info("aesel serving", metadata: ["aesel.endpoints": "\(endpoints)"])
-                    onReady(endpoints)
+                    logger.info("aesel serving", metadata: ["aesel.http": "\(http)", "aesel.udp": "\(udpAddress.map { "\($0)" } ?? "none")"])
+                    onReady(Endpoints(http: http, udp: udpAddress))
                 },
                 logger: logger
             )
-            // Shutdown runs in reverse: HTTP stops, then UDP, then the refresher, then the last flush.
-            let group = ServiceGroup(
-                configuration: .init(
-                    services: [pair.writeBehind, pair.refresher, pair, app],
-                    gracefulShutdownSignals: [.sigterm, .sigint],
-                    logger: logger
-                )
-            )
+            // Shutdown runs in reverse: HTTP stops, then UDP and the stream, then the refresher, then the
+            // last flush.
+            var services: [any Service] = []
+            if let clyman = pair.clyman { services.append(clyman.writeBehind) }
+            if let crazyIvan = pair.crazyIvan { services.append(crazyIvan.refresher) }
+            services += [pair, app]
+            let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             try await group.run()
         } catch {
             try? await store.close()
@@ -168,5 +120,94 @@ public struct AeselServer {
         try await store.close()
         try await eventLoopGroup.shutdownGracefully()
         logger.info("aesel stopped")
+    }
+
+    /// Every route the server answers, as `METHOD /path`, built by the same code as `run`'s on a
+    /// throwaway store and pair (the data folder should be a temporary one).
+    public func routes() async throws -> [String] {
+        let store = try await openStore()
+        let eventLoopGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let pair = try await startPair(store: store, eventLoop: eventLoopGroup.next(), udpPort: 0)
+        let routes = makeRouter(store: store, pair: pair).routes.map { "\($0.method) \($0.path)" }
+        await pair.clyman?.stop()
+        pair.subscriber?.stop()
+        try? await pair.crazyIvan?.fanOutChannel.close()
+        try await store.close()
+        try await eventLoopGroup.shutdownGracefully()
+        return routes.sorted()
+    }
+
+    /// Starts the halves of this process's role, joined by the configured stream.
+    private func startPair(store: any AeselStore, eventLoop: any EventLoop, udpPort: Int) async throws -> EventPair {
+        let role = configuration.role
+        let zeroMQ: ZeroMQEndpoint?
+        switch configuration.stream {
+        case .memory:
+            guard role == .all else { throw ConfigurationError(description: "aesel \(role.rawValue) needs --stream zmq+ipc://… or zmq+tcp://…") }
+            zeroMQ = nil
+        case .zeroMQ(let endpoint):
+            zeroMQ = endpoint
+        }
+        let crazyIvan = role == .clyman ? nil : try await CrazyIvanHalf.start(host: configuration.host, on: eventLoop, store: store, configuration: configuration.fanOut, logger: logger)
+        var clyman: ClymanHalf?
+        if role != .crazyIvan {
+            let senders: any SenderDirectory = crazyIvan.map { FanOutSenders(fanOut: $0.fanOut) } ?? StoreSenderDirectory(store: store)
+            clyman = try await ClymanHalf.start(
+                host: configuration.host, udpPort: udpPort, on: eventLoop, store: store,
+                stream: { address in
+                    if let zeroMQ { return try ZeroMQPublisher(endpoint: zeroMQ, announcement: "\(address.ipAddress ?? ""):\(address.port ?? 0)") }
+                    return InProcessChangeStream(subscriber: crazyIvan!.fanOut)
+                },
+                senders: senders, persistInterval: configuration.persistInterval, logger: logger
+            )
+        }
+        var subscriber: ZeroMQSubscriber?
+        if let zeroMQ, let crazyIvan { subscriber = try await crazyIvan.subscribe(to: zeroMQ) }
+        return EventPair(clyman: clyman, crazyIvan: crazyIvan, subscriber: subscriber)
+    }
+
+    /// The routes of this process's role: health and metrics; CrazyIvan's scene and registration routes;
+    /// CLyman's object and property routes, on their own paths and, with the gateway, scoped to a scene.
+    private func makeRouter(store: any AeselStore, pair: EventPair) -> Router<BasicRequestContext> {
+        let router = Router()
+        router.add(middleware: EnvelopeErrorMiddleware())
+        let streamHealth = CoreMetrics.Gauge(label: "aesel_stream_healthy")
+        router.get("/health") { _, _ in
+            guard pair.isStreamHealthy else {
+                return try JSONResponse.make(["status": "down", "reason": "the change stream does not reach the partner half"], status: .serviceUnavailable)
+            }
+            return try JSONResponse.make(["status": "up"])
+        }
+        let registry = self.registry
+        router.get("/metrics") { _, _ in
+            streamHealth.record(pair.isStreamHealthy ? 1 : 0)
+            var text: [UInt8] = []
+            registry.emit(into: &text)
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(bytes: text)))
+        }
+        if let crazyIvan = pair.crazyIvan {
+            let host = configuration.host
+            let localClyman = pair.clyman?.ingestAddress
+            let subscriber = pair.subscriber
+            SceneRoutes(store: store, fanOut: crazyIvan.fanOut) {
+                // The pair's CLyman: this process's, or the one the stream's heartbeats announce.
+                if let localClyman { return .init(host: localClyman.ipAddress ?? host, port: localClyman.port ?? 0) }
+                let announced = subscriber?.partnerAnnouncement.split(separator: ":") ?? []
+                return .init(host: announced.first.map(String.init) ?? host, port: announced.last.flatMap { Int($0) } ?? 0)
+            }.add(to: router)
+        }
+        if let clyman = pair.clyman {
+            let groups = configuration.role == .all ? [router.group("/v1"), router.group("/v1/scene/{scene}")] : [router.group("/v1")]
+            for group in groups {
+                ObjectRoutes(store: store, writeBehind: clyman.writeBehind, locks: clyman.locks, stream: clyman.stream).add(to: group)
+                PropertyRoutes(store: store, writeBehind: clyman.writeBehind, stream: clyman.stream).add(to: group)
+            }
+        }
+        return router
+    }
+
+    private func openStore() async throws -> any AeselStore {
+        guard let url = configuration.store else { return try SQLiteStore(dataFolder: configuration.dataFolder) }
+        return try await PostgresStore(url: url, logger: logger)
     }
 }

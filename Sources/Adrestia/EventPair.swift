@@ -35,93 +35,103 @@ public enum StreamSetting: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
-/// One CLyman and one CrazyIvan in this process, joined by the chosen change stream. Both UDP channels
-/// live on one event loop: with the in-process stream an event is read, handed over and fanned out in one
-/// turn; with ZeroMQ the subscriber thread hands each event to that loop.
-struct EventPair: Service {
+/// CLyman's event path: the UDP ingest channel, the publishing side of the change stream, write-behind
+/// persistence and the lock table.
+struct ClymanHalf {
     let ingestChannel: any Channel
-    let fanOutChannel: any Channel
-    let fanOut: FanOut
     let stream: any ChangeStream
-    let locks: ObjectLocks
     let writeBehind: TransformWriteBehind
-    let refresher: SceneCacheRefresher
-    /// The ZeroMQ subscriber, when the stream is ZeroMQ.
-    let subscriber: ZeroMQSubscriber?
+    let locks: ObjectLocks
 
     var ingestAddress: SocketAddress { ingestChannel.localAddress! }
 
+    /// Binds the UDP port, then makes the stream with that address to announce, then starts reading.
     static func start(
         host: String,
         udpPort: Int,
         on eventLoop: any EventLoop,
         store: any AeselStore,
-        fanOut configuration: FanOut.Configuration,
+        stream makeStream: (SocketAddress) throws -> any ChangeStream,
+        senders: any SenderDirectory,
         persistInterval: Duration,
-        streamSetting: StreamSetting,
         logger: Logger
-    ) async throws -> EventPair {
-        let cache = SceneDeviceCache()
-        let fanOutChannel = try await UDPChannel.bootstrap(on: eventLoop).bind(host: host, port: 0).get()
-        let fanOut = FanOut(channel: fanOutChannel, cache: cache, store: store, configuration: configuration, metrics: FanOutMetrics())
-        let stream: any ChangeStream
-        var subscriber: ZeroMQSubscriber?
-        switch streamSetting {
-        case .memory:
-            stream = InProcessChangeStream(subscriber: fanOut)
-        case .zeroMQ(let endpoint):
-            do {
-                stream = try ZeroMQPublisher(endpoint: endpoint)
-                let zeroMQ = try ZeroMQSubscriber(endpoint: endpoint, subscriber: fanOut, eventLoop: eventLoop)
-                subscriber = zeroMQ
-                try await zeroMQ.ready()
-            } catch {
-                try? await fanOutChannel.close()
-                throw error
-            }
-        }
+    ) async throws -> ClymanHalf {
         let ingestMetrics = IngestMetrics()
         // Locks survive restarts in the store; the UDP path needs them in memory.
         var locked = ObjectFilter()
         locked.lockedOnly = true
         let lockedObjects = try await store.objects(matching: locked, limit: Int(Int32.max))
         let locks = ObjectLocks(Dictionary(lockedObjects.map { ($0.key, $0.owner) }) { first, _ in first })
-        fanOut.preload(Set(lockedObjects.map(\.sceneKey)))
         let writeBehind = TransformWriteBehind(store: store, interval: persistInterval, metrics: ingestMetrics, logger: logger)
-        let ingestChannel: any Channel
+        let ingestChannel = try await UDPChannel.bootstrap(on: eventLoop).bind(host: host, port: udpPort).get()
         do {
-            ingestChannel = try await UDPChannel.bootstrap(on: eventLoop)
-                .channelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(
-                            EventIngestHandler(stream: stream, writeBehind: writeBehind, metrics: ingestMetrics, locks: locks, senders: FanOutSenders(fanOut: fanOut))
-                        )
-                    }
-                }
-                .bind(host: host, port: udpPort).get()
+            let stream = try makeStream(ingestChannel.localAddress!)
+            try await ingestChannel.eventLoop.submit {
+                try ingestChannel.pipeline.syncOperations.addHandler(
+                    EventIngestHandler(stream: stream, writeBehind: writeBehind, metrics: ingestMetrics, locks: locks, senders: senders)
+                )
+            }.get()
+            if let fanOut = (senders as? FanOutSenders)?.fanOut {
+                fanOut.preload(Set(lockedObjects.map(\.sceneKey)))
+            }
+            return ClymanHalf(ingestChannel: ingestChannel, stream: stream, writeBehind: writeBehind, locks: locks)
         } catch {
-            try? await fanOutChannel.close()
+            try? await ingestChannel.close()
             throw error
         }
-        return EventPair(
-            ingestChannel: ingestChannel,
-            fanOutChannel: fanOutChannel,
-            fanOut: fanOut,
-            stream: stream,
-            locks: locks,
-            writeBehind: writeBehind,
-            refresher: SceneCacheRefresher(cache: cache, store: store, logger: logger),
-            subscriber: subscriber
-        )
     }
 
-    /// Holds the channels open until graceful shutdown, then closes them.
+    func stop() async {
+        try? await ingestChannel.close()
+        (stream as? ZeroMQPublisher)?.stop()
+    }
+}
+
+/// CrazyIvan's event path: the Scene-Device cache, the fan-out channel, its refresher and, across
+/// processes, the subscribing side of the change stream.
+struct CrazyIvanHalf {
+    let fanOutChannel: any Channel
+    let fanOut: FanOut
+    let refresher: SceneCacheRefresher
+
+    static func start(
+        host: String,
+        on eventLoop: any EventLoop,
+        store: any AeselStore,
+        configuration: FanOut.Configuration,
+        logger: Logger
+    ) async throws -> CrazyIvanHalf {
+        let cache = SceneDeviceCache()
+        let fanOutChannel = try await UDPChannel.bootstrap(on: eventLoop).bind(host: host, port: 0).get()
+        let fanOut = FanOut(channel: fanOutChannel, cache: cache, store: store, configuration: configuration, metrics: FanOutMetrics())
+        return CrazyIvanHalf(fanOutChannel: fanOutChannel, fanOut: fanOut, refresher: SceneCacheRefresher(cache: cache, store: store, logger: logger))
+    }
+
+    /// Subscribes to a ZeroMQ stream and waits until its first heartbeat: from then on nothing is lost.
+    func subscribe(to endpoint: ZeroMQEndpoint) async throws -> ZeroMQSubscriber {
+        let subscriber = try ZeroMQSubscriber(endpoint: endpoint, subscriber: fanOut, eventLoop: fanOutChannel.eventLoop)
+        try await subscriber.ready()
+        return subscriber
+    }
+}
+
+/// The halves this process runs, held open until graceful shutdown: both (`aesel serve`), or one of
+/// them (`aesel clyman`, `aesel crazyivan`).
+struct EventPair: Service {
+    let clyman: ClymanHalf?
+    let crazyIvan: CrazyIvanHalf?
+    let subscriber: ZeroMQSubscriber?
+
+    /// Whether the change stream reaches the partner half.
+    var isStreamHealthy: Bool {
+        (clyman?.stream.isHealthy ?? true) && (subscriber?.isHealthy ?? true)
+    }
+
     func run() async throws {
         try? await gracefulShutdown()
-        try? await ingestChannel.close()
+        await clyman?.stop()
         subscriber?.stop()
-        (stream as? ZeroMQPublisher)?.stop()
-        try? await fanOutChannel.close()
+        try? await crazyIvan?.fanOutChannel.close()
     }
 }
 

@@ -10,18 +10,22 @@ import Synchronization
 /// never start with a NUL byte, so it cannot collide with a scene.
 let heartbeatTopic = "\u{0}heartbeat"
 
-/// CLyman's side of a ZeroMQ change stream: a PUB socket, bound, whose topic is the scene key.
+/// CLyman's side of a ZeroMQ change stream: an XPUB socket, bound, whose topic is the scene key.
 ///
 /// `publish` runs on the UDP event loop and on HTTP handlers, so the socket is used under a lock; a send
 /// never blocks: past the high-water mark the event is dropped and counted. A heartbeat every 100 ms lets
 /// the subscriber tell a live stream from a silent one, and ends the slow-joiner problem: a subscriber
-/// reports ready only once a heartbeat came through, so no event published after that is lost.
+/// reports ready only once a heartbeat came through, so no event published after that is lost. The
+/// heartbeat carries `announcement` (CLyman's UDP endpoint), and the XPUB socket's subscription messages
+/// tell whether any CrazyIvan listens.
 public final class ZeroMQPublisher: ChangeStream {
     /// The socket and whether the heartbeat should go on, shared with the heartbeat thread.
     private final class State: Sendable {
         let socket: Mutex<ZeroMQSocket>
         let running = Atomic<Bool>(true)
         let dropped = Atomic<Int>(0)
+        /// Topics subscribed, as XPUB reports them: above 0 while a subscriber is connected.
+        let subscriptions = Atomic<Int>(0)
 
         init(_ socket: ZeroMQSocket) {
             self.socket = Mutex(socket)
@@ -30,17 +34,23 @@ public final class ZeroMQPublisher: ChangeStream {
 
     private let state: State
 
-    public init(endpoint: ZeroMQEndpoint, highWaterMark: Int32 = 100_000) throws {
-        let socket = try ZeroMQSocket(type: ZMQ_PUB)
+    public init(endpoint: ZeroMQEndpoint, announcement: String = "", highWaterMark: Int32 = 100_000) throws {
+        let socket = try ZeroMQSocket(type: ZMQ_XPUB)
         try socket.set(ZMQ_SNDHWM, highWaterMark)
         try socket.bind(endpoint.address)
         let state = State(socket)
         self.state = state
         Thread {
             let topic = Array(heartbeatTopic.utf8)
+            let body = Array(announcement.utf8)
+            var message = [UInt8](repeating: 0, count: 512)
             while state.running.load(ordering: .relaxed) {
                 state.socket.withLock { socket in
-                    _ = topic.withUnsafeBytes { topic in [UInt8]().withUnsafeBytes { socket.sendTwoFrames(topic, $0) } }
+                    _ = topic.withUnsafeBytes { topic in body.withUnsafeBytes { socket.sendTwoFrames(topic, $0) } }
+                    // Subscription messages: 1 then the topic on subscribe, 0 then the topic on unsubscribe.
+                    while zmq_recv(socket.raw, &message, message.count, ZMQ_DONTWAIT) > 0 {
+                        state.subscriptions.add(message[0] == 1 ? 1 : -1, ordering: .relaxed)
+                    }
                 }
                 Thread.sleep(forTimeInterval: 0.1)
             }
@@ -48,6 +58,11 @@ public final class ZeroMQPublisher: ChangeStream {
     }
 
     public func publish(_ event: ChangeEvent) {
+        // With no subscriber PUB would drop it silently: count it instead of pretending.
+        guard state.subscriptions.load(ordering: .relaxed) > 0 else {
+            state.dropped.add(1, ordering: .relaxed)
+            return
+        }
         var body = ByteBufferAllocator().buffer(capacity: 512)
         ChangeEventCodec.encode(event, into: &body)
         let sent = state.socket.withLock { socket in
@@ -58,11 +73,11 @@ public final class ZeroMQPublisher: ChangeStream {
         if !sent { state.dropped.add(1, ordering: .relaxed) }
     }
 
-    /// Events dropped because the stream was full.
+    /// Events dropped because no subscriber listened or the stream was full.
     public var droppedCount: Int { state.dropped.load(ordering: .relaxed) }
 
-    /// A PUB socket cannot see its subscribers; the subscriber side judges the stream's health.
-    public var isHealthy: Bool { true }
+    /// True while at least one subscriber is connected.
+    public var isHealthy: Bool { state.subscriptions.load(ordering: .relaxed) > 0 }
 
     /// Stops the heartbeat; the socket closes when the publisher is released.
     public func stop() {
@@ -82,6 +97,7 @@ public final class ZeroMQSubscriber: Sendable {
     private let eventLoop: any EventLoop
     private let running = Atomic<Bool>(true)
     private let lastHeartbeat = Atomic<UInt64>(0)
+    private let announcement = Mutex<String>("")
     private let malformed = Atomic<Int>(0)
 
     /// How long without a heartbeat before the stream counts as down.
@@ -103,6 +119,11 @@ public final class ZeroMQSubscriber: Sendable {
     public var isHealthy: Bool {
         let last = lastHeartbeat.load(ordering: .relaxed)
         return last != 0 && NIODeadline.now().uptimeNanoseconds - last < Self.heartbeatTimeout
+    }
+
+    /// What the publisher announces in its heartbeats: CLyman's UDP endpoint, `host:port`.
+    public var partnerAnnouncement: String {
+        announcement.withLock { $0 }
     }
 
     /// Waits until the first heartbeat came through: from then on no published event is lost.
@@ -131,6 +152,10 @@ public final class ZeroMQSubscriber: Sendable {
                 let bodyLength = zmq_recv(socket.raw, &body, body.count, ZMQ_DONTWAIT)
                 guard bodyLength >= 0 else { break }
                 if topicLength > 0, topic[0] == 0 {
+                    if lastHeartbeat.load(ordering: .relaxed) == 0 || bodyLength > 0 {
+                        let text = String(decoding: body[0..<min(Int(bodyLength), body.count)], as: UTF8.self)
+                        announcement.withLock { $0 = text }
+                    }
                     lastHeartbeat.store(NIODeadline.now().uptimeNanoseconds, ordering: .relaxed)
                     continue
                 }

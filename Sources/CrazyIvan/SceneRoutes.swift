@@ -22,12 +22,13 @@ public struct SceneRoutes: Sendable {
 
     private let store: any AeselStore
     private let fanOut: FanOut
-    private let eventDestination: EventDestination
+    private let destination: @Sendable () -> EventDestination
 
-    public init(store: any AeselStore, fanOut: FanOut, eventDestination: EventDestination) {
+    /// - Parameter eventDestination: the pair's CLyman UDP endpoint, asked at each registration.
+    public init(store: any AeselStore, fanOut: FanOut, eventDestination: @escaping @Sendable () -> EventDestination) {
         self.store = store
         self.fanOut = fanOut
-        self.eventDestination = eventDestination
+        destination = eventDestination
     }
 
     public func add<Context: RequestContext>(to router: Router<Context>) {
@@ -229,6 +230,7 @@ public struct SceneRoutes: Sendable {
             scenes: [SceneJSON(scene, devices: [DeviceJSON(device)]), SceneJSON(origin)],
             transactionID: list.transactionID
         )
+        let eventDestination = destination()
         response.eventDestinationHost = eventDestination.host
         response.eventDestinationPort = eventDestination.port
         return try JSONResponse.make(response)
@@ -318,6 +320,7 @@ public struct SceneRoutes: Sendable {
     /// Registration outcomes travel in `err_code` with HTTP 200 (reference 3.4).
     private func registrationFailure(_ type: SceneMessageType, _ code: ErrorCode, _ message: String) throws -> Response {
         var body = SceneList(messageType: type.rawValue, errorCode: code, errorMessage: message, numRecords: 0, startRecord: 0, scenes: [])
+        let eventDestination = destination()
         body.eventDestinationHost = eventDestination.host
         body.eventDestinationPort = eventDestination.port
         return try JSONResponse.make(body)

@@ -14,15 +14,12 @@ struct AeselCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "aesel",
         abstract: "Aesel: a real-time back end that keeps 3D scenes in sync across devices.",
-        subcommands: [Serve.self, BenchCommand.self, Routes.self, Relay.self]
+        subcommands: [Serve.self, Clyman.self, CrazyIvanCommand.self, BenchCommand.self, Routes.self, Relay.self]
     )
 }
 
-struct Serve: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Run the gateway and one CLyman/CrazyIvan pair in one process, on an embedded SQLite store."
-    )
-
+/// The options every server process takes.
+struct ServerOptions: ParsableArguments {
     @Option(help: "The address to listen on (HTTP and UDP).")
     var host = "127.0.0.1"
 
@@ -50,13 +47,15 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error or critical.")
     var logLevel: Logger.Level = .info
 
-    func run() async throws {
+    /// Runs the server with these options in `role` until SIGINT or SIGTERM.
+    func run(_ role: AeselServer.Role) async throws {
         var logger = Logger(label: "aesel")
         logger.logLevel = logLevel
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let server = AeselServer(
             configuration: .init(
+                role: role,
                 host: host,
                 httpPort: httpPort,
                 udpPort: udpPort,
@@ -69,12 +68,50 @@ struct Serve: AsyncParsableCommand {
             registry: registry,
             logger: logger
         )
+        let host = self.host
         try await server.run { endpoints in
-            ReadyLine.print([
-                "http": "\(endpoints.http.ipAddress ?? host):\(endpoints.http.port ?? 0)",
-                "udp": "\(endpoints.udp.ipAddress ?? host):\(endpoints.udp.port ?? 0)",
-            ])
+            var fields = ["http": "\(endpoints.http.ipAddress ?? host):\(endpoints.http.port ?? 0)"]
+            if let udp = endpoints.udp { fields["udp"] = "\(udp.ipAddress ?? host):\(udp.port ?? 0)" }
+            ReadyLine.print(fields)
         }
+    }
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the gateway and one CLyman/CrazyIvan pair in one process, on an embedded SQLite store."
+    )
+
+    @OptionGroup var options: ServerOptions
+
+    func run() async throws {
+        try await options.run(.all)
+    }
+}
+
+struct Clyman: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "clyman",
+        abstract: "Run CLyman alone: UDP event ingest and the object and property API, publishing to a ZeroMQ stream."
+    )
+
+    @OptionGroup var options: ServerOptions
+
+    func run() async throws {
+        try await options.run(.clyman)
+    }
+}
+
+struct CrazyIvanCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "crazyivan",
+        abstract: "Run CrazyIvan alone: the scene and registration API and the UDP fan-out, subscribed to a ZeroMQ stream."
+    )
+
+    @OptionGroup var options: ServerOptions
+
+    func run() async throws {
+        try await options.run(.crazyIvan)
     }
 }
 

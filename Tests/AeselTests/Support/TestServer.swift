@@ -16,14 +16,17 @@ final class TestServer: @unchecked Sendable {
     private(set) var process: ServerProcess
     let dataFolder: String
     private let extraArguments: [String]
+    private let command: String
 
     private let removeStore: @Sendable () async throws -> Void
 
-    init(dataFolder: String? = nil, arguments: [String] = [], removeStore: @escaping @Sendable () async throws -> Void = {}) throws {
+    /// - Parameter command: `serve`, or `clyman` or `crazyivan` for one half.
+    init(_ command: String = "serve", dataFolder: String? = nil, arguments: [String] = [], removeStore: @escaping @Sendable () async throws -> Void = {}) throws {
+        self.command = command
         self.dataFolder = dataFolder ?? NSTemporaryDirectory() + "aesel-test-\(UUID().uuidString)"
         extraArguments = arguments
         self.removeStore = removeStore
-        process = try Self.start(dataFolder: self.dataFolder, arguments: arguments)
+        process = try Self.start(command, dataFolder: self.dataFolder, arguments: arguments)
     }
 
     /// A server on a fresh store of `kind`: SQLite in its data folder, or a PostgreSQL database of its own.
@@ -43,22 +46,30 @@ final class TestServer: @unchecked Sendable {
         try? await removeStore()
     }
 
-    private static func start(dataFolder: String, arguments: [String]) throws -> ServerProcess {
+    private static func start(_ command: String, dataFolder: String, arguments: [String]) throws -> ServerProcess {
         try ServerProcess(
             executable: ServerProcess.aeselExecutable(),
-            arguments: ["serve", "--http-port", "0", "--udp-port", "0", "--data", dataFolder, "--log-level", "warning"] + arguments
+            arguments: [command, "--http-port", "0", "--udp-port", "0", "--data", dataFolder, "--log-level", "warning"] + arguments
         )
     }
 
     var url: String { "http://\(process.endpoints["http"]!)" }
     var udpPort: UInt16 { UInt16(process.port("udp")!) }
 
-    /// Stops gracefully (SIGTERM) and starts again on the same data folder; returns the exit status.
+    /// Stops (gracefully with SIGTERM unless told otherwise) and starts again on the same data folder;
+    /// returns the exit status.
     @discardableResult
-    func restart() throws -> Int32 {
-        let status = process.stop()
-        process = try Self.start(dataFolder: dataFolder, arguments: extraArguments)
+    func restart(signal: Int32 = SIGTERM) throws -> Int32 {
+        let status = process.stop(signal: signal)
+        process = try Self.start(command, dataFolder: dataFolder, arguments: extraArguments)
         return status
+    }
+
+    /// Kills the process (SIGKILL), runs `whileDown`, then starts it again with the same arguments.
+    func restartLater(_ whileDown: () async throws -> Void) async throws {
+        _ = process.stop(signal: SIGKILL)
+        try await whileDown()
+        process = try Self.start(command, dataFolder: dataFolder, arguments: extraArguments)
     }
 
     @discardableResult

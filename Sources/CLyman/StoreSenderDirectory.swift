@@ -1,0 +1,51 @@
+import AeselModel
+public import AeselStore
+public import NIOCore
+import Synchronization
+
+/// Tells who sent a datagram when CLyman runs without CrazyIvan in its process: the registrations of each
+/// scene that sends events, read from the shared store, refreshed every `refreshInterval`. A scene seen for
+/// the first time answers nil until it is loaded (a few milliseconds).
+public final class StoreSenderDirectory: SenderDirectory {
+    struct Entry {
+        var devices: [SocketAddress: String]
+        var loadedAt: NIODeadline
+        var loading: Bool
+    }
+
+    private let store: any AeselStore
+    private let refreshInterval: TimeAmount
+    private let entries = Mutex<[String: Entry]>([:])
+
+    public init(store: any AeselStore, refreshInterval: TimeAmount = .seconds(2)) {
+        self.store = store
+        self.refreshInterval = refreshInterval
+    }
+
+    public func deviceKey(in sceneKey: String, at address: SocketAddress) -> String? {
+        let now = NIODeadline.now()
+        let (key, load) = entries.withLock { entries -> (String?, Bool) in
+            var entry = entries[sceneKey] ?? Entry(devices: [:], loadedAt: .uptimeNanoseconds(0), loading: false)
+            let stale = now - entry.loadedAt > refreshInterval
+            let load = stale && !entry.loading
+            if load { entry.loading = true }
+            entries[sceneKey] = entry
+            return (entry.devices[address], load)
+        }
+        if load {
+            // Unstructured on purpose: the hot path cannot await; the task ends with the store call.
+            Task { await self.load(sceneKey) }
+        }
+        return key
+    }
+
+    private func load(_ sceneKey: String) async {
+        let devices = (try? await store.devices(inScene: sceneKey)) ?? []
+        var byAddress: [SocketAddress: String] = [:]
+        for device in devices {
+            let host = device.hostname == "localhost" ? "127.0.0.1" : device.hostname
+            if let address = try? SocketAddress(ipAddress: host, port: device.port) { byAddress[address] = device.key }
+        }
+        entries.withLock { $0[sceneKey] = Entry(devices: byAddress, loadedAt: .now(), loading: false) }
+    }
+}

@@ -1,0 +1,105 @@
+import AeselBench
+import AeselModel
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// CLyman and CrazyIvan as two processes, joined by a ZeroMQ change stream and a shared store.
+@Suite("Two-process layout", .timeLimit(.minutes(2)))
+struct LayoutTests {
+    enum Transport: String, CaseIterable, CustomTestStringConvertible {
+        case ipc, tcp
+
+        var testDescription: String { rawValue }
+
+        func stream() -> String {
+            switch self {
+            case .ipc: "zmq+ipc://" + NSTemporaryDirectory() + "aesel-\(UUID().uuidString.prefix(8)).sock"
+            case .tcp: "zmq+tcp://127.0.0.1:\(freeTCPPort())"
+            }
+        }
+    }
+
+    /// A CLyman and a CrazyIvan sharing `stream` and a data folder.
+    struct Pair {
+        let clyman: TestServer
+        let crazyIvan: TestServer
+
+        init(stream: String) throws {
+            let folder = NSTemporaryDirectory() + "aesel-split-\(UUID().uuidString)"
+            clyman = try TestServer("clyman", dataFolder: folder, arguments: ["--stream", stream])
+            crazyIvan = try TestServer("crazyivan", dataFolder: folder, arguments: ["--stream", stream])
+        }
+
+        func stop() {
+            crazyIvan.stop()
+            clyman.stop()
+        }
+    }
+
+    @Test("Devices registered with CrazyIvan get every update sent to CLyman, in order, the sender none", arguments: Transport.allCases)
+    func fanOut(transport: Transport) async throws {
+        let pair = try Pair(stream: transport.stream())
+        defer { pair.stop() }
+        let devices = try await pair.crazyIvan.devices("sender", "a", "b", registeredIn: "split")
+        let registration = try await pair.crazyIvan.register(devices[0], in: "split")
+        // CrazyIvan learned CLyman's UDP endpoint from the stream.
+        #expect(registration["event_destination_port"] as? Int == Int(pair.clyman.udpPort))
+
+        let created = try await pair.clyman.request("POST", "/v1/object", body: #"{"objects":[{"scene":"split","name":"thing"}]}"#)
+        let object = try #require((created.json["objects"] as? [[String: Any]])?.first?["key"] as? String)
+        for device in devices {
+            #expect(device.receive() != nil, "the create event reaches every device")
+        }
+        for step in 1...1000 {
+            devices[0].send(#"{"msg_type":1,"key":"\#(object)","scene":"split","seq":\#(step),"transform":[1,0,0,\#(step)]}"#, to: pair.clyman.udpPort)
+        }
+        for receiver in devices[1...] {
+            var sequences: [UInt64] = []
+            while let event = receiver.receiveEvent() { sequences.append(event.sequence) }
+            #expect(sequences == Array(1...1000))
+        }
+        #expect(devices[0].receive() == nil)
+        #expect(try await pair.clyman.request("GET", "/health").status == 200)
+        #expect(try await pair.crazyIvan.request("GET", "/health").status == 200)
+    }
+
+    @Test("Either half survives the other's loss, reports it, and recovers when it returns", arguments: Transport.allCases)
+    func partnerLoss(transport: Transport) async throws {
+        let pair = try Pair(stream: transport.stream())
+        defer { pair.stop() }
+        let devices = try await pair.crazyIvan.devices("sender", "receiver", registeredIn: "loss")
+        let event = #"{"msg_type":1,"key":"o","scene":"loss"}"#
+
+        // CrazyIvan dies: CLyman keeps taking events, says it is unhealthy, counts what it cannot hand over.
+        try await pair.crazyIvan.restartLater {
+            let condition1 = try await eventually { try await pair.clyman.request("GET", "/health").status == 503 }
+            #expect(condition1)
+            let healthGauge = try await pair.clyman.metrics()["aesel_stream_healthy"]
+            #expect(healthGauge == 0)
+            devices[0].send(event, to: pair.clyman.udpPort)
+            #expect(devices[1].receive() == nil)
+            let created = try await pair.clyman.request("POST", "/v1/object", body: #"{"objects":[{"scene":"loss","name":"still works"}]}"#)
+            #expect(created.status == 200)
+        }
+        let condition2 = try await eventually { try await pair.clyman.request("GET", "/health").status == 200 }
+        #expect(condition2)
+        devices[0].send(event, to: pair.clyman.udpPort)
+        #expect(devices[1].receive() != nil)
+
+        // CLyman dies: CrazyIvan notices the heartbeats stop, and recovers when CLyman is back.
+        try await pair.clyman.restartLater {
+            let condition3 = try await eventually { try await pair.crazyIvan.request("GET", "/health").status == 503 }
+            #expect(condition3)
+        }
+        let condition4 = try await eventually { try await pair.crazyIvan.request("GET", "/health").status == 200 }
+        #expect(condition4)
+        devices[1].drain()
+        devices[0].send(event, to: pair.clyman.udpPort)
+        #expect(devices[1].receive() != nil)
+    }
+}
+
