@@ -19,9 +19,10 @@ import UnixSignals
 /// process), `aesel clyman` and `aesel crazyivan` (one half each, joined by a ZeroMQ change stream and a
 /// shared store).
 public struct AeselServer {
-    /// Which halves this process runs.
+    /// Which halves this process runs: `all` with the gateway's scene-scoped routes (`aesel serve`),
+    /// `pair` without them, or one half.
     public enum Role: String, Sendable {
-        case all, clyman, crazyIvan = "crazyivan"
+        case all, pair, clyman, crazyIvan = "crazyivan"
     }
 
     public struct Configuration: Sendable {
@@ -143,7 +144,9 @@ public struct AeselServer {
         let zeroMQ: ZeroMQEndpoint?
         switch configuration.stream {
         case .memory:
-            guard role == .all else { throw ConfigurationError(description: "aesel \(role.rawValue) needs --stream zmq+ipc://… or zmq+tcp://…") }
+            guard role == .all || role == .pair else {
+                throw ConfigurationError(description: "aesel \(role.rawValue) needs --stream zmq+ipc://… or zmq+tcp://…")
+            }
             zeroMQ = nil
         case .zeroMQ(let endpoint):
             zeroMQ = endpoint

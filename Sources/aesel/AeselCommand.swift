@@ -14,7 +14,7 @@ struct AeselCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "aesel",
         abstract: "Aesel: a real-time back end that keeps 3D scenes in sync across devices.",
-        subcommands: [Serve.self, Clyman.self, CrazyIvanCommand.self, BenchCommand.self, Routes.self, Relay.self]
+        subcommands: [Serve.self, Pair.self, Clyman.self, CrazyIvanCommand.self, BenchCommand.self, Routes.self, Relay.self]
     )
 }
 
@@ -86,6 +86,18 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         try await options.run(.all)
+    }
+}
+
+struct Pair: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run one CLyman and one CrazyIvan in one process, without the gateway's scene-scoped object routes."
+    )
+
+    @OptionGroup var options: ServerOptions
+
+    func run() async throws {
+        try await options.run(.pair)
     }
 }
 

@@ -67,6 +67,25 @@ struct LayoutTests {
         #expect(try await pair.crazyIvan.request("GET", "/health").status == 200)
     }
 
+    @Test("aesel pair: both halves in one process over a ZeroMQ stream, without the gateway's scoped routes", arguments: Transport.allCases)
+    func pairProcess(transport: Transport) async throws {
+        let server = try TestServer("pair", arguments: ["--stream", transport.stream()])
+        defer { server.stop() }
+        let devices = try await server.devices("sender", "receiver", registeredIn: "p")
+        let created = try await server.request("POST", "/v1/object", body: #"{"objects":[{"scene":"p","name":"thing"}]}"#)
+        #expect(created.status == 200)
+        #expect(devices[1].receive() != nil)
+        devices[0].drain()
+        for step in 1...200 {
+            devices[0].send(#"{"msg_type":1,"key":"o","scene":"p","seq":\#(step)}"#, to: server.udpPort)
+        }
+        var sequences: [UInt64] = []
+        while let event = devices[1].receiveEvent() { sequences.append(event.sequence) }
+        #expect(sequences == Array(1...200))
+        #expect(devices[0].receive() == nil)
+        #expect(try await server.request("POST", "/v1/scene/p/object", body: "{}").status == 404)
+    }
+
     @Test("Either half survives the other's loss, reports it, and recovers when it returns", arguments: Transport.allCases)
     func partnerLoss(transport: Transport) async throws {
         let pair = try Pair(stream: transport.stream())
