@@ -69,6 +69,17 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // librdkafka, through Debian's librdkafka-dev (see docs/streams.md for the runtime library).
+        .systemLibrary(name: "CRdKafka", pkgConfig: "rdkafka", providers: [.apt(["librdkafka-dev"])]),
+        // The Kafka change stream: the scene key as message key, consumers in a group.
+        .target(
+            name: "AeselStreamKafka",
+            dependencies: [
+                "AeselModel", "AeselWire", "AeselStream", "CRdKafka",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Durable storage: the store protocol and its SQLite back end.
         .target(
             name: "AeselStore",
@@ -107,7 +118,7 @@ let package = Package(
         .target(
             name: "Adrestia",
             dependencies: serviceDependencies + [
-                "CLyman", "CrazyIvan", "AeselStreamZeroMQ",
+                "CLyman", "CrazyIvan", "AeselStreamZeroMQ", "AeselStreamKafka",
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],

@@ -25,6 +25,13 @@ trap './scripts/postgres.sh stop "$postgres_dir" || true' EXIT
 AESEL_TEST_POSTGRES_URL=$(./scripts/postgres.sh start "$postgres_dir" "$(free_port)")
 export AESEL_TEST_POSTGRES_URL
 
+# The Kafka change stream tests need a Kafka-protocol broker (Tansu) and librdkafka 2.16 at run time.
+kafka_dir=$(mktemp -d "${TMPDIR:-/tmp}/aesel-kafka.XXXXXX")
+trap './scripts/postgres.sh stop "$postgres_dir" || true; ./scripts/kafka.sh stop "$kafka_dir" || true' EXIT
+AESEL_TEST_KAFKA=$(./scripts/kafka.sh start "$kafka_dir" "$(free_port)")
+export AESEL_TEST_KAFKA
+export LD_LIBRARY_PATH="$kafka_dir/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+
 # The HTTP API's description must be a valid OpenAPI document (OpenAPITests checks it matches the routes).
 python3 -m openapi_spec_validator --help >/dev/null 2>&1 || python3 -m pip install -q openapi-spec-validator
 python3 -m openapi_spec_validator docs/openapi.yaml

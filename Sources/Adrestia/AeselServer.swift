@@ -2,6 +2,7 @@ import AeselHTTP
 import AeselModel
 import AeselStore
 import AeselStream
+import AeselStreamKafka
 import AeselStreamZeroMQ
 import CoreMetrics
 import CLyman
@@ -141,15 +142,9 @@ public struct AeselServer {
     /// Starts the halves of this process's role, joined by the configured stream.
     private func startPair(store: any AeselStore, eventLoop: any EventLoop, udpPort: Int) async throws -> EventPair {
         let role = configuration.role
-        let zeroMQ: ZeroMQEndpoint?
-        switch configuration.stream {
-        case .memory:
-            guard role == .all || role == .pair else {
-                throw ConfigurationError(description: "aesel \(role.rawValue) needs --stream zmq+ipc://… or zmq+tcp://…")
-            }
-            zeroMQ = nil
-        case .zeroMQ(let endpoint):
-            zeroMQ = endpoint
+        let setting = configuration.stream
+        guard setting != .memory || role == .all || role == .pair else {
+            throw ConfigurationError(description: "aesel \(role.rawValue) needs --stream zmq+ipc://…, zmq+tcp://… or kafka://…")
         }
         let crazyIvan = role == .clyman ? nil : try await CrazyIvanHalf.start(host: configuration.host, on: eventLoop, store: store, configuration: configuration.fanOut, logger: logger)
         var clyman: ClymanHalf?
@@ -158,14 +153,18 @@ public struct AeselServer {
             clyman = try await ClymanHalf.start(
                 host: configuration.host, udpPort: udpPort, on: eventLoop, store: store,
                 stream: { address in
-                    if let zeroMQ { return try ZeroMQPublisher(endpoint: zeroMQ, announcement: "\(address.ipAddress ?? ""):\(address.port ?? 0)") }
-                    return InProcessChangeStream(subscriber: crazyIvan!.fanOut)
+                    let announcement = "\(address.ipAddress ?? ""):\(address.port ?? 0)"
+                    switch setting {
+                    case .memory: return InProcessChangeStream(subscriber: crazyIvan!.fanOut)
+                    case .zeroMQ(let endpoint): return try ZeroMQPublisher(endpoint: endpoint, announcement: announcement)
+                    case .kafka(let endpoint): return try KafkaPublisher(endpoint: endpoint, announcement: announcement)
+                    }
                 },
                 senders: senders, persistInterval: configuration.persistInterval, logger: logger
             )
         }
-        var subscriber: ZeroMQSubscriber?
-        if let zeroMQ, let crazyIvan { subscriber = try await crazyIvan.subscribe(to: zeroMQ) }
+        var subscriber: (any StreamReceiver)?
+        if let crazyIvan { subscriber = try await crazyIvan.subscribe(to: setting) }
         return EventPair(clyman: clyman, crazyIvan: crazyIvan, subscriber: subscriber)
     }
 

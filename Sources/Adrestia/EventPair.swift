@@ -1,6 +1,7 @@
 import AeselModel
 import AeselStore
 import AeselStream
+import AeselStreamKafka
 import AeselStreamZeroMQ
 import AeselWire
 import CLyman
@@ -16,12 +17,16 @@ public enum StreamSetting: Sendable, Hashable, CustomStringConvertible {
     case memory
     /// ZeroMQ PUB/SUB: `zmq+inproc://NAME`, `zmq+ipc:///PATH` or `zmq+tcp://HOST:PORT`.
     case zeroMQ(ZeroMQEndpoint)
+    /// Kafka: `kafka://HOST:PORT/TOPIC`.
+    case kafka(KafkaEndpoint)
 
     public init?(_ text: String) {
         if text == "memory" {
             self = .memory
         } else if let endpoint = ZeroMQEndpoint(streamURL: text) {
             self = .zeroMQ(endpoint)
+        } else if let endpoint = KafkaEndpoint(streamURL: text) {
+            self = .kafka(endpoint)
         } else {
             return nil
         }
@@ -31,6 +36,7 @@ public enum StreamSetting: Sendable, Hashable, CustomStringConvertible {
         switch self {
         case .memory: "memory"
         case .zeroMQ(let endpoint): endpoint.description
+        case .kafka(let endpoint): endpoint.description
         }
     }
 }
@@ -84,6 +90,7 @@ struct ClymanHalf {
     func stop() async {
         try? await ingestChannel.close()
         (stream as? ZeroMQPublisher)?.stop()
+        (stream as? KafkaPublisher)?.stop()
     }
 }
 
@@ -107,11 +114,22 @@ struct CrazyIvanHalf {
         return CrazyIvanHalf(fanOutChannel: fanOutChannel, fanOut: fanOut, refresher: SceneCacheRefresher(cache: cache, store: store, logger: logger))
     }
 
-    /// Subscribes to a ZeroMQ stream and waits until its first heartbeat: from then on nothing is lost.
-    func subscribe(to endpoint: ZeroMQEndpoint) async throws -> ZeroMQSubscriber {
-        let subscriber = try ZeroMQSubscriber(endpoint: endpoint, subscriber: fanOut, eventLoop: fanOutChannel.eventLoop)
-        try await subscriber.ready()
-        return subscriber
+    /// Subscribes to a stream that crosses threads or processes and waits for its first heartbeat:
+    /// from then on nothing is lost.
+    func subscribe(to setting: StreamSetting) async throws -> (any StreamReceiver)? {
+        let receiver: any StreamReceiver
+        switch setting {
+        case .memory: return nil
+        case .zeroMQ(let endpoint): receiver = try ZeroMQSubscriber(endpoint: endpoint, subscriber: fanOut, eventLoop: fanOutChannel.eventLoop)
+        case .kafka(let endpoint): receiver = try KafkaSubscriber(endpoint: endpoint, group: "aesel-crazyivan-" + endpoint.topic, subscriber: fanOut, eventLoop: fanOutChannel.eventLoop)
+        }
+        do {
+            try await receiver.ready(timeout: .seconds(30))
+        } catch {
+            receiver.stop()
+            throw error
+        }
+        return receiver
     }
 }
 
@@ -120,7 +138,7 @@ struct CrazyIvanHalf {
 struct EventPair: Service {
     let clyman: ClymanHalf?
     let crazyIvan: CrazyIvanHalf?
-    let subscriber: ZeroMQSubscriber?
+    let subscriber: (any StreamReceiver)?
 
     /// Whether the change stream reaches the partner half.
     var isStreamHealthy: Bool {

@@ -6,6 +6,18 @@ public protocol ChangeStreamSubscriber: Sendable {
     func deliver(_ event: ChangeEvent)
 }
 
+/// CrazyIvan's end of a stream that crosses threads or processes (ZeroMQ, Kafka): it receives on a
+/// thread of its own, hands events to the subscriber, and watches the publisher's heartbeats.
+public protocol StreamReceiver: Sendable {
+    /// True while the publisher's heartbeats arrive.
+    var isHealthy: Bool { get }
+    /// What the publisher's heartbeats announce: CLyman's UDP endpoint, `host:port`.
+    var partnerAnnouncement: String { get }
+    /// Waits for the first heartbeat: from then on no published event is lost.
+    func ready(timeout: Duration) async throws
+    func stop()
+}
+
 /// The hand-over from CLyman to CrazyIvan. The topic is the scene key, so ordering holds per scene.
 ///
 /// `publish` is on the UDP hot path: it must not block, await or log above trace. A back end that cannot

@@ -91,7 +91,7 @@ public final class ZeroMQPublisher: ChangeStream {
 
 /// CrazyIvan's side: a SUB socket, connected, on a thread of its own. Each event is decoded and handed to
 /// the subscriber on `eventLoop`, where the fan-out's socket lives, in the order received.
-public final class ZeroMQSubscriber: Sendable {
+public final class ZeroMQSubscriber: StreamReceiver {
     private let endpoint: ZeroMQEndpoint
     private let subscriber: any ChangeStreamSubscriber
     private let eventLoop: any EventLoop

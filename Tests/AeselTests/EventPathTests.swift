@@ -13,23 +13,26 @@ struct EventPathTests {
 
     /// Every change stream back end that runs in one process, each on a fresh endpoint.
     enum Stream: String, CaseIterable, CustomTestStringConvertible {
-        case memory, zeroMQInproc, zeroMQIPC, zeroMQTCP
+        case memory, zeroMQInproc, zeroMQIPC, zeroMQTCP, kafka
 
         var testDescription: String { rawValue }
 
         var arguments: [String] {
+            get throws {
             switch self {
             case .memory: ["--stream", "memory"]
             case .zeroMQInproc: ["--stream", "zmq+inproc://aesel-test"]
             case .zeroMQIPC: ["--stream", "zmq+ipc://" + NSTemporaryDirectory() + "aesel-\(UUID().uuidString.prefix(8)).sock"]
             case .zeroMQTCP: ["--stream", "zmq+tcp://127.0.0.1:\(freeTCPPort())"]
+            case .kafka: ["--stream", try kafkaStream()]
+            }
             }
         }
     }
 
     @Test("Three devices: the other two get all 1000 updates in order, the sender none", arguments: Stream.allCases)
     func fanOutInOrder(stream: Stream) async throws {
-        let server = try TestServer(arguments: stream.arguments)
+        let server = try TestServer(arguments: try stream.arguments)
         defer { server.stop() }
         let sender = try TestDevice("sender")
         let jsonReceiver = try TestDevice("json-receiver")

@@ -195,6 +195,15 @@ func eventually(timeout: Duration = .seconds(5), _ condition: () async throws ->
     return try await condition()
 }
 
+/// A Kafka stream URL on the test broker (`AESEL_TEST_KAFKA`, set by scripts/test.sh), with a topic of
+/// its own. The test fails, rather than skips, when there is no broker.
+func kafkaStream() throws -> String {
+    guard let broker = ProcessInfo.processInfo.environment["AESEL_TEST_KAFKA"], !broker.isEmpty else {
+        throw StoreSetupError(description: "AESEL_TEST_KAFKA is not set: run scripts/test.sh, or start a broker with scripts/kafka.sh and export its address")
+    }
+    return "kafka://\(broker)/aesel-\(UUID().uuidString.prefix(8).lowercased())"
+}
+
 /// A TCP port nothing listens on right now, for servers that cannot pick their own.
 func freeTCPPort() -> Int {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)

@@ -1,0 +1,216 @@
+public import AeselModel
+public import AeselStream
+import AeselWire
+import CRdKafka
+import Foundation
+public import NIOCore
+import Synchronization
+
+/// A Kafka change stream: `kafka://HOST:PORT/TOPIC`. The message key is the scene, so order holds per
+/// scene; CrazyIvans consume as members of one consumer group.
+public struct KafkaEndpoint: Sendable, Hashable, CustomStringConvertible {
+    public let brokers: String
+    public let topic: String
+
+    public init?(streamURL: String) {
+        guard streamURL.hasPrefix("kafka://") else { return nil }
+        let rest = streamURL.dropFirst("kafka://".count)
+        guard let slash = rest.firstIndex(of: "/") else { return nil }
+        brokers = String(rest[..<slash])
+        topic = String(rest[rest.index(after: slash)...])
+        guard !brokers.isEmpty, !topic.isEmpty else { return nil }
+    }
+
+    public var description: String { "kafka://\(brokers)/\(topic)" }
+}
+
+public struct KafkaError: Error, CustomStringConvertible {
+    public let description: String
+}
+
+/// The message key of the producer's heartbeats; scene keys never start with NUL.
+let heartbeatKey = "\u{0}heartbeat"
+
+/// librdkafka handles are thread-safe (librdkafka's documentation), and these are never reassigned.
+struct KafkaHandle: @unchecked Sendable {
+    let raw: OpaquePointer
+}
+
+/// Builds a librdkafka configuration, failing on the first setting it refuses.
+func kafkaConfiguration(_ settings: [String: String]) throws -> OpaquePointer {
+    let configuration = rd_kafka_conf_new()!
+    var message = [CChar](repeating: 0, count: 512)
+    for (name, value) in settings where rd_kafka_conf_set(configuration, name, value, &message, message.count) != RD_KAFKA_CONF_OK {
+        rd_kafka_conf_destroy(configuration)
+        throw KafkaError(description: "\(name)=\(value): " + String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+    }
+    return configuration
+}
+
+/// CLyman's side: a producer set for latency (no lingering, no Nagle, leader acknowledgement). `publish`
+/// never blocks: when librdkafka's queue is full the event is dropped and counted. A thread serves
+/// librdkafka's callbacks and sends a heartbeat (CLyman's UDP endpoint) every 100 ms.
+public final class KafkaPublisher: ChangeStream {
+    /// Flags shared with the polling thread.
+    private final class State: Sendable {
+        let running = Atomic<Bool>(true)
+        let dropped = Atomic<Int>(0)
+        let healthy = Atomic<Bool>(false)
+    }
+
+    private let producer: KafkaHandle
+    private let topic: KafkaHandle
+    private let state = State()
+
+    public init(endpoint: KafkaEndpoint, announcement: String) throws {
+        let configuration = try kafkaConfiguration([
+            "bootstrap.servers": endpoint.brokers,
+            "linger.ms": "0",
+            "acks": "1",
+            "socket.nagle.disable": "true",
+            "queue.buffering.max.messages": "100000",
+            "message.timeout.ms": "5000",
+        ])
+        var message = [CChar](repeating: 0, count: 512)
+        guard let producer = rd_kafka_new(RD_KAFKA_PRODUCER, configuration, &message, message.count) else {
+            throw KafkaError(description: "rd_kafka_new: " + String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+        }
+        self.producer = KafkaHandle(raw: producer)
+        topic = KafkaHandle(raw: rd_kafka_topic_new(producer, endpoint.topic, nil))
+        let (producerHandle, topicHandle, state) = (self.producer, topic, self.state)
+        Thread {
+            let key = Array(heartbeatKey.utf8)
+            let body = Array(announcement.utf8)
+            var nextHeartbeat = Date()
+            while state.running.load(ordering: .relaxed) {
+                rd_kafka_poll(producerHandle.raw, 20)
+                if Date() >= nextHeartbeat {
+                    nextHeartbeat = Date().addingTimeInterval(0.1)
+                    body.withUnsafeBytes { body in
+                        key.withUnsafeBytes { key in
+                            _ = rd_kafka_produce(topicHandle.raw, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, UnsafeMutableRawPointer(mutating: body.baseAddress), body.count, key.baseAddress, key.count, nil)
+                        }
+                    }
+                    // Healthy while the broker answers a metadata request.
+                    var metadata: UnsafePointer<rd_kafka_metadata>?
+                    let answered = rd_kafka_metadata(producerHandle.raw, 0, topicHandle.raw, &metadata, 500) == RD_KAFKA_RESP_ERR_NO_ERROR
+                    if let metadata { rd_kafka_metadata_destroy(metadata) }
+                    state.healthy.store(answered, ordering: .relaxed)
+                }
+            }
+            rd_kafka_flush(producerHandle.raw, 2000)
+        }.start()
+    }
+
+    public func publish(_ event: ChangeEvent) {
+        var body = ByteBufferAllocator().buffer(capacity: 512)
+        ChangeEventCodec.encode(event, into: &body)
+        let key = Array(event.sceneKey.utf8)
+        let result = body.withUnsafeReadableBytes { body in
+            key.withUnsafeBytes { key in
+                rd_kafka_produce(topic.raw, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, UnsafeMutableRawPointer(mutating: body.baseAddress), body.count, key.baseAddress, key.count, nil)
+            }
+        }
+        if result != 0 { state.dropped.add(1, ordering: .relaxed) }
+    }
+
+    public var isHealthy: Bool { state.healthy.load(ordering: .relaxed) }
+
+    public var droppedCount: Int { state.dropped.load(ordering: .relaxed) }
+
+    public func stop() {
+        state.running.store(false, ordering: .relaxed)
+    }
+}
+
+/// CrazyIvan's side: a consumer in group `group`, on a thread of its own, that hands each event to the
+/// fan-out's event loop in the order of its partition. It starts at the newest offsets; it reports ready
+/// once the first heartbeat arrives, and healthy while they keep arriving.
+public final class KafkaSubscriber: StreamReceiver {
+    private let endpoint: KafkaEndpoint
+    private let consumer: KafkaHandle
+    private let running = Atomic<Bool>(true)
+    private let lastHeartbeat = Atomic<UInt64>(0)
+    private let announcement = Mutex<String>("")
+    private let errors = Atomic<Int>(0)
+
+    public static let heartbeatTimeout: UInt64 = 2_000_000_000
+
+    public init(endpoint: KafkaEndpoint, group: String, subscriber: any ChangeStreamSubscriber, eventLoop: any EventLoop) throws {
+        self.endpoint = endpoint
+        let configuration = try kafkaConfiguration([
+            "bootstrap.servers": endpoint.brokers,
+            "group.id": group,
+            "auto.offset.reset": "latest",
+            "enable.auto.commit": "true",
+            // Measured with the Tansu broker (platform notes): a short session makes joining take about 2 s,
+            // and a fetch wait of 1 ms keeps latency near the broker's own.
+            "session.timeout.ms": "3000",
+            "heartbeat.interval.ms": "500",
+            "fetch.wait.max.ms": "1",
+            "fetch.error.backoff.ms": "10",
+            "socket.nagle.disable": "true",
+        ])
+        var message = [CChar](repeating: 0, count: 512)
+        guard let consumer = rd_kafka_new(RD_KAFKA_CONSUMER, configuration, &message, message.count) else {
+            throw KafkaError(description: "rd_kafka_new: " + String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+        }
+        rd_kafka_poll_set_consumer(consumer)
+        let topics = rd_kafka_topic_partition_list_new(1)
+        rd_kafka_topic_partition_list_add(topics, endpoint.topic, RD_KAFKA_PARTITION_UA)
+        let subscribed = rd_kafka_subscribe(consumer, topics)
+        rd_kafka_topic_partition_list_destroy(topics)
+        guard subscribed == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            rd_kafka_destroy(consumer)
+            throw KafkaError(description: "rd_kafka_subscribe: " + String(cString: rd_kafka_err2str(subscribed)))
+        }
+        self.consumer = KafkaHandle(raw: consumer)
+        Thread { [self] in receive(subscriber: subscriber, eventLoop: eventLoop) }.start()
+    }
+
+    public var isHealthy: Bool {
+        let last = lastHeartbeat.load(ordering: .relaxed)
+        return last != 0 && NIODeadline.now().uptimeNanoseconds - last < Self.heartbeatTimeout
+    }
+
+    public var partnerAnnouncement: String { announcement.withLock { $0 } }
+
+    public func ready(timeout: Duration = .seconds(30)) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while lastHeartbeat.load(ordering: .relaxed) == 0 {
+            guard ContinuousClock.now < deadline else { throw KafkaError(description: "no heartbeat from \(endpoint) within \(timeout)") }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+    }
+
+    public func stop() {
+        running.store(false, ordering: .relaxed)
+    }
+
+    private func receive(subscriber: any ChangeStreamSubscriber, eventLoop: any EventLoop) {
+        while running.load(ordering: .relaxed) {
+            guard let message = rd_kafka_consumer_poll(consumer.raw, 100) else { continue }
+            defer { rd_kafka_message_destroy(message) }
+            // Errors (a broker gone, a topic not created yet) are counted; librdkafka retries by itself.
+            guard message.pointee.err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+                errors.add(1, ordering: .relaxed)
+                continue
+            }
+            let key = message.pointee.key.map { String(decoding: UnsafeRawBufferPointer(start: $0, count: message.pointee.key_len), as: UTF8.self) } ?? ""
+            let body = message.pointee.payload.map { UnsafeRawBufferPointer(start: $0, count: message.pointee.len) } ?? UnsafeRawBufferPointer(start: nil, count: 0)
+            if key == heartbeatKey {
+                let text = String(decoding: body, as: UTF8.self)
+                announcement.withLock { $0 = text }
+                lastHeartbeat.store(NIODeadline.now().uptimeNanoseconds, ordering: .relaxed)
+                continue
+            }
+            guard let event = try? ChangeEventCodec.decode(ByteBuffer(bytes: body)) else {
+                errors.add(1, ordering: .relaxed)
+                continue
+            }
+            eventLoop.execute { subscriber.deliver(event) }
+        }
+        rd_kafka_consumer_close(consumer.raw)
+        rd_kafka_destroy(consumer.raw)
+    }
+}
