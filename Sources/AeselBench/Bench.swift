@@ -12,12 +12,14 @@ public struct Bench: Sendable {
         public var baseline: Bool
         /// Extra `aesel serve` arguments for a server the benchmark starts, e.g. `--stream zmq+ipc:///tmp/s`.
         public var serverArguments: [String]
+        public var layout: BenchLayout
 
-        public init(load: BenchLoad, url: String?, baseline: Bool, serverArguments: [String] = []) {
+        public init(load: BenchLoad, url: String?, baseline: Bool, serverArguments: [String] = [], layout: BenchLayout = .serve) {
             self.load = load
             self.url = url
             self.baseline = baseline
             self.serverArguments = serverArguments
+            self.layout = layout
         }
     }
 
@@ -83,7 +85,7 @@ public struct Bench: Sendable {
     private func makeTargets() throws -> [any BenchTarget] {
         var targets: [any BenchTarget] = []
         if options.baseline { targets.append(BaselineTarget()) }
-        targets.append(try AeselTarget(url: options.url, serverArguments: options.serverArguments))
+        targets.append(try AeselTarget(url: options.url, serverArguments: options.serverArguments, layout: options.layout))
         return targets
     }
 

@@ -25,7 +25,7 @@ public enum BenchReport {
         var lines = rows.map { row in
             row.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  ")
         }
-        if let baseline = results.first(where: { $0.target == "baseline" }), let aesel = results.first(where: { $0.target == "aesel" }) {
+        if let baseline = results.first(where: { $0.target == "baseline" }), let aesel = results.first(where: { $0.target.hasPrefix("aesel") }) {
             let p99 = aesel.p99 / Swift.max(baseline.p99, 0.001)
             let rate = aesel.load.inputPerSecond / Swift.max(baseline.load.inputPerSecond, 0.001)
             lines.append("aesel/baseline: p50 \(String(format: "%.2f", aesel.p50 / Swift.max(baseline.p50, 0.001)))x, p99 \(String(format: "%.2f", p99))x, input rate \(String(format: "%.0f", rate * 100))%")

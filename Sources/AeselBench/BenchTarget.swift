@@ -19,29 +19,55 @@ protocol BenchTarget {
     func stop()
 }
 
+/// How the benchmark lays out the server processes it starts.
+public enum BenchLayout: String, Sendable, Codable, CaseIterable {
+    /// `aesel serve`: one process.
+    case serve
+    /// `aesel clyman` and `aesel crazyivan`: two processes on a shared store (needs a ZeroMQ or Kafka stream).
+    case split
+}
+
 /// An Aesel server reached over its HTTP API, started by the benchmark unless given by URL.
 final class AeselTarget: BenchTarget {
-    let name = "aesel"
+    let name: String
+    /// Where scenes and registrations go (the gateway, or CrazyIvan).
     let url: String
-    private let server: ServerProcess?
+    /// Where objects go (the gateway, or CLyman).
+    let objectURL: String
+    private let servers: [ServerProcess]
     private let dataFolder: String?
 
-    /// - Parameter serverArguments: extra `aesel serve` arguments when the benchmark starts the server.
-    init(url: String?, serverArguments: [String] = []) throws {
-        if let url {
-            self.url = url
-            server = nil
+    /// - Parameter serverArguments: extra server arguments when the benchmark starts the servers.
+    init(url existing: String?, serverArguments: [String] = [], layout: BenchLayout = .serve) throws {
+        name = layout == .serve ? "aesel" : "aesel-\(layout.rawValue)"
+        if let existing {
+            url = existing
+            objectURL = existing
+            servers = []
             dataFolder = nil
-        } else {
-            let folder = NSTemporaryDirectory() + "aesel-bench-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-            let server = try ServerProcess(
-                executable: ServerProcess.aeselExecutable(),
-                arguments: ["serve", "--http-port", "0", "--udp-port", "0", "--data", folder, "--log-level", "warning"] + serverArguments
-            )
-            self.server = server
-            self.url = "http://\(server.endpoints["http"] ?? "")"
-            dataFolder = folder
+            return
         }
+        let folder = NSTemporaryDirectory() + "aesel-bench-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        func start(_ command: String) throws -> ServerProcess {
+            try ServerProcess(
+                executable: ServerProcess.aeselExecutable(),
+                arguments: [command, "--http-port", "0", "--udp-port", "0", "--data", folder, "--log-level", "warning"] + serverArguments
+            )
+        }
+        switch layout {
+        case .serve:
+            let server = try start("serve")
+            servers = [server]
+            url = "http://\(server.endpoints["http"] ?? "")"
+            objectURL = url
+        case .split:
+            let clyman = try start("clyman")
+            let crazyIvan = try start("crazyivan")
+            servers = [crazyIvan, clyman]
+            url = "http://\(crazyIvan.endpoints["http"] ?? "")"
+            objectURL = "http://\(clyman.endpoints["http"] ?? "")"
+        }
+        dataFolder = folder
     }
 
     func prepare(_ devices: inout [SimulatedDevice], format: EventFormat) async throws -> sockaddr_in {
@@ -56,10 +82,9 @@ final class AeselTarget: BenchTarget {
                 throw BenchError.server("registration failed: \(registered.errorMessage ?? "no event destination")")
             }
             destination = UDPSocket.loopback(port: UInt16(port))
-            let created: ObjectList = try await post(
-                "/v1/scene/\(device.sceneKey)/object",
-                ObjectList(items: [ObjectJSON(name: "bench \(device.key)")])
-            )
+            var object = ObjectJSON(name: "bench \(device.key)")
+            object.scene = device.sceneKey
+            let created: ObjectList = try await post("/v1/object", ObjectList(items: [object]), base: objectURL)
             guard let key = created.items?.first?.key else { throw BenchError.server("object create failed") }
             devices[index].objectKey = key
         }
@@ -67,8 +92,8 @@ final class AeselTarget: BenchTarget {
         return destination
     }
 
-    private func post<Body: Encodable, Reply: Decodable>(_ path: String, _ body: Body) async throws -> Reply {
-        var request = HTTPClientRequest(url: url + path)
+    private func post<Body: Encodable, Reply: Decodable>(_ path: String, _ body: Body, base: String? = nil) async throws -> Reply {
+        var request = HTTPClientRequest(url: (base ?? url) + path)
         request.method = .POST
         request.headers.add(name: "content-type", value: "application/json")
         request.body = .bytes(ByteBuffer(bytes: try JSONEncoder().encode(body)))
@@ -78,7 +103,7 @@ final class AeselTarget: BenchTarget {
     }
 
     func stop() {
-        server?.stop()
+        for server in servers { server.stop() }
         if let dataFolder { try? FileManager.default.removeItem(atPath: dataFolder) }
     }
 }

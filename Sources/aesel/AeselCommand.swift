@@ -163,6 +163,9 @@ struct BenchCommand: AsyncParsableCommand {
     @Flag(help: "Time each stage of one event's path on its own (decode, lookup, encode, kernel sends) instead.")
     var stages = false
 
+    @Option(help: "With no --url: serve (one process) or split (aesel clyman and aesel crazyivan; needs a ZeroMQ or Kafka --stream).")
+    var layout: BenchLayout = .serve
+
     @Flag(help: "Measure HTTP transactions instead: object create, get, update, query and registration.")
     var transactions = false
 
@@ -197,7 +200,7 @@ struct BenchCommand: AsyncParsableCommand {
         }
         let load = BenchLoad(scenes: scenes, devicesPerScene: devices, ratePerDevice: rate, seconds: seconds, warmupSeconds: warmup, format: format)
         let serverArguments = (store.map { ["--store", $0] } ?? []) + (stream.map { ["--stream", $0] } ?? [])
-        let bench = Bench(options: .init(load: load, url: url, baseline: baseline, serverArguments: serverArguments))
+        let bench = Bench(options: .init(load: load, url: url, baseline: baseline, serverArguments: serverArguments, layout: layout))
         let results = findMax ? try await bench.findMaximumRate() : try await bench.run()
         print(json ? try BenchReport.json(results) : BenchReport.table(results))
     }
@@ -237,6 +240,7 @@ struct Relay: ParsableCommand {
 }
 
 extension EventFormat: ExpressibleByArgument {}
+extension BenchLayout: ExpressibleByArgument {}
 
 extension StreamSetting: ExpressibleByArgument {
     public init?(argument: String) {
