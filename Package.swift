@@ -80,6 +80,16 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The original's UDP framing between CLyman and CrazyIvan (`scene\njson`).
+        .target(
+            name: "AeselStreamUDP",
+            dependencies: [
+                "AeselModel", "AeselWire", "AeselStream",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Durable storage: the store protocol and its SQLite back end.
         .target(
             name: "AeselStore",
@@ -118,7 +128,7 @@ let package = Package(
         .target(
             name: "Adrestia",
             dependencies: serviceDependencies + [
-                "CLyman", "CrazyIvan", "AeselStreamZeroMQ", "AeselStreamKafka",
+                "CLyman", "CrazyIvan", "AeselStreamZeroMQ", "AeselStreamKafka", "AeselStreamUDP",
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],

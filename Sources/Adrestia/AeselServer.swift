@@ -3,6 +3,7 @@ import AeselModel
 import AeselStore
 import AeselStream
 import AeselStreamKafka
+import AeselStreamUDP
 import AeselStreamZeroMQ
 import CoreMetrics
 import CLyman
@@ -144,7 +145,7 @@ public struct AeselServer {
         let role = configuration.role
         let setting = configuration.stream
         guard setting != .memory || role == .all || role == .pair else {
-            throw ConfigurationError(description: "aesel \(role.rawValue) needs --stream zmq+ipc://…, zmq+tcp://… or kafka://…")
+            throw ConfigurationError(description: "aesel \(role.rawValue) needs --stream zmq+ipc://…, zmq+tcp://…, kafka://… or udp://…")
         }
         let crazyIvan = role == .clyman ? nil : try await CrazyIvanHalf.start(host: configuration.host, on: eventLoop, store: store, configuration: configuration.fanOut, logger: logger)
         var clyman: ClymanHalf?
@@ -152,12 +153,14 @@ public struct AeselServer {
             let senders: any SenderDirectory = crazyIvan.map { FanOutSenders(fanOut: $0.fanOut) } ?? StoreSenderDirectory(store: store)
             clyman = try await ClymanHalf.start(
                 host: configuration.host, udpPort: udpPort, on: eventLoop, store: store,
-                stream: { address in
-                    let announcement = "\(address.ipAddress ?? ""):\(address.port ?? 0)"
+                stream: { channel in
+                    let address = channel.localAddress
+                    let announcement = "\(address?.ipAddress ?? ""):\(address?.port ?? 0)"
                     switch setting {
                     case .memory: return InProcessChangeStream(subscriber: crazyIvan!.fanOut)
                     case .zeroMQ(let endpoint): return try ZeroMQPublisher(endpoint: endpoint, announcement: announcement)
                     case .kafka(let endpoint): return try KafkaPublisher(endpoint: endpoint, announcement: announcement)
+                    case .udp(let endpoint): return try UDPStreamPublisher(endpoint: endpoint, channel: channel, announcement: announcement)
                     }
                 },
                 senders: senders, persistInterval: configuration.persistInterval, logger: logger

@@ -2,6 +2,7 @@ import AeselModel
 import AeselStore
 import AeselStream
 import AeselStreamKafka
+import AeselStreamUDP
 import AeselStreamZeroMQ
 import AeselWire
 import CLyman
@@ -19,6 +20,8 @@ public enum StreamSetting: Sendable, Hashable, CustomStringConvertible {
     case zeroMQ(ZeroMQEndpoint)
     /// Kafka: `kafka://HOST:PORT/TOPIC`.
     case kafka(KafkaEndpoint)
+    /// The original's UDP framing to CrazyIvan's stream port: `udp://HOST:PORT`.
+    case udp(UDPStreamEndpoint)
 
     public init?(_ text: String) {
         if text == "memory" {
@@ -27,6 +30,8 @@ public enum StreamSetting: Sendable, Hashable, CustomStringConvertible {
             self = .zeroMQ(endpoint)
         } else if let endpoint = KafkaEndpoint(streamURL: text) {
             self = .kafka(endpoint)
+        } else if let endpoint = UDPStreamEndpoint(streamURL: text) {
+            self = .udp(endpoint)
         } else {
             return nil
         }
@@ -37,6 +42,7 @@ public enum StreamSetting: Sendable, Hashable, CustomStringConvertible {
         case .memory: "memory"
         case .zeroMQ(let endpoint): endpoint.description
         case .kafka(let endpoint): endpoint.description
+        case .udp(let endpoint): endpoint.description
         }
     }
 }
@@ -57,7 +63,7 @@ struct ClymanHalf {
         udpPort: Int,
         on eventLoop: any EventLoop,
         store: any AeselStore,
-        stream makeStream: (SocketAddress) throws -> any ChangeStream,
+        stream makeStream: (any Channel) throws -> any ChangeStream,
         senders: any SenderDirectory,
         persistInterval: Duration,
         logger: Logger
@@ -71,7 +77,7 @@ struct ClymanHalf {
         let writeBehind = TransformWriteBehind(store: store, interval: persistInterval, metrics: ingestMetrics, logger: logger)
         let ingestChannel = try await UDPChannel.bootstrap(on: eventLoop).bind(host: host, port: udpPort).get()
         do {
-            let stream = try makeStream(ingestChannel.localAddress!)
+            let stream = try makeStream(ingestChannel)
             try await ingestChannel.eventLoop.submit {
                 try ingestChannel.pipeline.syncOperations.addHandler(
                     EventIngestHandler(stream: stream, writeBehind: writeBehind, metrics: ingestMetrics, locks: locks, senders: senders)
@@ -91,6 +97,7 @@ struct ClymanHalf {
         try? await ingestChannel.close()
         (stream as? ZeroMQPublisher)?.stop()
         (stream as? KafkaPublisher)?.stop()
+        (stream as? UDPStreamPublisher)?.stop()
     }
 }
 
@@ -121,6 +128,7 @@ struct CrazyIvanHalf {
         switch setting {
         case .memory: return nil
         case .zeroMQ(let endpoint): receiver = try ZeroMQSubscriber(endpoint: endpoint, subscriber: fanOut, eventLoop: fanOutChannel.eventLoop)
+        case .udp(let endpoint): receiver = try await UDPStreamReceiver(endpoint: endpoint, subscriber: fanOut, eventLoop: fanOutChannel.eventLoop)
         case .kafka(let endpoint): receiver = try KafkaSubscriber(endpoint: endpoint, group: "aesel-crazyivan-" + endpoint.topic, subscriber: fanOut, eventLoop: fanOutChannel.eventLoop)
         }
         do {

@@ -23,6 +23,7 @@ public enum JSONEventFormat {
         var values: [Double] = []
         var sequence: UInt64 = 0
         var timestamp: UInt64 = 0
+        var source: SocketAddress?
 
         try scanner.expect(UInt8(ascii: "{"))
         if !(try scanner.consumeIf(UInt8(ascii: "}"))) {
@@ -37,6 +38,7 @@ public enum JSONEventFormat {
                 case .values: values = try scanner.readValues()
                 case .sequence: sequence = UInt64(try scanner.readInteger(nonNegative: true))
                 case .timestamp: timestamp = UInt64(try scanner.readInteger(nonNegative: true))
+                case .source: source = Self.address(try scanner.readString())
                 case .other: try scanner.skipValue(depth: 0)
                 }
             } while try scanner.consumeIf(UInt8(ascii: ","))
@@ -55,12 +57,23 @@ public enum JSONEventFormat {
             transform: transform,
             values: values,
             sequence: sequence,
-            timestamp: timestamp
+            timestamp: timestamp,
+            source: source
         )
     }
 
+    /// `"ip:port"` (IPv6 as `[ip]:port`), as `src` carries it.
+    static func address(_ text: String) -> SocketAddress? {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]) else { return nil }
+        var host = text[..<colon]
+        if host.first == "[", host.last == "]" { host = host.dropFirst().dropLast() }
+        return try? SocketAddress(ipAddress: String(host), port: port)
+    }
+
     /// Writes the outbound shape of reference 2.3. Doubles print in Swift's shortest round-trip form.
-    static func encode(_ event: ObjectEvent, into buffer: inout ByteBuffer) {
+    /// - Parameter includeSource: write the datagram's source address as `src` (the UDP change stream's
+    ///   way to tell CrazyIvan who sent it; devices never receive it).
+    static func encode(_ event: ObjectEvent, into buffer: inout ByteBuffer, includeSource: Bool = false) {
         buffer.writeStaticString("{\"msg_type\":")
         buffer.writeString(String(event.kind.rawValue))
         buffer.writeStaticString(",\"key\":")
@@ -90,6 +103,10 @@ public enum JSONEventFormat {
             buffer.writeStaticString(",\"ts\":")
             buffer.writeString(String(event.timestamp))
         }
+        if includeSource, let source = event.source, let host = source.ipAddress, let port = source.port {
+            buffer.writeStaticString(",\"src\":")
+            writeJSONString(source.protocol == .inet6 ? "[\(host)]:\(port)" : "\(host):\(port)", into: &buffer)
+        }
         buffer.writeStaticString("}")
     }
 
@@ -111,7 +128,7 @@ public enum JSONEventFormat {
 
 /// The fields of an event the decoder recognises.
 private enum EventField {
-    case messageType, key, scene, transform, values, sequence, timestamp, other
+    case messageType, key, scene, transform, values, sequence, timestamp, source, other
 }
 
 /// A forward-only JSON reader over raw bytes, just enough for one event object.
@@ -167,6 +184,7 @@ private struct JSONScanner {
         if name.elementsEqual("values".utf8) { return .values }
         if name.elementsEqual("seq".utf8) { return .sequence }
         if name.elementsEqual("ts".utf8) { return .timestamp }
+        if name.elementsEqual("src".utf8) { return .source }
         return .other
     }
 

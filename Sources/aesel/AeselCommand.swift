@@ -35,7 +35,7 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "A shared PostgreSQL store, postgres://user[:password]@host:port/database, instead of SQLite in the data folder.")
     var store: String?
 
-    @Option(help: "The change stream between CLyman and CrazyIvan: memory, zmq+inproc://NAME, zmq+ipc:///PATH, zmq+tcp://HOST:PORT or kafka://HOST:PORT/TOPIC.")
+    @Option(help: "The change stream between CLyman and CrazyIvan: memory, zmq+inproc://NAME, zmq+ipc:///PATH, zmq+tcp://HOST:PORT, kafka://HOST:PORT/TOPIC or udp://HOST:PORT.")
     var stream: StreamSetting = .memory
 
     @Flag(help: "Also send each event back to the device that sent it, as the original did.")

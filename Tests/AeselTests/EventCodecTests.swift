@@ -92,4 +92,25 @@ struct EventCodecTests {
             #expect(throws: EventDecodeError.malformed) { try EventCodec.decode(binary.getSlice(at: 0, length: length)!) }
         }
     }
+
+    @Test("The original's CLyman-to-CrazyIvan framing: scene, newline, JSON")
+    func udpStreamFraming() throws {
+        var event = ObjectEvent(sceneKey: "s1", objectKey: "o", transform: moved, sequence: 3)
+        event.source = try SocketAddress(ipAddress: "127.0.0.1", port: 4000)
+        var buffer = ByteBufferAllocator().buffer(capacity: 512)
+        UDPStreamFraming.encode(.update(event), into: &buffer)
+        #expect(String(buffer: buffer).hasPrefix("s1\n{\"msg_type\":1"))
+        #expect(try UDPStreamFraming.decode(buffer) == .update(event))
+
+        // From an original CLyman (no `src`): forwarded verbatim, as the original CrazyIvan did.
+        let original = ByteBuffer(string: "s1\n{\"msg_type\":1,\"key\":\"o\",\"scene\":\"s1\",\"transform\":[1,0,0,0]}")
+        guard case .transaction(let transaction) = try UDPStreamFraming.decode(original) else {
+            Issue.record("expected a verbatim event")
+            return
+        }
+        #expect(transaction.sceneKey == "s1")
+        #expect(String(buffer: transaction.json) == "{\"msg_type\":1,\"key\":\"o\",\"scene\":\"s1\",\"transform\":[1,0,0,0]}")
+        #expect(throws: EventDecodeError.malformed) { try UDPStreamFraming.decode(ByteBuffer(string: "no newline")) }
+        #expect(throws: EventDecodeError.malformed) { try UDPStreamFraming.decode(ByteBuffer(string: "\n{}")) }
+    }
 }

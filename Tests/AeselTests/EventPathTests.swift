@@ -13,7 +13,7 @@ struct EventPathTests {
 
     /// Every change stream back end that runs in one process, each on a fresh endpoint.
     enum Stream: String, CaseIterable, CustomTestStringConvertible {
-        case memory, zeroMQInproc, zeroMQIPC, zeroMQTCP, kafka
+        case memory, zeroMQInproc, zeroMQIPC, zeroMQTCP, kafka, udp
 
         var testDescription: String { rawValue }
 
@@ -25,6 +25,7 @@ struct EventPathTests {
             case .zeroMQIPC: ["--stream", "zmq+ipc://" + NSTemporaryDirectory() + "aesel-\(UUID().uuidString.prefix(8)).sock"]
             case .zeroMQTCP: ["--stream", "zmq+tcp://127.0.0.1:\(freeTCPPort())"]
             case .kafka: ["--stream", try kafkaStream()]
+            case .udp: ["--stream", "udp://127.0.0.1:\(try freeUDPPort())"]
             }
             }
         }

@@ -11,7 +11,7 @@ import Glibc
 @Suite("Two-process layout", .timeLimit(.minutes(2)))
 struct LayoutTests {
     enum Transport: String, CaseIterable, CustomTestStringConvertible {
-        case ipc, tcp, kafka
+        case ipc, tcp, kafka, udp
 
         var testDescription: String { rawValue }
 
@@ -20,6 +20,7 @@ struct LayoutTests {
             case .ipc: "zmq+ipc://" + NSTemporaryDirectory() + "aesel-\(UUID().uuidString.prefix(8)).sock"
             case .tcp: "zmq+tcp://127.0.0.1:\(freeTCPPort())"
             case .kafka: try kafkaStream()
+            case .udp: "udp://127.0.0.1:\(try freeUDPPort())"
             }
         }
     }

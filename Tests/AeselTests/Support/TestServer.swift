@@ -204,6 +204,13 @@ func kafkaStream() throws -> String {
     return "kafka://\(broker)/aesel-\(UUID().uuidString.prefix(8).lowercased())"
 }
 
+/// A UDP port nothing is bound to right now.
+func freeUDPPort() throws -> Int {
+    let socket = try UDPSocket()
+    defer { socket.close() }
+    return Int(socket.port)
+}
+
 /// A TCP port nothing listens on right now, for servers that cannot pick their own.
 func freeTCPPort() -> Int {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)

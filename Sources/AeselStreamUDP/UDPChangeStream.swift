@@ -1,0 +1,151 @@
+public import AeselModel
+public import AeselStream
+import AeselWire
+import Foundation
+public import NIOCore
+import NIOPosix
+import Synchronization
+
+/// `udp://HOST:PORT`: the original's CLyman-to-CrazyIvan datagrams (`scene\njson`, see
+/// `UDPStreamFraming`), for deployments that mix Aesel with the original services.
+public struct UDPStreamEndpoint: Sendable, Hashable, CustomStringConvertible {
+    public let host: String
+    public let port: Int
+
+    public init?(streamURL: String) {
+        guard streamURL.hasPrefix("udp://") else { return nil }
+        let rest = streamURL.dropFirst("udp://".count)
+        guard let colon = rest.lastIndex(of: ":"), let port = Int(rest[rest.index(after: colon)...]), (1...65535).contains(port) else { return nil }
+        host = String(rest[..<colon])
+        self.port = port
+        guard !host.isEmpty else { return nil }
+    }
+
+    public var description: String { "udp://\(host):\(port)" }
+
+    func address() throws -> SocketAddress {
+        try SocketAddress(ipAddress: host == "localhost" ? "127.0.0.1" : host, port: port)
+    }
+}
+
+/// The scene key of heartbeats; no scene key starts with NUL, and an original CrazyIvan drops it as an
+/// unknown scene.
+let heartbeatScene = "\u{0}heartbeat"
+
+/// CLyman's side: each event is one datagram to CrazyIvan's stream port, sent from CLyman's own UDP
+/// channel. A heartbeat (CLyman's UDP endpoint) goes every 100 ms. UDP cannot tell whether anyone
+/// listens, so this side always reports healthy; CrazyIvan's heartbeat watch tells.
+public final class UDPStreamPublisher: ChangeStream {
+    private let channel: any Channel
+    private let destination: SocketAddress
+    private let heartbeat: RepeatedTask
+
+    public init(endpoint: UDPStreamEndpoint, channel: any Channel, announcement: String) throws {
+        self.channel = channel
+        let destination = try endpoint.address()
+        self.destination = destination
+        heartbeat = channel.eventLoop.scheduleRepeatedTask(initialDelay: .zero, delay: .milliseconds(100)) { _ in
+            var buffer = channel.allocator.buffer(capacity: 64)
+            buffer.writeString(heartbeatScene + "\n" + announcement)
+            channel.writeAndFlush(AddressedEnvelope(remoteAddress: destination, data: buffer), promise: nil)
+        }
+    }
+
+    public func publish(_ event: ChangeEvent) {
+        var buffer = channel.allocator.buffer(capacity: 512)
+        UDPStreamFraming.encode(event, into: &buffer)
+        channel.writeAndFlush(AddressedEnvelope(remoteAddress: destination, data: buffer), promise: nil)
+    }
+
+    public var isHealthy: Bool { true }
+
+    public func stop() {
+        heartbeat.cancel()
+    }
+}
+
+/// CrazyIvan's side: a UDP channel on the fan-out's event loop, so each event is fanned out in the turn
+/// that reads it.
+public final class UDPStreamReceiver: StreamReceiver {
+    private final class State: Sendable {
+        let lastHeartbeat = Atomic<UInt64>(0)
+        let announcement = Mutex<String>("")
+        let malformed = Atomic<Int>(0)
+    }
+
+    private let endpoint: UDPStreamEndpoint
+    private let channel: any Channel
+    private let state: State
+
+    public static let heartbeatTimeout: UInt64 = 1_000_000_000
+
+    public init(endpoint: UDPStreamEndpoint, subscriber: any ChangeStreamSubscriber, eventLoop: any EventLoop) async throws {
+        self.endpoint = endpoint
+        let state = State()
+        self.state = state
+        channel = try await DatagramBootstrap(group: eventLoop)
+            .channelOption(.socketOption(.so_reuseaddr), value: 1)
+            .channelOption(.socketOption(.so_rcvbuf), value: 4 << 20)
+            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 65_536))
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(Handler(subscriber: subscriber, state: state))
+                }
+            }
+            .bind(to: try endpoint.address()).get()
+    }
+
+    private final class Handler: ChannelInboundHandler {
+        typealias InboundIn = AddressedEnvelope<ByteBuffer>
+        let subscriber: any ChangeStreamSubscriber
+        let state: State
+
+        init(subscriber: any ChangeStreamSubscriber, state: State) {
+            self.subscriber = subscriber
+            self.state = state
+        }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            let datagram = Self.unwrapInboundIn(data).data
+            if datagram.readableBytesView.starts(with: (heartbeatScene + "\n").utf8) {
+                let text = datagram.getString(at: datagram.readerIndex + heartbeatScene.utf8.count + 1, length: datagram.readableBytes - heartbeatScene.utf8.count - 1) ?? ""
+                state.announcement.withLock { $0 = text }
+                state.lastHeartbeat.store(NIODeadline.now().uptimeNanoseconds, ordering: .relaxed)
+                return
+            }
+            guard let event = try? UDPStreamFraming.decode(datagram) else {
+                state.malformed.add(1, ordering: .relaxed)
+                return
+            }
+            subscriber.deliver(event)
+        }
+
+        func errorCaught(context: ChannelHandlerContext, error: any Error) {
+            // A read error must not close the stream's socket.
+        }
+    }
+
+    public var isHealthy: Bool {
+        let last = state.lastHeartbeat.load(ordering: .relaxed)
+        return last != 0 && NIODeadline.now().uptimeNanoseconds - last < Self.heartbeatTimeout
+    }
+
+    public var partnerAnnouncement: String { state.announcement.withLock { $0 } }
+
+    public func ready(timeout: Duration) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while state.lastHeartbeat.load(ordering: .relaxed) == 0 {
+            guard ContinuousClock.now < deadline else { throw UDPStreamTimeout(endpoint: endpoint) }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+    }
+
+    public func stop() {
+        channel.close(promise: nil)
+    }
+}
+
+public struct UDPStreamTimeout: Error, CustomStringConvertible {
+    public let endpoint: UDPStreamEndpoint
+    public var description: String { "no heartbeat on the change stream \(endpoint) within the timeout" }
+}
