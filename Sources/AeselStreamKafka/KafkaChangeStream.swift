@@ -132,14 +132,12 @@ public final class KafkaSubscriber: StreamReceiver {
     private let endpoint: KafkaEndpoint
     private let consumer: KafkaHandle
     private let running = Atomic<Bool>(true)
-    private let lastHeartbeat = Atomic<UInt64>(0)
-    private let announcement = Mutex<String>("")
+    private let heartbeats: HeartbeatWatch
     private let errors = Atomic<Int>(0)
-
-    public static let heartbeatTimeout: UInt64 = 2_000_000_000
 
     public init(endpoint: KafkaEndpoint, group: String, subscriber: any ChangeStreamSubscriber, eventLoop: any EventLoop) throws {
         self.endpoint = endpoint
+        heartbeats = HeartbeatWatch(stream: endpoint.description, timeout: .seconds(2))
         let configuration = try kafkaConfiguration([
             "bootstrap.servers": endpoint.brokers,
             "group.id": group,
@@ -170,19 +168,12 @@ public final class KafkaSubscriber: StreamReceiver {
         Thread { [self] in receive(subscriber: subscriber, eventLoop: eventLoop) }.start()
     }
 
-    public var isHealthy: Bool {
-        let last = lastHeartbeat.load(ordering: .relaxed)
-        return last != 0 && NIODeadline.now().uptimeNanoseconds - last < Self.heartbeatTimeout
-    }
+    public var isHealthy: Bool { heartbeats.isHealthy }
 
-    public var partnerAnnouncement: String { announcement.withLock { $0 } }
+    public var partnerAnnouncement: String { heartbeats.lastAnnouncement }
 
-    public func ready(timeout: Duration = .seconds(30)) async throws {
-        let deadline = ContinuousClock.now + timeout
-        while lastHeartbeat.load(ordering: .relaxed) == 0 {
-            guard ContinuousClock.now < deadline else { throw KafkaError(description: "no heartbeat from \(endpoint) within \(timeout)") }
-            try await Task.sleep(for: .milliseconds(10))
-        }
+    public func ready(timeout: Duration) async throws {
+        try await heartbeats.ready(timeout: timeout)
     }
 
     public func stop() {
@@ -201,9 +192,7 @@ public final class KafkaSubscriber: StreamReceiver {
             let key = message.pointee.key.map { String(decoding: UnsafeRawBufferPointer(start: $0, count: message.pointee.key_len), as: UTF8.self) } ?? ""
             let body = message.pointee.payload.map { UnsafeRawBufferPointer(start: $0, count: message.pointee.len) } ?? UnsafeRawBufferPointer(start: nil, count: 0)
             if key == heartbeatKey {
-                let text = String(decoding: body, as: UTF8.self)
-                announcement.withLock { $0 = text }
-                lastHeartbeat.store(NIODeadline.now().uptimeNanoseconds, ordering: .relaxed)
+                heartbeats.record(announcement: String(decoding: body, as: UTF8.self))
                 continue
             }
             guard let event = try? ChangeEventCodec.decode(ByteBuffer(bytes: body)) else {

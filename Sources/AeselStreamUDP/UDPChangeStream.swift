@@ -68,20 +68,21 @@ public final class UDPStreamPublisher: ChangeStream {
 /// that reads it.
 public final class UDPStreamReceiver: StreamReceiver {
     private final class State: Sendable {
-        let lastHeartbeat = Atomic<UInt64>(0)
-        let announcement = Mutex<String>("")
+        let heartbeats: HeartbeatWatch
         let malformed = Atomic<Int>(0)
+
+        init(stream: String) {
+            heartbeats = HeartbeatWatch(stream: stream, timeout: .seconds(1))
+        }
     }
 
     private let endpoint: UDPStreamEndpoint
     private let channel: any Channel
     private let state: State
 
-    public static let heartbeatTimeout: UInt64 = 1_000_000_000
-
     public init(endpoint: UDPStreamEndpoint, subscriber: any ChangeStreamSubscriber, eventLoop: any EventLoop) async throws {
         self.endpoint = endpoint
-        let state = State()
+        let state = State(stream: endpoint.description)
         self.state = state
         channel = try await DatagramBootstrap(group: eventLoop)
             .channelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -109,8 +110,7 @@ public final class UDPStreamReceiver: StreamReceiver {
             let datagram = Self.unwrapInboundIn(data).data
             if datagram.readableBytesView.starts(with: (heartbeatScene + "\n").utf8) {
                 let text = datagram.getString(at: datagram.readerIndex + heartbeatScene.utf8.count + 1, length: datagram.readableBytes - heartbeatScene.utf8.count - 1) ?? ""
-                state.announcement.withLock { $0 = text }
-                state.lastHeartbeat.store(NIODeadline.now().uptimeNanoseconds, ordering: .relaxed)
+                state.heartbeats.record(announcement: text)
                 return
             }
             guard let event = try? UDPStreamFraming.decode(datagram) else {
@@ -125,19 +125,12 @@ public final class UDPStreamReceiver: StreamReceiver {
         }
     }
 
-    public var isHealthy: Bool {
-        let last = state.lastHeartbeat.load(ordering: .relaxed)
-        return last != 0 && NIODeadline.now().uptimeNanoseconds - last < Self.heartbeatTimeout
-    }
+    public var isHealthy: Bool { state.heartbeats.isHealthy }
 
-    public var partnerAnnouncement: String { state.announcement.withLock { $0 } }
+    public var partnerAnnouncement: String { state.heartbeats.lastAnnouncement }
 
     public func ready(timeout: Duration) async throws {
-        let deadline = ContinuousClock.now + timeout
-        while state.lastHeartbeat.load(ordering: .relaxed) == 0 {
-            guard ContinuousClock.now < deadline else { throw UDPStreamTimeout(endpoint: endpoint) }
-            try await Task.sleep(for: .milliseconds(5))
-        }
+        try await state.heartbeats.ready(timeout: timeout)
     }
 
     public func stop() {
@@ -145,7 +138,3 @@ public final class UDPStreamReceiver: StreamReceiver {
     }
 }
 
-public struct UDPStreamTimeout: Error, CustomStringConvertible {
-    public let endpoint: UDPStreamEndpoint
-    public var description: String { "no heartbeat on the change stream \(endpoint) within the timeout" }
-}

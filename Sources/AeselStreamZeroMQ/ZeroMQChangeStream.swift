@@ -96,17 +96,14 @@ public final class ZeroMQSubscriber: StreamReceiver {
     private let subscriber: any ChangeStreamSubscriber
     private let eventLoop: any EventLoop
     private let running = Atomic<Bool>(true)
-    private let lastHeartbeat = Atomic<UInt64>(0)
-    private let announcement = Mutex<String>("")
+    private let heartbeats: HeartbeatWatch
     private let malformed = Atomic<Int>(0)
-
-    /// How long without a heartbeat before the stream counts as down.
-    public static let heartbeatTimeout: UInt64 = 1_000_000_000
 
     public init(endpoint: ZeroMQEndpoint, subscriber: any ChangeStreamSubscriber, eventLoop: any EventLoop) throws {
         self.endpoint = endpoint
         self.subscriber = subscriber
         self.eventLoop = eventLoop
+        heartbeats = HeartbeatWatch(stream: endpoint.description, timeout: .seconds(1))
         let socket = try ZeroMQSocket(type: ZMQ_SUB)
         try socket.set(ZMQ_RCVHWM, 100_000)
         try socket.subscribe("")
@@ -115,24 +112,12 @@ public final class ZeroMQSubscriber: StreamReceiver {
         thread.start()
     }
 
-    /// True while heartbeats arrive.
-    public var isHealthy: Bool {
-        let last = lastHeartbeat.load(ordering: .relaxed)
-        return last != 0 && NIODeadline.now().uptimeNanoseconds - last < Self.heartbeatTimeout
-    }
+    public var isHealthy: Bool { heartbeats.isHealthy }
 
-    /// What the publisher announces in its heartbeats: CLyman's UDP endpoint, `host:port`.
-    public var partnerAnnouncement: String {
-        announcement.withLock { $0 }
-    }
+    public var partnerAnnouncement: String { heartbeats.lastAnnouncement }
 
-    /// Waits until the first heartbeat came through: from then on no published event is lost.
-    public func ready(timeout: Duration = .seconds(10)) async throws {
-        let deadline = ContinuousClock.now + timeout
-        while lastHeartbeat.load(ordering: .relaxed) == 0 {
-            guard ContinuousClock.now < deadline else { throw ZeroMQStreamTimeout(endpoint: endpoint) }
-            try await Task.sleep(for: .milliseconds(5))
-        }
+    public func ready(timeout: Duration) async throws {
+        try await heartbeats.ready(timeout: timeout)
     }
 
     public func stop() {
@@ -152,11 +137,7 @@ public final class ZeroMQSubscriber: StreamReceiver {
                 let bodyLength = zmq_recv(socket.raw, &body, body.count, ZMQ_DONTWAIT)
                 guard bodyLength >= 0 else { break }
                 if topicLength > 0, topic[0] == 0 {
-                    if lastHeartbeat.load(ordering: .relaxed) == 0 || bodyLength > 0 {
-                        let text = String(decoding: body[0..<min(Int(bodyLength), body.count)], as: UTF8.self)
-                        announcement.withLock { $0 = text }
-                    }
-                    lastHeartbeat.store(NIODeadline.now().uptimeNanoseconds, ordering: .relaxed)
+                    heartbeats.record(announcement: String(decoding: body[0..<min(Int(bodyLength), body.count)], as: UTF8.self))
                     continue
                 }
                 guard bodyLength <= body.count, let event = try? ChangeEventCodec.decode(ByteBuffer(bytes: body[0..<Int(bodyLength)])) else {
@@ -167,10 +148,5 @@ public final class ZeroMQSubscriber: StreamReceiver {
             }
         }
     }
-}
-
-public struct ZeroMQStreamTimeout: Error, CustomStringConvertible {
-    public let endpoint: ZeroMQEndpoint
-    public var description: String { "no heartbeat from the change stream at \(endpoint) within the timeout" }
 }
 

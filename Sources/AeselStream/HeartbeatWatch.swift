@@ -1,0 +1,44 @@
+import NIOCore
+import Synchronization
+
+/// What CrazyIvan's end of a cross-process stream knows of CLyman's heartbeats: when the last came, and
+/// what it announced (CLyman's UDP endpoint). Every receiving back end keeps one.
+public final class HeartbeatWatch: Sendable {
+    private let lastHeartbeat = Atomic<UInt64>(0)
+    private let announcement = Mutex<String>("")
+    private let timeout: TimeAmount
+    private let streamName: String
+
+    /// - Parameter timeout: how long without a heartbeat before the stream counts as down.
+    public init(stream: String, timeout: TimeAmount) {
+        streamName = stream
+        self.timeout = timeout
+    }
+
+    /// Called by the receiving thread for each heartbeat.
+    public func record(announcement text: String) {
+        if announcement.withLock({ $0 }) != text { announcement.withLock { $0 = text } }
+        lastHeartbeat.store(NIODeadline.now().uptimeNanoseconds, ordering: .relaxed)
+    }
+
+    public var isHealthy: Bool {
+        let last = lastHeartbeat.load(ordering: .relaxed)
+        return last != 0 && NIODeadline.now().uptimeNanoseconds - last < UInt64(timeout.nanoseconds)
+    }
+
+    public var lastAnnouncement: String { announcement.withLock { $0 } }
+
+    /// Waits for the first heartbeat: from then on no published event is lost.
+    public func ready(timeout wait: Duration) async throws {
+        let deadline = ContinuousClock.now + wait
+        while lastHeartbeat.load(ordering: .relaxed) == 0 {
+            guard ContinuousClock.now < deadline else { throw NoHeartbeat(stream: streamName) }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+    }
+}
+
+public struct NoHeartbeat: Error, CustomStringConvertible {
+    public let stream: String
+    public var description: String { "no heartbeat from CLyman on the change stream \(stream) within the timeout" }
+}
