@@ -154,15 +154,11 @@ public final class SQLiteStore: AeselStore {
     }
 
     public func updateScene(key: String, _ change: @escaping @Sendable (inout Scene) throws -> Void) async throws -> Scene? {
-        try await pool.write { db in
-            guard var scene = try Row.fetchOne(db, sql: "SELECT * FROM scene WHERE key = ?", arguments: [key]).map(Self.scene) else { return nil }
-            try change(&scene)
-            scene.key = key
+        try await readModifyWrite("scene", key: key, decode: Self.scene, change: change) { db, scene in
             try db.execute(
                 sql: "UPDATE scene SET name = ?, description = ?, thumbnail = ?, region = ?, latitude = ?, longitude = ?, distance = ?, active = ?, public = ?, assets = ?, tags = ? WHERE key = ?",
                 arguments: StatementArguments(Array(Self.sceneArguments(scene).dropFirst()) + [key])
             )
-            return scene
         }
     }
 
@@ -315,9 +311,8 @@ public final class SQLiteStore: AeselStore {
     }
 
     public func updateObject(key: String, _ change: @escaping @Sendable (inout SceneObject) throws -> Void) async throws -> SceneObject? {
-        try await pool.write { db in
-            guard var object = try Row.fetchOne(db, sql: "SELECT * FROM object WHERE key = ?", arguments: [key]).map(Self.object) else { return nil }
-            try change(&object)
+        try await readModifyWrite("object", key: key, decode: Self.object, change: change) { db, object in
+            var object = object
             object.key = key
             try db.execute(
                 sql: """
@@ -326,16 +321,11 @@ public final class SQLiteStore: AeselStore {
                     """,
                 arguments: StatementArguments(Self.objectArguments(object))
             )
-            return object
         }
     }
 
     public func deleteObject(key: String) async throws -> SceneObject? {
-        try await pool.write { db in
-            let object = try Row.fetchOne(db, sql: "SELECT * FROM object WHERE key = ?", arguments: [key]).map(Self.object)
-            try db.execute(sql: "DELETE FROM object WHERE key = ?", arguments: [key])
-            return object
-        }
+        try await deleteReturning("object", key: key, decode: Self.object)
     }
 
     public func objects(matching filter: ObjectFilter, limit: Int) async throws -> [SceneObject] {
@@ -411,25 +401,21 @@ public final class SQLiteStore: AeselStore {
     }
 
     public func updateProperty(key: String, _ change: @escaping @Sendable (inout SceneProperty) throws -> Void) async throws -> SceneProperty? {
-        try await pool.write { db in
-            guard var property = try Row.fetchOne(db, sql: "SELECT * FROM property WHERE key = ?", arguments: [key]).map(Self.property) else { return nil }
+        try await readModifyWrite("property", key: key, decode: Self.property, change: { property in
             try change(&property)
-            property.key = key
             property.values = Array(property.values.prefix(SceneProperty.maximumValues))
+        }) { db, property in
+            var property = property
+            property.key = key
             try db.execute(
                 sql: "UPDATE property SET scene_key = ?, name = ?, parent = ?, asset_sub_id = ?, property_values = ?, actions = ?, seq = ? WHERE key = ?",
                 arguments: Self.propertyArguments(property)
             )
-            return property
         }
     }
 
     public func deleteProperty(key: String) async throws -> SceneProperty? {
-        try await pool.write { db in
-            let property = try Row.fetchOne(db, sql: "SELECT * FROM property WHERE key = ?", arguments: [key]).map(Self.property)
-            try db.execute(sql: "DELETE FROM property WHERE key = ?", arguments: [key])
-            return property
-        }
+        try await deleteReturning("property", key: key, decode: Self.property)
     }
 
     public func properties(matching filter: PropertyFilter, limit: Int) async throws -> [SceneProperty] {
@@ -478,6 +464,33 @@ public final class SQLiteStore: AeselStore {
                 return .commit
             }
             return changed
+        }
+    }
+
+    /// Reads the row `key` of `table`, lets `change` edit it, and writes it back with `write`, in one
+    /// transaction (SQLite's single writer makes it atomic). The record keeps its key whatever `change`
+    /// does. Returns nil when there is no such row.
+    private func readModifyWrite<Record: Sendable>(
+        _ table: String,
+        key: String,
+        decode: @escaping @Sendable (Row) -> Record,
+        change: @escaping @Sendable (inout Record) throws -> Void,
+        write: @escaping @Sendable (Database, Record) throws -> Void
+    ) async throws -> Record? {
+        try await pool.write { db in
+            guard var record = try Row.fetchOne(db, sql: "SELECT * FROM \(table) WHERE key = ?", arguments: [key]).map(decode) else { return nil }
+            try change(&record)
+            try write(db, record)
+            return try Row.fetchOne(db, sql: "SELECT * FROM \(table) WHERE key = ?", arguments: [key]).map(decode)
+        }
+    }
+
+    /// Deletes the row `key` of `table` and returns what it held.
+    private func deleteReturning<Record: Sendable>(_ table: String, key: String, decode: @escaping @Sendable (Row) -> Record) async throws -> Record? {
+        try await pool.write { db in
+            let record = try Row.fetchOne(db, sql: "SELECT * FROM \(table) WHERE key = ?", arguments: [key]).map(decode)
+            try db.execute(sql: "DELETE FROM \(table) WHERE key = ?", arguments: [key])
+            return record
         }
     }
 
