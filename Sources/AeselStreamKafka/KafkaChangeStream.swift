@@ -84,6 +84,7 @@ public final class KafkaPublisher: ChangeStream {
             let key = Array(heartbeatKey.utf8)
             let body = Array(announcement.utf8)
             var nextHeartbeat = Date()
+            var nextHealthCheck = Date()
             while state.running.load(ordering: .relaxed) {
                 rd_kafka_poll(producerHandle.raw, 20)
                 if Date() >= nextHeartbeat {
@@ -93,6 +94,9 @@ public final class KafkaPublisher: ChangeStream {
                             _ = rd_kafka_produce(topicHandle.raw, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, UnsafeMutableRawPointer(mutating: body.baseAddress), body.count, key.baseAddress, key.count, nil)
                         }
                     }
+                }
+                if Date() >= nextHealthCheck {
+                    nextHealthCheck = Date().addingTimeInterval(1)
                     // Healthy while the broker answers a metadata request.
                     var metadata: UnsafePointer<rd_kafka_metadata>?
                     let answered = rd_kafka_metadata(producerHandle.raw, 0, topicHandle.raw, &metadata, 500) == RD_KAFKA_RESP_ERR_NO_ERROR
