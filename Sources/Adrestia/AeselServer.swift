@@ -177,6 +177,8 @@ public struct AeselServer {
         let router = Router()
         router.add(middleware: EnvelopeErrorMiddleware())
         let streamHealth = CoreMetrics.Gauge(label: "aesel_stream_healthy")
+        let streamDropped = CoreMetrics.Gauge(label: "aesel_stream_dropped_total")
+        let streamRejected = CoreMetrics.Gauge(label: "aesel_stream_rejected_total")
         router.get("/health") { _, _ in
             guard pair.isStreamHealthy else {
                 return try JSONResponse.make(["status": "down", "reason": "the change stream does not reach the partner half"], status: .serviceUnavailable)
@@ -186,6 +188,8 @@ public struct AeselServer {
         let registry = self.registry
         router.get("/metrics") { _, _ in
             streamHealth.record(pair.isStreamHealthy ? 1 : 0)
+            streamDropped.record(pair.clyman?.stream.droppedCount ?? 0)
+            streamRejected.record(pair.subscriber?.rejectedCount ?? 0)
             var text: [UInt8] = []
             registry.emit(into: &text)
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(bytes: text)))

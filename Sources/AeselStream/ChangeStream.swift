@@ -15,6 +15,8 @@ public protocol StreamReceiver: Sendable {
     var partnerAnnouncement: String { get }
     /// Waits for the first heartbeat: from then on no published event is lost.
     func ready(timeout: Duration) async throws
+    /// Messages received that were not events (malformed, or errors the back end reported).
+    var rejectedCount: Int { get }
     func stop()
 }
 
@@ -26,4 +28,6 @@ public protocol ChangeStream: Sendable {
     func publish(_ event: ChangeEvent)
     /// Whether the stream currently reaches its partner.
     var isHealthy: Bool { get }
+    /// Events it could not hand over (no partner listening, or its queue full).
+    var droppedCount: Int { get }
 }

@@ -16,4 +16,6 @@ public struct InProcessChangeStream: ChangeStream {
     }
 
     public var isHealthy: Bool { true }
+
+    public var droppedCount: Int { 0 }
 }

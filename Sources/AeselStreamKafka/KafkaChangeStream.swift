@@ -133,14 +133,12 @@ public final class KafkaPublisher: ChangeStream {
 /// fan-out's event loop in the order of its partition. It starts at the newest offsets; it reports ready
 /// once the first heartbeat arrives, and healthy while they keep arriving.
 public final class KafkaSubscriber: StreamReceiver {
-    private let endpoint: KafkaEndpoint
     private let consumer: KafkaHandle
     private let running = Atomic<Bool>(true)
     private let heartbeats: HeartbeatWatch
     private let errors = Atomic<Int>(0)
 
     public init(endpoint: KafkaEndpoint, group: String, subscriber: any ChangeStreamSubscriber, eventLoop: any EventLoop) throws {
-        self.endpoint = endpoint
         heartbeats = HeartbeatWatch(stream: endpoint.description, timeout: .seconds(2))
         let configuration = try kafkaConfiguration([
             "bootstrap.servers": endpoint.brokers,
@@ -173,6 +171,8 @@ public final class KafkaSubscriber: StreamReceiver {
     }
 
     public var isHealthy: Bool { heartbeats.isHealthy }
+
+    public var rejectedCount: Int { errors.load(ordering: .relaxed) }
 
     public var partnerAnnouncement: String { heartbeats.lastAnnouncement }
 

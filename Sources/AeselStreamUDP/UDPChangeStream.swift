@@ -59,6 +59,9 @@ public final class UDPStreamPublisher: ChangeStream {
 
     public var isHealthy: Bool { true }
 
+    /// Datagrams carry no acknowledgement: a lost one cannot be counted here.
+    public var droppedCount: Int { 0 }
+
     public func stop() {
         heartbeat.cancel()
     }
@@ -76,12 +79,10 @@ public final class UDPStreamReceiver: StreamReceiver {
         }
     }
 
-    private let endpoint: UDPStreamEndpoint
     private let channel: any Channel
     private let state: State
 
     public init(endpoint: UDPStreamEndpoint, subscriber: any ChangeStreamSubscriber, eventLoop: any EventLoop) async throws {
-        self.endpoint = endpoint
         let state = State(stream: endpoint.description)
         self.state = state
         channel = try await DatagramBootstrap(group: eventLoop)
@@ -126,6 +127,8 @@ public final class UDPStreamReceiver: StreamReceiver {
     }
 
     public var isHealthy: Bool { state.heartbeats.isHealthy }
+
+    public var rejectedCount: Int { state.malformed.load(ordering: .relaxed) }
 
     public var partnerAnnouncement: String { state.heartbeats.lastAnnouncement }
 

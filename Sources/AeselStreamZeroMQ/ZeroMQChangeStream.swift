@@ -92,7 +92,6 @@ public final class ZeroMQPublisher: ChangeStream {
 /// CrazyIvan's side: a SUB socket, connected, on a thread of its own. Each event is decoded and handed to
 /// the subscriber on `eventLoop`, where the fan-out's socket lives, in the order received.
 public final class ZeroMQSubscriber: StreamReceiver {
-    private let endpoint: ZeroMQEndpoint
     private let subscriber: any ChangeStreamSubscriber
     private let eventLoop: any EventLoop
     private let running = Atomic<Bool>(true)
@@ -100,7 +99,6 @@ public final class ZeroMQSubscriber: StreamReceiver {
     private let malformed = Atomic<Int>(0)
 
     public init(endpoint: ZeroMQEndpoint, subscriber: any ChangeStreamSubscriber, eventLoop: any EventLoop) throws {
-        self.endpoint = endpoint
         self.subscriber = subscriber
         self.eventLoop = eventLoop
         heartbeats = HeartbeatWatch(stream: endpoint.description, timeout: .seconds(1))
@@ -113,6 +111,8 @@ public final class ZeroMQSubscriber: StreamReceiver {
     }
 
     public var isHealthy: Bool { heartbeats.isHealthy }
+
+    public var rejectedCount: Int { malformed.load(ordering: .relaxed) }
 
     public var partnerAnnouncement: String { heartbeats.lastAnnouncement }
 

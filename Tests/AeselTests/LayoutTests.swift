@@ -105,6 +105,8 @@ struct LayoutTests {
             #expect(healthGauge == 0)
             devices[0].send(event, to: pair.clyman.udpPort)
             #expect(devices[1].receive() == nil)
+            let dropped = try await pair.clyman.metrics()["aesel_stream_dropped_total"] ?? 0
+            #expect(dropped >= 1, "the event CrazyIvan could not take is counted")
             let created = try await pair.clyman.request("POST", "/v1/object", body: #"{"objects":[{"scene":"loss","name":"still works"}]}"#)
             #expect(created.status == 200)
         }
