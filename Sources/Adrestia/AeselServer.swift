@@ -201,8 +201,10 @@ public struct AeselServer {
             SceneRoutes(store: store, fanOut: crazyIvan.fanOut) {
                 // The pair's CLyman: this process's, or the one the stream's heartbeats announce.
                 if let localClyman { return .init(host: localClyman.ipAddress ?? host, port: localClyman.port ?? 0) }
-                let announced = subscriber?.partnerAnnouncement.split(separator: ":") ?? []
-                return .init(host: announced.first.map(String.init) ?? host, port: announced.last.flatMap { Int($0) } ?? 0)
+                // `host:port`; the host may be IPv6, so the port is after the last colon.
+                let announced = subscriber?.partnerAnnouncement ?? ""
+                guard let colon = announced.lastIndex(of: ":") else { return .init(host: host, port: 0) }
+                return .init(host: String(announced[..<colon]), port: Int(announced[announced.index(after: colon)...]) ?? 0)
             }.add(to: router)
         }
         if let clyman = pair.clyman {

@@ -53,14 +53,16 @@ func kafkaConfiguration(_ settings: [String: String]) throws -> OpaquePointer {
 public final class KafkaPublisher: ChangeStream {
     /// Flags shared with the polling thread.
     private final class State: Sendable {
-        let running = Atomic<Bool>(true)
         let dropped = Atomic<Int>(0)
         let healthy = Atomic<Bool>(false)
+        /// The topic's partition count, from the last metadata answer: heartbeats go to each.
+        let partitions = Atomic<Int>(1)
     }
 
     private let producer: KafkaHandle
     private let topic: KafkaHandle
     private let state = State()
+    private let poller: StreamThread
 
     public init(endpoint: KafkaEndpoint, announcement: String) throws {
         let configuration = try kafkaConfiguration([
@@ -77,21 +79,28 @@ public final class KafkaPublisher: ChangeStream {
         guard let producer = rd_kafka_new(RD_KAFKA_PRODUCER, configuration, &message, message.count) else {
             throw KafkaError(description: "rd_kafka_new: " + String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
         }
+        guard let topicHandle = rd_kafka_topic_new(producer, endpoint.topic, nil) else {
+            rd_kafka_destroy(producer)
+            throw KafkaError(description: "rd_kafka_topic_new \(endpoint.topic): " + String(cString: rd_kafka_err2str(rd_kafka_last_error())))
+        }
         self.producer = KafkaHandle(raw: producer)
-        topic = KafkaHandle(raw: rd_kafka_topic_new(producer, endpoint.topic, nil))
-        let (producerHandle, topicHandle, state) = (self.producer, topic, self.state)
-        Thread {
+        topic = KafkaHandle(raw: topicHandle)
+        let (producerHandle, topic, state) = (self.producer, self.topic, self.state)
+        poller = StreamThread { thread in
             let key = Array(heartbeatKey.utf8)
             let body = Array(announcement.utf8)
             var nextHeartbeat = Date()
             var nextHealthCheck = Date()
-            while state.running.load(ordering: .relaxed) {
+            while thread.isRunning {
                 rd_kafka_poll(producerHandle.raw, 20)
                 if Date() >= nextHeartbeat {
                     nextHeartbeat = Date().addingTimeInterval(0.1)
-                    body.withUnsafeBytes { body in
-                        key.withUnsafeBytes { key in
-                            _ = rd_kafka_produce(topicHandle.raw, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, UnsafeMutableRawPointer(mutating: body.baseAddress), body.count, key.baseAddress, key.count, nil)
+                    // To every partition, so that every consumer of the group hears it.
+                    for partition in 0..<Int32(state.partitions.load(ordering: .relaxed)) {
+                        body.withUnsafeBytes { body in
+                            key.withUnsafeBytes { key in
+                                _ = rd_kafka_produce(topic.raw, partition, RD_KAFKA_MSG_F_COPY, UnsafeMutableRawPointer(mutating: body.baseAddress), body.count, key.baseAddress, key.count, nil)
+                            }
                         }
                     }
                 }
@@ -99,13 +108,21 @@ public final class KafkaPublisher: ChangeStream {
                     nextHealthCheck = Date().addingTimeInterval(1)
                     // Healthy while the broker answers a metadata request.
                     var metadata: UnsafePointer<rd_kafka_metadata>?
-                    let answered = rd_kafka_metadata(producerHandle.raw, 0, topicHandle.raw, &metadata, 500) == RD_KAFKA_RESP_ERR_NO_ERROR
-                    if let metadata { rd_kafka_metadata_destroy(metadata) }
+                    let answered = rd_kafka_metadata(producerHandle.raw, 0, topic.raw, &metadata, 500) == RD_KAFKA_RESP_ERR_NO_ERROR
+                    if let metadata {
+                        if metadata.pointee.topic_cnt > 0, metadata.pointee.topics[0].partition_cnt > 0 {
+                            state.partitions.store(Int(metadata.pointee.topics[0].partition_cnt), ordering: .relaxed)
+                        }
+                        rd_kafka_metadata_destroy(metadata)
+                    }
                     state.healthy.store(answered, ordering: .relaxed)
                 }
             }
+            // Hand what is queued to the broker before the handles go.
             rd_kafka_flush(producerHandle.raw, 2000)
-        }.start()
+            rd_kafka_topic_destroy(topic.raw)
+            rd_kafka_destroy(producerHandle.raw)
+        }
     }
 
     public func publish(_ event: ChangeEvent) {
@@ -124,8 +141,9 @@ public final class KafkaPublisher: ChangeStream {
 
     public var droppedCount: Int { state.dropped.load(ordering: .relaxed) }
 
+    /// Stops after flushing what is queued (at most 2 s) and releases the producer.
     public func stop() {
-        state.running.store(false, ordering: .relaxed)
+        poller.stop(timeout: 5)
     }
 }
 
@@ -134,9 +152,9 @@ public final class KafkaPublisher: ChangeStream {
 /// once the first heartbeat arrives, and healthy while they keep arriving.
 public final class KafkaSubscriber: StreamReceiver {
     private let consumer: KafkaHandle
-    private let running = Atomic<Bool>(true)
     private let heartbeats: HeartbeatWatch
     private let errors = Atomic<Int>(0)
+    private let thread = Mutex<StreamThread?>(nil)
 
     public init(endpoint: KafkaEndpoint, group: String, subscriber: any ChangeStreamSubscriber, eventLoop: any EventLoop) throws {
         heartbeats = HeartbeatWatch(stream: endpoint.description, timeout: .seconds(2))
@@ -144,7 +162,9 @@ public final class KafkaSubscriber: StreamReceiver {
             "bootstrap.servers": endpoint.brokers,
             "group.id": group,
             "auto.offset.reset": "latest",
-            "enable.auto.commit": "true",
+            // No committed offsets: a restarted CrazyIvan starts at the newest events, never replaying
+            // those (and the heartbeats) of while it was away.
+            "enable.auto.commit": "false",
             // Measured with the Tansu broker (platform notes): a short session makes joining take about 2 s,
             // and a fetch wait of 1 ms keeps latency near the broker's own.
             "session.timeout.ms": "3000",
@@ -167,7 +187,9 @@ public final class KafkaSubscriber: StreamReceiver {
             throw KafkaError(description: "rd_kafka_subscribe: " + String(cString: rd_kafka_err2str(subscribed)))
         }
         self.consumer = KafkaHandle(raw: consumer)
-        Thread { [self] in receive(subscriber: subscriber, eventLoop: eventLoop) }.start()
+        let handOff = BoundedHandOff(subscriber: subscriber, eventLoop: eventLoop)
+        let started = StreamThread { [self] thread in receive(handOff: handOff, while: thread) }
+        self.thread.withLock { $0 = started }
     }
 
     public var isHealthy: Bool { heartbeats.isHealthy }
@@ -181,11 +203,11 @@ public final class KafkaSubscriber: StreamReceiver {
     }
 
     public func stop() {
-        running.store(false, ordering: .relaxed)
+        thread.withLock { $0 }?.stop(timeout: 5)
     }
 
-    private func receive(subscriber: any ChangeStreamSubscriber, eventLoop: any EventLoop) {
-        while running.load(ordering: .relaxed) {
+    private func receive(handOff: BoundedHandOff, while thread: StreamThread) {
+        while thread.isRunning {
             guard let message = rd_kafka_consumer_poll(consumer.raw, 100) else { continue }
             defer { rd_kafka_message_destroy(message) }
             // Errors (a broker gone, a topic not created yet) are counted; librdkafka retries by itself.
@@ -203,7 +225,7 @@ public final class KafkaSubscriber: StreamReceiver {
                 errors.add(1, ordering: .relaxed)
                 continue
             }
-            eventLoop.execute { subscriber.deliver(event) }
+            if !handOff.deliver(event) { errors.add(1, ordering: .relaxed) }
         }
         rd_kafka_consumer_close(consumer.raw)
         rd_kafka_destroy(consumer.raw)

@@ -22,7 +22,6 @@ public final class ZeroMQPublisher: ChangeStream {
     /// The socket and whether the heartbeat should go on, shared with the heartbeat thread.
     private final class State: Sendable {
         let socket: Mutex<ZeroMQSocket>
-        let running = Atomic<Bool>(true)
         let dropped = Atomic<Int>(0)
         /// Topics subscribed, as XPUB reports them: above 0 while a subscriber is connected.
         let subscriptions = Atomic<Int>(0)
@@ -33,18 +32,21 @@ public final class ZeroMQPublisher: ChangeStream {
     }
 
     private let state: State
+    private let heartbeat: StreamThread
 
     public init(endpoint: ZeroMQEndpoint, announcement: String = "", highWaterMark: Int32 = 100_000) throws {
         let socket = try ZeroMQSocket(type: ZMQ_XPUB)
         try socket.set(ZMQ_SNDHWM, highWaterMark)
+        // Past the high-water mark a send then fails (and is counted) instead of vanishing silently.
+        try socket.set(ZMQ_XPUB_NODROP, 1)
         try socket.bind(endpoint.address)
         let state = State(socket)
         self.state = state
-        Thread {
+        heartbeat = StreamThread { thread in
             let topic = Array(heartbeatTopic.utf8)
             let body = Array(announcement.utf8)
             var message = [UInt8](repeating: 0, count: 512)
-            while state.running.load(ordering: .relaxed) {
+            while thread.isRunning {
                 state.socket.withLock { socket in
                     _ = topic.withUnsafeBytes { topic in body.withUnsafeBytes { socket.sendTwoFrames(topic, $0) } }
                     // Subscription messages: 1 then the topic on subscribe, 0 then the topic on unsubscribe.
@@ -54,7 +56,7 @@ public final class ZeroMQPublisher: ChangeStream {
                 }
                 Thread.sleep(forTimeInterval: 0.1)
             }
-        }.start()
+        }
     }
 
     public func publish(_ event: ChangeEvent) {
@@ -81,33 +83,27 @@ public final class ZeroMQPublisher: ChangeStream {
 
     /// Stops the heartbeat; the socket closes when the publisher is released.
     public func stop() {
-        state.running.store(false, ordering: .relaxed)
-    }
-
-    deinit {
-        state.running.store(false, ordering: .relaxed)
+        heartbeat.stop()
     }
 }
 
 /// CrazyIvan's side: a SUB socket, connected, on a thread of its own. Each event is decoded and handed to
 /// the subscriber on `eventLoop`, where the fan-out's socket lives, in the order received.
 public final class ZeroMQSubscriber: StreamReceiver {
-    private let subscriber: any ChangeStreamSubscriber
-    private let eventLoop: any EventLoop
-    private let running = Atomic<Bool>(true)
+    private let handOff: BoundedHandOff
     private let heartbeats: HeartbeatWatch
     private let malformed = Atomic<Int>(0)
+    private let thread = Mutex<StreamThread?>(nil)
 
     public init(endpoint: ZeroMQEndpoint, subscriber: any ChangeStreamSubscriber, eventLoop: any EventLoop) throws {
-        self.subscriber = subscriber
-        self.eventLoop = eventLoop
+        handOff = BoundedHandOff(subscriber: subscriber, eventLoop: eventLoop)
         heartbeats = HeartbeatWatch(stream: endpoint.description, timeout: .seconds(1))
         let socket = try ZeroMQSocket(type: ZMQ_SUB)
         try socket.set(ZMQ_RCVHWM, 100_000)
         try socket.subscribe("")
         try socket.connect(endpoint.address)
-        let thread = Thread { [self] in receive(on: socket) }
-        thread.start()
+        let started = StreamThread { [self] thread in receive(on: socket, while: thread) }
+        thread.withLock { $0 = started }
     }
 
     public var isHealthy: Bool { heartbeats.isHealthy }
@@ -121,17 +117,17 @@ public final class ZeroMQSubscriber: StreamReceiver {
     }
 
     public func stop() {
-        running.store(false, ordering: .relaxed)
+        thread.withLock { $0 }?.stop()
     }
 
-    private func receive(on socket: ZeroMQSocket) {
+    private func receive(on socket: ZeroMQSocket, while thread: StreamThread) {
         var topic = [UInt8](repeating: 0, count: 256)
         var body = [UInt8](repeating: 0, count: 65_536)
         var poll = zmq_pollitem_t(socket: socket.raw, fd: 0, events: Int16(ZMQ_POLLIN), revents: 0)
-        while running.load(ordering: .relaxed) {
+        while thread.isRunning {
             // Poll with a timeout so a stop is noticed within 100 ms.
             guard zmq_poll(&poll, 1, 100) > 0 else { continue }
-            while true {
+            while thread.isRunning {
                 let topicLength = zmq_recv(socket.raw, &topic, topic.count, ZMQ_DONTWAIT)
                 guard topicLength >= 0 else { break }
                 let bodyLength = zmq_recv(socket.raw, &body, body.count, ZMQ_DONTWAIT)
@@ -144,7 +140,7 @@ public final class ZeroMQSubscriber: StreamReceiver {
                     malformed.add(1, ordering: .relaxed)
                     continue
                 }
-                eventLoop.execute { [subscriber] in subscriber.deliver(event) }
+                if !handOff.deliver(event) { malformed.add(1, ordering: .relaxed) }
             }
         }
     }

@@ -13,6 +13,8 @@ public final class StoreSenderDirectory: SenderDirectory {
         var loading: Bool
     }
 
+    static let maximumScenes = 10_000
+
     private let store: any AeselStore
     private let refreshInterval: TimeAmount
     private let entries = Mutex<[String: Entry]>([:])
@@ -25,6 +27,8 @@ public final class StoreSenderDirectory: SenderDirectory {
     public func deviceKey(in sceneKey: String, at address: SocketAddress) -> String? {
         let now = NIODeadline.now()
         let (key, load) = entries.withLock { entries -> (String?, Bool) in
+            // Scene keys come from datagrams: bound what made-up ones can cost.
+            if entries[sceneKey] == nil, entries.count >= Self.maximumScenes { entries.removeAll(keepingCapacity: true) }
             var entry = entries[sceneKey] ?? Entry(devices: [:], loadedAt: .uptimeNanoseconds(0), loading: false)
             let stale = now - entry.loadedAt > refreshInterval
             let load = stale && !entry.loading
