@@ -84,6 +84,14 @@ public struct ObjectFilter: Sendable, Hashable {
     public var lockedOnly = false
 
     public init() {}
+
+    /// The columns that must equal a given value: the fields that are not empty.
+    public var exactMatches: [(column: String, value: String)] {
+        [
+            ("name", name), ("scene_key", sceneKey), ("type", type), ("subtype", subtype),
+            ("owner", owner), ("parent", parent), ("asset_sub_id", assetSubID),
+        ].filter { !$0.1.isEmpty }
+    }
 }
 
 /// Exact-match criteria for a property query: `name`, `parent`, `asset_sub_id`, `scene`.
@@ -94,6 +102,11 @@ public struct PropertyFilter: Sendable, Hashable {
     public var assetSubID = ""
 
     public init() {}
+
+    /// The columns that must equal a given value: the fields that are not empty.
+    public var exactMatches: [(column: String, value: String)] {
+        [("name", name), ("scene_key", sceneKey), ("parent", parent), ("asset_sub_id", assetSubID)].filter { !$0.1.isEmpty }
+    }
 }
 
 /// The newest transform of one object, as the write-behind persister hands it to the store.

@@ -521,10 +521,7 @@ public final class PostgresStore: AeselStore {
     public func objects(matching filter: ObjectFilter, limit: Int) async throws -> [SceneObject] {
         var query = PostgresQuery.StringInterpolation(literalCapacity: 256, interpolationCount: 9)
         query.appendLiteral("SELECT \(Self.objectColumns) FROM object WHERE TRUE")
-        for (column, value) in [
-            ("name", filter.name), ("scene_key", filter.sceneKey), ("type", filter.type), ("subtype", filter.subtype),
-            ("owner", filter.owner), ("parent", filter.parent), ("asset_sub_id", filter.assetSubID),
-        ] where !value.isEmpty {
+        for (column, value) in filter.exactMatches {
             query.appendLiteral(" AND \(column) = ")
             query.appendInterpolation(value)
         }
@@ -626,9 +623,7 @@ public final class PostgresStore: AeselStore {
     public func properties(matching filter: PropertyFilter, limit: Int) async throws -> [SceneProperty] {
         var query = PostgresQuery.StringInterpolation(literalCapacity: 192, interpolationCount: 5)
         query.appendLiteral("SELECT \(Self.propertyColumns) FROM property WHERE TRUE")
-        for (column, value) in [
-            ("name", filter.name), ("scene_key", filter.sceneKey), ("parent", filter.parent), ("asset_sub_id", filter.assetSubID),
-        ] where !value.isEmpty {
+        for (column, value) in filter.exactMatches {
             query.appendLiteral(" AND \(column) = ")
             query.appendInterpolation(value)
         }

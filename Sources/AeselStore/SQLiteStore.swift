@@ -155,10 +155,13 @@ public final class SQLiteStore: AeselStore {
 
     public func updateScene(key: String, _ change: @escaping @Sendable (inout Scene) throws -> Void) async throws -> Scene? {
         try await readModifyWrite("scene", key: key, decode: Self.scene, change: change) { db, scene in
+            var scene = scene
+            scene.key = key
             try db.execute(
                 sql: "UPDATE scene SET name = ?, description = ?, thumbnail = ?, region = ?, latitude = ?, longitude = ?, distance = ?, active = ?, public = ?, assets = ?, tags = ? WHERE key = ?",
                 arguments: StatementArguments(Array(Self.sceneArguments(scene).dropFirst()) + [key])
             )
+            return scene
         }
     }
 
@@ -321,6 +324,7 @@ public final class SQLiteStore: AeselStore {
                     """,
                 arguments: StatementArguments(Self.objectArguments(object))
             )
+            return object
         }
     }
 
@@ -331,10 +335,7 @@ public final class SQLiteStore: AeselStore {
     public func objects(matching filter: ObjectFilter, limit: Int) async throws -> [SceneObject] {
         var conditions: [String] = []
         var arguments: [(any DatabaseValueConvertible)?] = []
-        for (column, value) in [
-            ("name", filter.name), ("scene_key", filter.sceneKey), ("type", filter.type), ("subtype", filter.subtype),
-            ("owner", filter.owner), ("parent", filter.parent), ("asset_sub_id", filter.assetSubID),
-        ] where !value.isEmpty {
+        for (column, value) in filter.exactMatches {
             conditions.append("\(column) = ?")
             arguments.append(value)
         }
@@ -411,6 +412,7 @@ public final class SQLiteStore: AeselStore {
                 sql: "UPDATE property SET scene_key = ?, name = ?, parent = ?, asset_sub_id = ?, property_values = ?, actions = ?, seq = ? WHERE key = ?",
                 arguments: Self.propertyArguments(property)
             )
+            return property
         }
     }
 
@@ -421,8 +423,7 @@ public final class SQLiteStore: AeselStore {
     public func properties(matching filter: PropertyFilter, limit: Int) async throws -> [SceneProperty] {
         var conditions: [String] = []
         var arguments: [(any DatabaseValueConvertible)?] = []
-        for (column, value) in [("name", filter.name), ("scene_key", filter.sceneKey), ("parent", filter.parent), ("asset_sub_id", filter.assetSubID)]
-        where !value.isEmpty {
+        for (column, value) in filter.exactMatches {
             conditions.append("\(column) = ?")
             arguments.append(value)
         }
@@ -468,20 +469,19 @@ public final class SQLiteStore: AeselStore {
     }
 
     /// Reads the row `key` of `table`, lets `change` edit it, and writes it back with `write`, in one
-    /// transaction (SQLite's single writer makes it atomic). The record keeps its key whatever `change`
-    /// does. Returns nil when there is no such row.
+    /// transaction (SQLite's single writer makes it atomic). `write` returns the record as stored (it
+    /// keeps its key whatever `change` does). Returns nil when there is no such row.
     private func readModifyWrite<Record: Sendable>(
         _ table: String,
         key: String,
         decode: @escaping @Sendable (Row) -> Record,
         change: @escaping @Sendable (inout Record) throws -> Void,
-        write: @escaping @Sendable (Database, Record) throws -> Void
+        write: @escaping @Sendable (Database, Record) throws -> Record
     ) async throws -> Record? {
         try await pool.write { db in
             guard var record = try Row.fetchOne(db, sql: "SELECT * FROM \(table) WHERE key = ?", arguments: [key]).map(decode) else { return nil }
             try change(&record)
-            try write(db, record)
-            return try Row.fetchOne(db, sql: "SELECT * FROM \(table) WHERE key = ?", arguments: [key]).map(decode)
+            return try write(db, record)
         }
     }
 
