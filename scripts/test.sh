@@ -30,6 +30,8 @@ kafka_dir=$(mktemp -d "${TMPDIR:-/tmp}/aesel-kafka.XXXXXX")
 trap './scripts/postgres.sh stop "$postgres_dir" || true; ./scripts/kafka.sh stop "$kafka_dir" || true' EXIT
 AESEL_TEST_KAFKA=$(./scripts/kafka.sh start "$kafka_dir" "$(free_port)")
 export AESEL_TEST_KAFKA
+# The broker-loss test kills and restarts a broker of its own.
+export AESEL_TEST_TANSU="$kafka_dir/tansu"
 export LD_LIBRARY_PATH="$kafka_dir/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 
 # The HTTP API's description must be a valid OpenAPI document (OpenAPITests checks it matches the routes).

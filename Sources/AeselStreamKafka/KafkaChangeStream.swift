@@ -48,7 +48,8 @@ func kafkaConfiguration(_ settings: [String: String]) throws -> OpaquePointer {
 }
 
 /// CLyman's side: a producer set for latency (1 ms of batching, no Nagle, leader acknowledgement). `publish`
-/// never blocks: when librdkafka's queue is full the event is dropped and counted. A thread serves
+/// never blocks: when librdkafka's queue is full, or the broker does not acknowledge an event within
+/// `message.timeout.ms` (its delivery report), the event is dropped and counted. A thread serves
 /// librdkafka's callbacks and sends a heartbeat (CLyman's UDP endpoint) every 100 ms.
 public final class KafkaPublisher: ChangeStream {
     /// Flags shared with the polling thread.
@@ -61,10 +62,12 @@ public final class KafkaPublisher: ChangeStream {
 
     private let producer: KafkaHandle
     private let topic: KafkaHandle
-    private let state = State()
+    private let state: State
     private let poller: StreamThread
 
     public init(endpoint: KafkaEndpoint, announcement: String) throws {
+        let state = State()
+        self.state = state
         let configuration = try kafkaConfiguration([
             "bootstrap.servers": endpoint.brokers,
             // One millisecond of batching: at 4,800 events/s, one request per event overwhelmed the
@@ -75,6 +78,13 @@ public final class KafkaPublisher: ChangeStream {
             "queue.buffering.max.messages": "100000",
             "message.timeout.ms": "5000",
         ])
+        // Events the broker refuses or that time out after enqueueing are counted as dropped.
+        rd_kafka_conf_set_opaque(configuration, Unmanaged.passUnretained(state).toOpaque())
+        rd_kafka_conf_set_dr_msg_cb(configuration) { _, report, opaque in
+            guard let report, let opaque, report.pointee.err != RD_KAFKA_RESP_ERR_NO_ERROR else { return }
+            let isHeartbeat = report.pointee.key_len > 0 && report.pointee.key.load(as: UInt8.self) == 0
+            if !isHeartbeat { Unmanaged<State>.fromOpaque(opaque).takeUnretainedValue().dropped.add(1, ordering: .relaxed) }
+        }
         var message = [CChar](repeating: 0, count: 512)
         guard let producer = rd_kafka_new(RD_KAFKA_PRODUCER, configuration, &message, message.count) else {
             throw KafkaError(description: "rd_kafka_new: " + String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
@@ -85,7 +95,7 @@ public final class KafkaPublisher: ChangeStream {
         }
         self.producer = KafkaHandle(raw: producer)
         topic = KafkaHandle(raw: topicHandle)
-        let (producerHandle, topic, state) = (self.producer, self.topic, self.state)
+        let (producerHandle, topic) = (self.producer, self.topic)
         poller = StreamThread { thread in
             let key = Array(heartbeatKey.utf8)
             let body = Array(announcement.utf8)

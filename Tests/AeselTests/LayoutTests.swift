@@ -126,5 +126,37 @@ struct LayoutTests {
         devices[0].send(event, to: pair.clyman.udpPort)
         #expect(devices[1].receive() != nil)
     }
-}
 
+    /// The broker is the partner CLyman sees: when it dies CLyman reports itself unhealthy and counts the
+    /// events the broker never acknowledged; when it returns, events flow again without a restart.
+    @Test("Kafka: CLyman survives the broker's loss, reports it, and recovers when it returns")
+    func brokerLoss() async throws {
+        let broker = try TestBroker()
+        defer { broker.stop() }
+        let server = try TestServer("pair", arguments: ["--stream", "kafka://\(broker.address)/loss"])
+        defer { server.stop() }
+        let devices = try await server.devices("sender", "receiver", registeredIn: "loss")
+        let event = #"{"msg_type":1,"key":"o","scene":"loss"}"#
+        devices[0].send(event, to: server.udpPort)
+        #expect(devices[1].receive() != nil)
+
+        broker.kill()
+        let unhealthy = try await eventually { try await server.request("GET", "/health").status == 503 }
+        #expect(unhealthy)
+        devices[0].send(event, to: server.udpPort)
+        // librdkafka gives up on it after message.timeout.ms (5 s) and its delivery report counts it.
+        let counted = try await eventually(timeout: .seconds(10)) { (try await server.metrics()["aesel_stream_dropped_total"] ?? 0) >= 1 }
+        #expect(counted, "the event the broker never acknowledged is counted")
+
+        try broker.start()
+        let healthy = try await eventually(timeout: .seconds(15)) { try await server.request("GET", "/health").status == 200 }
+        #expect(healthy)
+        devices[1].drain()
+        // The consumer rejoins its group on the new broker in a few seconds: send until one comes through.
+        let flowing = try await eventually(timeout: .seconds(20)) {
+            devices[0].send(event, to: server.udpPort)
+            return devices[1].receive() != nil
+        }
+        #expect(flowing)
+    }
+}
