@@ -118,10 +118,12 @@ let package = Package(
             dependencies: serviceDependencies,
             swiftSettings: swiftSettings
         ),
+        // sendmmsg(2), which Swift's Glibc module hides (it needs _GNU_SOURCE).
+        .target(name: "CSendMultiple"),
         // The scene service: Scene-Device cache, UDP fan-out, scene and registration routes.
         .target(
             name: "CrazyIvan",
-            dependencies: serviceDependencies,
+            dependencies: serviceDependencies + ["CSendMultiple"],
             swiftSettings: swiftSettings
         ),
         // The gateway; for now it fronts the one in-process pair of `aesel serve`.

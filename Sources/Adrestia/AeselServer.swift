@@ -134,7 +134,7 @@ public struct AeselServer {
         let routes = makeRouter(store: store, pair: pair).routes.map { "\($0.method) \($0.path)" }
         await pair.clyman?.stop()
         pair.subscriber?.stop()
-        try? await pair.crazyIvan?.fanOutChannel.close()
+        pair.crazyIvan?.fanOutSocket.close()
         try await store.close()
         try await eventLoopGroup.shutdownGracefully()
         return routes.sorted()

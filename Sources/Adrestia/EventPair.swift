@@ -104,8 +104,10 @@ struct ClymanHalf {
 /// CrazyIvan's event path: the Scene-Device cache, the fan-out channel, its refresher and, across
 /// processes, the subscribing side of the change stream.
 struct CrazyIvanHalf {
-    let fanOutChannel: any Channel
+    let fanOutSocket: FanOutSocket
     let fanOut: FanOut
+    /// Where the UDP stream's receiver runs.
+    let eventLoop: any EventLoop
     let refresher: SceneCacheRefresher
 
     static func start(
@@ -116,9 +118,9 @@ struct CrazyIvanHalf {
         logger: Logger
     ) async throws -> CrazyIvanHalf {
         let cache = SceneDeviceCache()
-        let fanOutChannel = try await UDPChannel.bootstrap(on: eventLoop).bind(host: host, port: 0).get()
-        let fanOut = FanOut(channel: fanOutChannel, cache: cache, store: store, configuration: configuration, metrics: FanOutMetrics())
-        return CrazyIvanHalf(fanOutChannel: fanOutChannel, fanOut: fanOut, refresher: SceneCacheRefresher(cache: cache, store: store, logger: logger))
+        let fanOutSocket = try FanOutSocket(host: host)
+        let fanOut = FanOut(socket: fanOutSocket, cache: cache, store: store, configuration: configuration, metrics: FanOutMetrics())
+        return CrazyIvanHalf(fanOutSocket: fanOutSocket, fanOut: fanOut, eventLoop: eventLoop, refresher: SceneCacheRefresher(cache: cache, store: store, logger: logger))
     }
 
     /// Subscribes to a stream that crosses threads or processes and waits for its first heartbeat:
@@ -127,9 +129,9 @@ struct CrazyIvanHalf {
         let receiver: any StreamReceiver
         switch setting {
         case .memory: return nil
-        case .zeroMQ(let endpoint): receiver = try ZeroMQSubscriber(endpoint: endpoint, subscriber: fanOut, eventLoop: fanOutChannel.eventLoop)
-        case .udp(let endpoint): receiver = try await UDPStreamReceiver(endpoint: endpoint, subscriber: fanOut, eventLoop: fanOutChannel.eventLoop)
-        case .kafka(let endpoint): receiver = try KafkaSubscriber(endpoint: endpoint, group: "aesel-crazyivan-" + endpoint.topic, subscriber: fanOut, eventLoop: fanOutChannel.eventLoop)
+        case .zeroMQ(let endpoint): receiver = try ZeroMQSubscriber(endpoint: endpoint, subscriber: fanOut)
+        case .udp(let endpoint): receiver = try await UDPStreamReceiver(endpoint: endpoint, subscriber: fanOut, eventLoop: eventLoop)
+        case .kafka(let endpoint): receiver = try KafkaSubscriber(endpoint: endpoint, group: "aesel-crazyivan-" + endpoint.topic, subscriber: fanOut)
         }
         do {
             try await receiver.ready(timeout: .seconds(30))
@@ -157,7 +159,7 @@ struct EventPair: Service {
         try? await gracefulShutdown()
         await clyman?.stop()
         subscriber?.stop()
-        try? await crazyIvan?.fanOutChannel.close()
+        crazyIvan?.fanOutSocket.close()
     }
 }
 

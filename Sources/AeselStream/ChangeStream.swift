@@ -2,7 +2,8 @@ public import AeselModel
 
 /// Receives the events that come out of a change stream: CrazyIvan's fan-out.
 public protocol ChangeStreamSubscriber: Sendable {
-    /// Called once per event, in the order of publication for each scene. Must not block.
+    /// Called once per event, in the order of publication for each scene, on the thread that received it
+    /// (a back end's receive thread, or the publisher's with the in-process stream). Must not block.
     func deliver(_ event: ChangeEvent)
 }
 

@@ -26,31 +26,3 @@ public final class StreamThread: Sendable {
         _ = finished.wait(timeout: .now() + timeout)
     }
 }
-
-/// Hands events from a receive thread to the fan-out's event loop, with a bound: past `limit` events not
-/// yet run, new ones are refused (and counted by the caller) rather than queued without end.
-public final class BoundedHandOff: Sendable {
-    private let inFlight = Atomic<Int>(0)
-    private let limit: Int
-    private let subscriber: any ChangeStreamSubscriber
-    private let eventLoop: any EventLoop
-
-    public init(subscriber: any ChangeStreamSubscriber, eventLoop: any EventLoop, limit: Int = 100_000) {
-        self.subscriber = subscriber
-        self.eventLoop = eventLoop
-        self.limit = limit
-    }
-
-    /// Returns false when the fan-out is `limit` events behind.
-    public func deliver(_ event: ChangeEvent) -> Bool {
-        guard inFlight.add(1, ordering: .relaxed).newValue <= limit else {
-            inFlight.subtract(1, ordering: .relaxed)
-            return false
-        }
-        eventLoop.execute { [self] in
-            inFlight.subtract(1, ordering: .relaxed)
-            subscriber.deliver(event)
-        }
-        return true
-    }
-}

@@ -158,7 +158,7 @@ public final class KafkaPublisher: ChangeStream {
 }
 
 /// CrazyIvan's side: a consumer in group `group`, on a thread of its own, that hands each event to the
-/// fan-out's event loop in the order of its partition. It starts at the newest offsets; it reports ready
+/// fan-out on that thread, in the order of its partition. It starts at the newest offsets; it reports ready
 /// once the first heartbeat arrives, and healthy while they keep arriving.
 public final class KafkaSubscriber: StreamReceiver {
     private let consumer: KafkaHandle
@@ -166,7 +166,7 @@ public final class KafkaSubscriber: StreamReceiver {
     private let errors = Atomic<Int>(0)
     private let thread = Mutex<StreamThread?>(nil)
 
-    public init(endpoint: KafkaEndpoint, group: String, subscriber: any ChangeStreamSubscriber, eventLoop: any EventLoop) throws {
+    public init(endpoint: KafkaEndpoint, group: String, subscriber: any ChangeStreamSubscriber) throws {
         heartbeats = HeartbeatWatch(stream: endpoint.description, timeout: .seconds(2))
         let configuration = try kafkaConfiguration([
             "bootstrap.servers": endpoint.brokers,
@@ -197,8 +197,7 @@ public final class KafkaSubscriber: StreamReceiver {
             throw KafkaError(description: "rd_kafka_subscribe: " + String(cString: rd_kafka_err2str(subscribed)))
         }
         self.consumer = KafkaHandle(raw: consumer)
-        let handOff = BoundedHandOff(subscriber: subscriber, eventLoop: eventLoop)
-        let started = StreamThread { [self] thread in receive(handOff: handOff, while: thread) }
+        let started = StreamThread { [self] thread in receive(subscriber: subscriber, while: thread) }
         self.thread.withLock { $0 = started }
     }
 
@@ -216,7 +215,7 @@ public final class KafkaSubscriber: StreamReceiver {
         thread.withLock { $0 }?.stop(timeout: 5)
     }
 
-    private func receive(handOff: BoundedHandOff, while thread: StreamThread) {
+    private func receive(subscriber: any ChangeStreamSubscriber, while thread: StreamThread) {
         while thread.isRunning {
             guard let message = rd_kafka_consumer_poll(consumer.raw, 100) else { continue }
             defer { rd_kafka_message_destroy(message) }
@@ -235,7 +234,7 @@ public final class KafkaSubscriber: StreamReceiver {
                 errors.add(1, ordering: .relaxed)
                 continue
             }
-            if !handOff.deliver(event) { errors.add(1, ordering: .relaxed) }
+            subscriber.deliver(event)
         }
         rd_kafka_consumer_close(consumer.raw)
         rd_kafka_destroy(consumer.raw)

@@ -88,15 +88,16 @@ public final class ZeroMQPublisher: ChangeStream {
 }
 
 /// CrazyIvan's side: a SUB socket, connected, on a thread of its own. Each event is decoded and handed to
-/// the subscriber on `eventLoop`, where the fan-out's socket lives, in the order received.
+/// the subscriber on that thread, in the order received, so an event costs no second thread wake-up;
+/// while the fan-out is busy, events wait in libzmq's queue (its high-water mark bounds it).
 public final class ZeroMQSubscriber: StreamReceiver {
-    private let handOff: BoundedHandOff
+    private let subscriber: any ChangeStreamSubscriber
     private let heartbeats: HeartbeatWatch
     private let malformed = Atomic<Int>(0)
     private let thread = Mutex<StreamThread?>(nil)
 
-    public init(endpoint: ZeroMQEndpoint, subscriber: any ChangeStreamSubscriber, eventLoop: any EventLoop) throws {
-        handOff = BoundedHandOff(subscriber: subscriber, eventLoop: eventLoop)
+    public init(endpoint: ZeroMQEndpoint, subscriber: any ChangeStreamSubscriber) throws {
+        self.subscriber = subscriber
         heartbeats = HeartbeatWatch(stream: endpoint.description, timeout: .seconds(1))
         let socket = try ZeroMQSocket(type: ZMQ_SUB)
         try socket.set(ZMQ_RCVHWM, 100_000)
@@ -140,7 +141,7 @@ public final class ZeroMQSubscriber: StreamReceiver {
                     malformed.add(1, ordering: .relaxed)
                     continue
                 }
-                if !handOff.deliver(event) { malformed.add(1, ordering: .relaxed) }
+                subscriber.deliver(event)
             }
         }
     }

@@ -4,9 +4,10 @@ public import AeselStream
 import CoreMetrics
 import AeselWire
 public import NIOCore
+import Synchronization
 
 /// CrazyIvan's UDP fan-out: every event goes to each device of its scene but the sender, encoded once per
-/// format, all copies written as one batch and flushed once (NIO sends them with sendmmsg).
+/// format, all copies sent with one `sendmmsg`, on the thread the event arrived on.
 public final class FanOut: ChangeStreamSubscriber {
     public struct Configuration: Sendable {
         /// The original echoed events to their sender; Aesel does not, unless asked.
@@ -17,21 +18,30 @@ public final class FanOut: ChangeStreamSubscriber {
         }
     }
 
-    private let channel: any Channel
+    private let socket: FanOutSocket
+    /// Taken for each event's lookup and send. It orders a scene's events with those held while it
+    /// loaded, which a load sends from another thread; sends never block (`MSG_DONTWAIT`).
+    private let ordering = Mutex(())
+    private let allocator = ByteBufferAllocator()
     private let cache: SceneDeviceCache
     private let store: any AeselStore
     private let configuration: Configuration
     private let metrics: FanOutMetrics
 
-    public init(channel: any Channel, cache: SceneDeviceCache, store: any AeselStore, configuration: Configuration, metrics: FanOutMetrics) {
-        self.channel = channel
+    public init(socket: FanOutSocket, cache: SceneDeviceCache, store: any AeselStore, configuration: Configuration, metrics: FanOutMetrics) {
+        self.socket = socket
         self.cache = cache
         self.store = store
         self.configuration = configuration
         self.metrics = metrics
     }
 
+    /// Runs on the calling thread: the UDP event loop, a stream's receive thread or an HTTP handler.
     public func deliver(_ event: ChangeEvent) {
+        ordering.withLock { _ in route(event) }
+    }
+
+    private func route(_ event: ChangeEvent) {
         switch cache.lookup(event) {
         case .deliver(let recipients):
             send(event, to: recipients)
@@ -56,7 +66,7 @@ public final class FanOut: ChangeStreamSubscriber {
     /// Why the fan-out socket cannot send to `address`, or nil if it can. A send the kernel refuses would
     /// close the socket for every scene, so such addresses are refused at registration.
     public func unreachable(_ address: SocketAddress) -> String? {
-        guard let local = channel.localAddress else { return "the fan-out socket is closed" }
+        let local = socket.localAddress
         switch (address, local) {
         case (.v4, .v4):
             let octets = (address.ipAddress ?? "").split(separator: ".").compactMap { Int($0) }
@@ -105,11 +115,7 @@ public final class FanOut: ChangeStreamSubscriber {
     /// each device's format.
     private func send(_ event: ChangeEvent, to recipients: [Recipient]) {
         metrics.events.increment()
-        guard channel.isWritable else {
-            metrics.backpressure.increment()
-            return
-        }
-        var sent = 0
+        let result: (wanted: Int, sent: Int)
         switch event {
         case .transaction(let transaction):
             // A record too large for one datagram (65,507 bytes) cannot be sent as an event.
@@ -117,31 +123,20 @@ public final class FanOut: ChangeStreamSubscriber {
                 metrics.oversizedEvents.increment()
                 return
             }
-            for recipient in recipients {
-                channel.write(AddressedEnvelope(remoteAddress: recipient.address, data: transaction.json), promise: nil)
-                sent += 1
-            }
+            result = socket.send(to: recipients, payloads: (transaction.json, nil)) { _ in 0 }
         case .update(let update):
-            var json: ByteBuffer?
-            var binary: ByteBuffer?
-            for recipient in recipients where configuration.echoToSender || !isSender(recipient, of: update) {
-                let payload: ByteBuffer
-                switch recipient.format {
-                case .json:
-                    if json == nil { json = EventCodec.encode(update, as: .json, allocator: channel.allocator) }
-                    payload = json!
-                case .binary:
-                    if binary == nil { binary = EventCodec.encode(update, as: .binary, allocator: channel.allocator) }
-                    payload = binary!
-                }
-                channel.write(AddressedEnvelope(remoteAddress: recipient.address, data: payload), promise: nil)
-                sent += 1
+            // Encoded once per format the scene's devices use.
+            let json = recipients.contains { $0.format == .json } ? EventCodec.encode(update, as: .json, allocator: allocator) : nil
+            let binary = recipients.contains { $0.format == .binary } ? EventCodec.encode(update, as: .binary, allocator: allocator) : nil
+            guard let first = json ?? binary else { return }
+            let echo = configuration.echoToSender
+            result = socket.send(to: recipients, payloads: (first, binary)) { recipient in
+                guard echo || !self.isSender(recipient, of: update) else { return nil }
+                return recipient.format == .json || json == nil ? 0 : 1
             }
         }
-        if sent > 0 {
-            channel.flush()
-            metrics.datagrams.increment(by: sent)
-        }
+        metrics.datagrams.increment(by: result.sent)
+        if result.sent < result.wanted { metrics.backpressure.increment(by: result.wanted - result.sent) }
     }
 
     private func isSender(_ recipient: Recipient, of event: ObjectEvent) -> Bool {
@@ -149,8 +144,8 @@ public final class FanOut: ChangeStreamSubscriber {
         return recipient.address == event.source
     }
 
-    /// Loads an uncached scene from the store, then sends what waited for it on the channel's event loop,
-    /// where every other delivery runs, so the order of events in the scene holds.
+    /// Loads an uncached scene from the store, then sends what waited for it under the ordering lock, so
+    /// that no later event of the scene overtakes them.
     private func load(sceneKey: String) {
         // Unstructured on purpose: the hot path cannot await. The task ends with the store call.
         Task {
@@ -167,11 +162,11 @@ public final class FanOut: ChangeStreamSubscriber {
                 metrics.unknownScene.increment(by: dropped.count)
                 return
             }
-            channel.eventLoop.execute { [self] in
+            ordering.withLock { _ in
                 let (deliver, unknown) = cache.finishLoad(sceneKey: sceneKey, devices: recipients)
                 if !unknown.isEmpty { metrics.unknownScene.increment(by: unknown.count) }
                 for event in deliver {
-                    self.deliver(event)
+                    route(event)
                 }
             }
         }

@@ -153,7 +153,7 @@ struct LayoutTests {
         #expect(healthy)
         devices[1].drain()
         // The consumer rejoins its group on the new broker in a few seconds: send until one comes through.
-        let flowing = try await eventually(timeout: .seconds(20)) {
+        let flowing = await eventually(timeout: .seconds(20)) {
             devices[0].send(event, to: server.udpPort)
             return devices[1].receive() != nil
         }

@@ -1,0 +1,119 @@
+import CSendMultiple
+public import NIOCore
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// CrazyIvan's sending socket: a non-blocking UDP socket that any thread may send on.
+///
+/// The fan-out runs on whichever thread an event arrives on (the UDP event loop with the in-process
+/// stream, the ZeroMQ or Kafka receive thread otherwise), so that handing an event over never costs a
+/// second thread wake-up. Each batch of copies is one `sendmmsg` with `MSG_DONTWAIT`: a full send buffer
+/// drops and counts instead of blocking, and a refused address fails one datagram, never the socket.
+public final class FanOutSocket: Sendable {
+    /// Datagrams per `sendmmsg` call (the kernel's limit, UIO_MAXIOV).
+    static let batchLimit = 1024
+
+    private let descriptor: CInt
+    private let closed = Atomic<Bool>(false)
+    public let localAddress: SocketAddress
+
+    /// Binds a socket to `host` on a port of the kernel's choosing.
+    public init(host: String, sendBufferSize: Int = 4 << 20) throws {
+        let bindAddress = try SocketAddress.makeAddressResolvingHost(host, port: 0)
+        let family = bindAddress.protocol == .inet ? AF_INET : AF_INET6
+        let descriptor = socket(family, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard descriptor >= 0 else { throw IOError(errnoCode: errno, reason: "socket") }
+        var size = CInt(sendBufferSize)
+        setsockopt(descriptor, SOL_SOCKET, SO_SNDBUF, &size, socklen_t(MemoryLayout<CInt>.size))
+        let bound = bindAddress.withSockAddr { address, length in bind(descriptor, address, socklen_t(length)) }
+        guard bound == 0 else {
+            let code = errno
+            Glibc.close(descriptor)
+            throw IOError(errnoCode: code, reason: "bind \(host)")
+        }
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        _ = withUnsafeMutablePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) } }
+        // sin_port and sin6_port both sit at offset 2.
+        let port = withUnsafeBytes(of: storage) { Int(UInt16(bigEndian: $0.load(fromByteOffset: 2, as: UInt16.self))) }
+        self.descriptor = descriptor
+        localAddress = try SocketAddress(ipAddress: bindAddress.ipAddress ?? host, port: port)
+    }
+
+    /// Sends one datagram to each recipient `choose` gives a payload for: 0 for the first of `payloads`,
+    /// 1 for the second, nil to skip. Returns how many were meant to go and how many the kernel took.
+    func send(to recipients: [Recipient], payloads: (ByteBuffer, ByteBuffer?), choose: (Recipient) -> Int?) -> (wanted: Int, sent: Int) {
+        payloads.0.withUnsafeReadableBytes { first in
+            guard let second = payloads.1 else {
+                return send(to: recipients, buffers: (first, first), choose: choose)
+            }
+            return second.withUnsafeReadableBytes { second in
+                send(to: recipients, buffers: (first, second), choose: choose)
+            }
+        }
+    }
+
+    private func send(to recipients: [Recipient], buffers: (UnsafeRawBufferPointer, UnsafeRawBufferPointer), choose: (Recipient) -> Int?) -> (wanted: Int, sent: Int) {
+        let batch = min(recipients.count, Self.batchLimit)
+        guard batch > 0 else { return (0, 0) }
+        // Stack scratch space for ordinary scenes: no allocation per event.
+        return withUnsafeTemporaryAllocation(of: aesel_datagram.self, capacity: batch) { datagrams in
+            withUnsafeTemporaryAllocation(of: sockaddr_storage.self, capacity: batch) { addresses in
+                var wanted = 0
+                var sent = 0
+                var filled = 0
+                var full = false
+                for recipient in recipients {
+                    guard let choice = choose(recipient) else { continue }
+                    wanted += 1
+                    let buffer = choice == 0 ? buffers.0 : buffers.1
+                    let name = UnsafeMutableRawPointer(addresses.baseAddress! + filled)
+                    let length = recipient.address.withSockAddr { source, length in
+                        name.copyMemory(from: source, byteCount: length)
+                        return length
+                    }
+                    datagrams[filled] = aesel_datagram(
+                        address: name.assumingMemoryBound(to: sockaddr.self), addressLength: socklen_t(length),
+                        payload: buffer.baseAddress, payloadLength: buffer.count)
+                    filled += 1
+                    if filled == batch {
+                        if !full { sent += send(datagrams.baseAddress!, count: filled, full: &full) }
+                        filled = 0
+                    }
+                }
+                if filled > 0, !full { sent += send(datagrams.baseAddress!, count: filled, full: &full) }
+                return (wanted, sent)
+            }
+        }
+    }
+
+    /// Sends prepared datagrams. Sets `full` when the send buffer is full: the rest, and later batches
+    /// of the event, are dropped rather than waited for.
+    private func send(_ datagrams: UnsafePointer<aesel_datagram>, count: Int, full: inout Bool) -> Int {
+        var sent = 0
+        var offset = 0
+        while offset < count {
+            let result = aesel_send_datagrams(descriptor, datagrams + offset, UInt32(count - offset))
+            if result > 0 {
+                sent += Int(result)
+                offset += Int(result)
+            } else if result < 0, errno == EINTR {
+                continue
+            } else if result < 0, errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS {
+                full = true
+                return sent
+            } else {
+                offset += 1  // the kernel refused this address: skip it, send the others
+            }
+        }
+        return sent
+    }
+
+    /// Closes the socket, once; callers stop every thread that sends first.
+    public func close() {
+        if !closed.exchange(true, ordering: .relaxed) { _ = Glibc.close(descriptor) }
+    }
+}
