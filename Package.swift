@@ -25,6 +25,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "aesel", targets: ["aesel"]),
+        .library(name: "AeselClient", targets: ["AeselClient"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
@@ -126,13 +127,17 @@ let package = Package(
             dependencies: serviceDependencies + ["CSendMultiple"],
             swiftSettings: swiftSettings
         ),
-        // The gateway; for now it fronts the one in-process pair of `aesel serve`.
+        // The server processes: `aesel serve` and the pair and half layouts, and Adrestia, the gateway and
+        // cluster manager (discovery, health probes, scene-to-pair mapping, failover).
         .target(
             name: "Adrestia",
             dependencies: serviceDependencies + [
                 "CLyman", "CrazyIvan", "AeselStreamZeroMQ", "AeselStreamKafka", "AeselStreamUDP",
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -144,6 +149,18 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The device SDK: join a scene through the gateway, stream object updates over UDP, fail over.
+        .target(
+            name: "AeselClient",
+            dependencies: [
+                "AeselModel", "AeselWire",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
@@ -163,7 +180,7 @@ let package = Package(
         .testTarget(
             name: "AeselTests",
             dependencies: [
-                "AeselModel", "AeselWire", "AeselStore", "AeselBench", "CrazyIvan",
+                "AeselModel", "AeselWire", "AeselStore", "AeselBench", "CrazyIvan", "AeselClient",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -34,6 +34,12 @@ export AESEL_TEST_KAFKA
 export AESEL_TEST_TANSU="$kafka_dir/tansu"
 export LD_LIBRARY_PATH="$kafka_dir/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 
+# The cluster tests run Adrestia with etcd discovery: a throwaway etcd (Debian's etcd-server).
+etcd_dir=$(mktemp -d "${TMPDIR:-/tmp}/aesel-etcd.XXXXXX")
+trap './scripts/postgres.sh stop "$postgres_dir" || true; ./scripts/kafka.sh stop "$kafka_dir" || true; ./scripts/etcd.sh stop "$etcd_dir" || true' EXIT
+AESEL_TEST_ETCD=$(./scripts/etcd.sh start "$etcd_dir" "$(free_port)")
+export AESEL_TEST_ETCD
+
 # The HTTP API's description must be a valid OpenAPI document (OpenAPITests checks it matches the routes).
 python3 -m openapi_spec_validator --help >/dev/null 2>&1 || python3 -m pip install -q openapi-spec-validator
 python3 -m openapi_spec_validator docs/openapi.yaml

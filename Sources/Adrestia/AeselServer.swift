@@ -41,6 +41,8 @@ public struct AeselServer {
         public var stream: StreamSetting
         /// How often event transforms are written to the store.
         public var persistInterval: Duration
+        /// For `aesel pair` behind Adrestia: who the pair is and where it announces itself.
+        public var identity: PairIdentity?
 
         public init(
             role: Role = .all,
@@ -51,7 +53,8 @@ public struct AeselServer {
             store: String? = nil,
             fanOut: FanOut.Configuration = .init(),
             stream: StreamSetting = .memory,
-            persistInterval: Duration = .milliseconds(200)
+            persistInterval: Duration = .milliseconds(200),
+            identity: PairIdentity? = nil
         ) {
             self.role = role
             self.host = host
@@ -62,6 +65,20 @@ public struct AeselServer {
             self.fanOut = fanOut
             self.stream = stream
             self.persistInterval = persistInterval
+            self.identity = identity
+        }
+    }
+
+    /// A pair's id and region, and the discovery it announces itself to.
+    public struct PairIdentity: Sendable {
+        public var pairID: String
+        public var region: String
+        public var discovery: DiscoverySetting
+
+        public init(pairID: String, region: String, discovery: DiscoverySetting) {
+            self.pairID = pairID
+            self.region = region
+            self.discovery = discovery
         }
     }
 
@@ -97,12 +114,18 @@ public struct AeselServer {
             let router = makeRouter(store: store, pair: pair)
             let logger = self.logger
             let udpAddress = pair.clyman?.ingestAddress
+            let announcer = configuration.identity.map { PairAnnouncer(discovery: $0.discovery, logger: logger) }
+            let identity = configuration.identity
             let app = Application(
                 router: router,
                 configuration: .init(address: .hostname(configuration.host, port: configuration.httpPort), serverName: "aesel"),
                 onServerRunning: { channel in
                     guard let http = channel.localAddress else { return }
                     logger.info("aesel serving", metadata: ["aesel.http": "\(http)", "aesel.udp": "\(udpAddress.map { "\($0)" } ?? "none")"])
+                    if let announcer, let identity, let udpAddress {
+                        let base = "http://\(Self.hostPort(http))"
+                        announcer.start(PairAnnouncement(id: identity.pairID, region: identity.region, clymanUDP: Self.hostPort(udpAddress), clymanHTTP: base, crazyIvanHTTP: base))
+                    }
                     onReady(Endpoints(http: http, udp: udpAddress))
                 },
                 logger: logger
@@ -113,6 +136,8 @@ public struct AeselServer {
             if let clyman = pair.clyman { services.append(clyman.writeBehind) }
             if let crazyIvan = pair.crazyIvan { services.append(crazyIvan.refresher) }
             services += [pair, app]
+            // Announced last, so withdrawn first on shutdown.
+            if let announcer { services.append(announcer) }
             let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             try await group.run()
         } catch {
@@ -123,6 +148,12 @@ public struct AeselServer {
         try await store.close()
         try await eventLoopGroup.shutdownGracefully()
         logger.info("aesel stopped")
+    }
+
+    /// `host:port`, with IPv6 hosts in brackets.
+    static func hostPort(_ address: SocketAddress) -> String {
+        let host = address.ipAddress ?? "127.0.0.1"
+        return address.protocol == .inet6 ? "[\(host)]:\(address.port ?? 0)" : "\(host):\(address.port ?? 0)"
     }
 
     /// Every route the server answers, as `METHOD /path`, built by the same code as `run`'s on a
@@ -207,8 +238,16 @@ public struct AeselServer {
                 return .init(host: String(announced[..<colon]), port: Int(announced[announced.index(after: colon)...]) ?? 0)
             }.add(to: router)
         }
+        if configuration.role == .all, let udp = pair.clyman?.ingestAddress {
+            // The one pair is every scene's: what Adrestia answers for a cluster, so one SDK serves both.
+            let endpoint = GatewayRoutes.Endpoint(PairAnnouncement(id: "local", region: "", clymanUDP: Self.hostPort(udp), clymanHTTP: "", crazyIvanHTTP: ""))
+            router.get("/v1/scene/{scene}/endpoint") { _, _ in try JSONResponse.make(endpoint) }
+        }
         if let clyman = pair.clyman {
-            let groups = configuration.role == .all ? [router.group("/v1"), router.group("/v1/scene/{scene}")] : [router.group("/v1")]
+            // Scene-scoped object routes where devices' calls arrive: the gateway's own, or a pair's, to
+            // which Adrestia forwards them.
+            let scoped = configuration.role == .all || configuration.role == .pair
+            let groups = scoped ? [router.group("/v1"), router.group("/v1/scene/{scene}")] : [router.group("/v1")]
             for group in groups {
                 ObjectRoutes(store: store, writeBehind: clyman.writeBehind, locks: clyman.locks, stream: clyman.stream).add(to: group)
                 PropertyRoutes(store: store, writeBehind: clyman.writeBehind, stream: clyman.stream).add(to: group)
@@ -218,7 +257,12 @@ public struct AeselServer {
     }
 
     private func openStore() async throws -> any AeselStore {
-        guard let url = configuration.store else { return try SQLiteStore(dataFolder: configuration.dataFolder) }
-        return try await PostgresStore(url: url, logger: logger)
+        try await Adrestia.openStore(url: configuration.store, dataFolder: configuration.dataFolder, logger: logger)
     }
+}
+
+/// The store of a server process: PostgreSQL when given its URL, else SQLite in the data folder.
+func openStore(url: String?, dataFolder: String, logger: Logger) async throws -> any AeselStore {
+    guard let url else { return try SQLiteStore(dataFolder: dataFolder) }
+    return try await PostgresStore(url: url, logger: logger)
 }

@@ -11,7 +11,7 @@ public struct EnvelopeError: HTTPResponseError, CustomStringConvertible {
         case scenes, objects, properties
 
         /// The list of a route: `/v1/object…` and `/v1/scene/{s}/object…` answer with objects, and so on.
-        init(path: String) {
+        public init(path: String) {
             let segments = path.split(separator: "/")
             let resource = segments.count > 3 && segments[1] == "scene" ? segments[3] : segments.count > 1 ? segments[1] : ""
             self = resource == "object" ? .objects : resource == "property" ? .properties : .scenes

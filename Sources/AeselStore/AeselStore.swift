@@ -15,7 +15,8 @@ public protocol AeselStore: Sendable {
     func scene(key: String) async throws -> Scene?
     /// Returns the updated scene, or nil when there is none with this key.
     func updateScene(key: String, _ change: @escaping @Sendable (inout Scene) throws -> Void) async throws -> Scene?
-    /// Deletes the scene with its registrations and links; returns whether it existed.
+    /// Deletes the scene with its registrations, links and pair assignment; returns whether it existed.
+    /// The assignment goes even when the scene does not exist.
     func deleteScene(key: String) async throws -> Bool
     /// Scenes whose name and region equal the given ones (nil matches any), ordered by key.
     func scenes(name: String?, region: String?) async throws -> [Scene]
@@ -38,6 +39,22 @@ public protocol AeselStore: Sendable {
     func setLink(_ link: SceneLink) async throws
     /// Every link that touches one of `sceneKeys`.
     func links(touching sceneKeys: [String]) async throws -> [SceneLink]
+
+    // MARK: Scene-to-pair mapping
+
+    // Which CLyman/CrazyIvan server pair serves each scene, as the cluster manager (Adrestia) decides.
+    // A scene may be assigned before it is created; deleting it removes its assignment. Keys are checked
+    // by the callers, like every key the store is given (no NUL, which PostgreSQL refuses; bounded length).
+
+    /// The id of the server pair `sceneKey` is assigned to, or nil.
+    func pairOfScene(_ sceneKey: String) async throws -> String?
+    /// Assigns `sceneKey` to `pairID` if its current pair is `expected` (nil: not assigned yet); returns whether it did.
+    /// A compare-and-set, so two decisions made at once never both win.
+    func assignScene(_ sceneKey: String, toPair pairID: String, ifCurrently expected: String?) async throws -> Bool
+    /// The scene keys assigned to `pairID`, sorted.
+    func scenes(onPair pairID: String) async throws -> [String]
+    /// How many scenes each pair holds (pairs with none are absent).
+    func sceneCountsByPair() async throws -> [String: Int]
 
     // MARK: Objects
 

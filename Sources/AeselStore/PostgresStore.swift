@@ -205,6 +205,14 @@ public final class PostgresStore: AeselStore {
         """,
         "CREATE INDEX IF NOT EXISTS property_scene ON property(scene_key)",
         "CREATE INDEX IF NOT EXISTS property_name ON property(name)",
+        // Adrestia's scene-to-pair mapping. No foreign key: a scene may be assigned before it exists.
+        """
+        CREATE TABLE IF NOT EXISTS scene_pairs (
+            scene_key TEXT COLLATE "C" PRIMARY KEY,
+            pair_id TEXT COLLATE "C" NOT NULL
+        )
+        """,
+        "CREATE INDEX IF NOT EXISTS scene_pairs_pair ON scene_pairs(pair_id)",
     ]
 
     /// Creates the missing tables. The advisory lock serializes stores that start at the same time, which
@@ -338,6 +346,7 @@ public final class PostgresStore: AeselStore {
             try await Self.execute(
                 "DELETE FROM scene_link WHERE from_scene = \(key) OR to_scene = \(key)", on: connection, logger: self.logger
             )
+            try await Self.execute("DELETE FROM scene_pairs WHERE scene_key = \(key)", on: connection, logger: self.logger)
             let deleted = try await Self.execute("DELETE FROM scene WHERE key = \(key) RETURNING key", on: connection, logger: self.logger)
             return !deleted.isEmpty
         }
@@ -447,6 +456,46 @@ public final class PostgresStore: AeselStore {
                 transform: DeviceTransform(translation: ColumnCoding.vector(translation), rotation: ColumnCoding.vector(rotation))
             )
         }
+    }
+
+    // MARK: Scene-to-pair mapping
+
+    public func pairOfScene(_ sceneKey: String) async throws -> String? {
+        try await rows("SELECT pair_id FROM scene_pairs WHERE scene_key = \(sceneKey)").first?.decode(String.self)
+    }
+
+    public func assignScene(_ sceneKey: String, toPair pairID: String, ifCurrently expected: String?) async throws -> Bool {
+        // One statement each: of concurrent inserts of one key only one inserts, and a concurrent update waits
+        // for the first to commit, then re-checks `pair_id` on the row that one wrote.
+        let changed: [PostgresRow]
+        if let expected {
+            changed = try await rows(
+                """
+                UPDATE scene_pairs SET pair_id = \(pairID) WHERE scene_key = \(sceneKey) AND pair_id = \(expected)
+                RETURNING scene_key
+                """
+            )
+        } else {
+            changed = try await rows(
+                """
+                INSERT INTO scene_pairs (scene_key, pair_id) VALUES (\(sceneKey), \(pairID))
+                ON CONFLICT (scene_key) DO NOTHING RETURNING scene_key
+                """
+            )
+        }
+        return !changed.isEmpty
+    }
+
+    public func scenes(onPair pairID: String) async throws -> [String] {
+        try await rows("SELECT scene_key FROM scene_pairs WHERE pair_id = \(pairID) ORDER BY scene_key").map { try $0.decode(String.self) }
+    }
+
+    public func sceneCountsByPair() async throws -> [String: Int] {
+        let counts = try await rows("SELECT pair_id, COUNT(*) FROM scene_pairs GROUP BY pair_id").map { row in
+            let (pairID, count) = try row.decode((String, Int64).self)
+            return (pairID, Int(count))
+        }
+        return Dictionary(uniqueKeysWithValues: counts)
     }
 
     // MARK: Objects

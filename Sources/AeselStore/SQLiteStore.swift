@@ -110,6 +110,18 @@ public final class SQLiteStore: AeselStore {
                     """
             )
         }
+        migrator.registerMigration("v4") { db in
+            // Adrestia's scene-to-pair mapping. No foreign key: a scene may be assigned before it exists.
+            try db.execute(
+                sql: """
+                    CREATE TABLE scene_pairs (
+                        scene_key TEXT PRIMARY KEY NOT NULL,
+                        pair_id TEXT NOT NULL
+                    );
+                    CREATE INDEX scene_pairs_pair ON scene_pairs(pair_id);
+                    """
+            )
+        }
         return migrator
     }
 
@@ -167,6 +179,7 @@ public final class SQLiteStore: AeselStore {
 
     public func deleteScene(key: String) async throws -> Bool {
         try await pool.write { db in
+            try db.execute(sql: "DELETE FROM scene_pairs WHERE scene_key = ?", arguments: [key])
             try db.execute(sql: "DELETE FROM scene WHERE key = ?", arguments: [key])
             return db.changesCount > 0
         }
@@ -265,6 +278,45 @@ public final class SQLiteStore: AeselStore {
                     transform: DeviceTransform(translation: ColumnCoding.vector(row["translation"]), rotation: ColumnCoding.vector(row["rotation"]))
                 )
             }
+        }
+    }
+
+    // MARK: Scene-to-pair mapping
+
+    public func pairOfScene(_ sceneKey: String) async throws -> String? {
+        try await pool.read { db in
+            try String.fetchOne(db, sql: "SELECT pair_id FROM scene_pairs WHERE scene_key = ?", arguments: [sceneKey])
+        }
+    }
+
+    public func assignScene(_ sceneKey: String, toPair pairID: String, ifCurrently expected: String?) async throws -> Bool {
+        // One statement on SQLite's single writer: the check and the write cannot be split.
+        try await pool.write { db in
+            if let expected {
+                try db.execute(
+                    sql: "UPDATE scene_pairs SET pair_id = ? WHERE scene_key = ? AND pair_id = ?",
+                    arguments: [pairID, sceneKey, expected]
+                )
+            } else {
+                try db.execute(
+                    sql: "INSERT INTO scene_pairs (scene_key, pair_id) VALUES (?, ?) ON CONFLICT (scene_key) DO NOTHING",
+                    arguments: [sceneKey, pairID]
+                )
+            }
+            return db.changesCount > 0
+        }
+    }
+
+    public func scenes(onPair pairID: String) async throws -> [String] {
+        try await pool.read { db in
+            try String.fetchAll(db, sql: "SELECT scene_key FROM scene_pairs WHERE pair_id = ? ORDER BY scene_key", arguments: [pairID])
+        }
+    }
+
+    public func sceneCountsByPair() async throws -> [String: Int] {
+        try await pool.read { db in
+            let rows = try Row.fetchAll(db, sql: "SELECT pair_id, COUNT(*) AS scenes FROM scene_pairs GROUP BY pair_id")
+            return Dictionary(uniqueKeysWithValues: rows.map { ($0["pair_id"] as String, $0["scenes"] as Int) })
         }
     }
 

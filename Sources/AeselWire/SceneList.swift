@@ -69,6 +69,8 @@ public enum SceneMessageType: Int, Sendable {
     case register = 4
     case deregister = 5
     case align = 6
+    /// The Cache API's answers (9 for adding and removing alike, as the original).
+    case cache = 9
     /// Not a code of the original's (it answered queries with 2); Aesel's queries answer with it too.
     public static let query = SceneMessageType.get
 }

@@ -62,6 +62,18 @@ public struct SceneRoutes: Sendable {
                 scene.assets.removeAll { $0 == asset }
             }
         }
+        // The original's Cache API (reference 3.8): Adrestia asks a pair to load a scene it just moved
+        // there, so that its devices' registrations are in the fan-out before the first event.
+        router.put("/v1/scene/cache/{scene}") { _, context in
+            let sceneKey = try context.parameters.require("scene")
+            fanOut.preload([sceneKey])
+            return try JSONResponse.make(SceneList.response(.cache, scenes: [SceneJSON(Scene(key: sceneKey))]))
+        }
+        router.delete("/v1/scene/cache/{scene}") { _, context in
+            let sceneKey = try context.parameters.require("scene")
+            fanOut.sceneDeleted(sceneKey)
+            return try JSONResponse.make(SceneList.response(.cache, scenes: [SceneJSON(Scene(key: sceneKey))]))
+        }
         // Registration, through the gateway (scene in the path) and on CrazyIvan itself (scene in the body).
         for (action, handler) in [("register", register), ("deregister", deregister), ("align", align)] as [(String, @Sendable (Request, String?) async throws -> Response)] {
             router.post(RouterPath("/v1/scene/{scene}/\(action)")) { request, context in

@@ -14,7 +14,7 @@ struct AeselCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "aesel",
         abstract: "Aesel: a real-time back end that keeps 3D scenes in sync across devices.",
-        subcommands: [Serve.self, Pair.self, Clyman.self, CrazyIvanCommand.self, BenchCommand.self, Routes.self, Relay.self]
+        subcommands: [Serve.self, AdrestiaCommand.self, Pair.self, Clyman.self, CrazyIvanCommand.self, BenchCommand.self, Routes.self, Relay.self]
     )
 }
 
@@ -48,11 +48,8 @@ struct ServerOptions: ParsableArguments {
     var logLevel: Logger.Level = .info
 
     /// Runs the server with these options in `role` until SIGINT or SIGTERM.
-    func run(_ role: AeselServer.Role) async throws {
-        var logger = Logger(label: "aesel")
-        logger.logLevel = logLevel
-        let registry = PrometheusCollectorRegistry()
-        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+    func run(_ role: AeselServer.Role, identity: AeselServer.PairIdentity? = nil) async throws {
+        let (logger, registry) = bootstrapObservability(logLevel: logLevel)
         let server = AeselServer(
             configuration: .init(
                 role: role,
@@ -63,7 +60,8 @@ struct ServerOptions: ParsableArguments {
                 store: store,
                 fanOut: .init(echoToSender: echoToSender),
                 stream: stream,
-                persistInterval: .milliseconds(persistInterval)
+                persistInterval: .milliseconds(persistInterval),
+                identity: identity
             ),
             registry: registry,
             logger: logger
@@ -89,15 +87,86 @@ struct Serve: AsyncParsableCommand {
     }
 }
 
+/// The process's logger and the registry `/metrics` serves.
+func bootstrapObservability(logLevel: Logger.Level) -> (Logger, PrometheusCollectorRegistry) {
+    var logger = Logger(label: "aesel")
+    logger.logLevel = logLevel
+    let registry = PrometheusCollectorRegistry()
+    MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+    return (logger, registry)
+}
+
 struct Pair: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run one CLyman and one CrazyIvan in one process, without the gateway's scene-scoped object routes."
+        abstract: "Run one CLyman and one CrazyIvan in one process; with --discovery, as a pair behind Adrestia."
     )
 
     @OptionGroup var options: ServerOptions
 
+    @Option(help: "Where the pair announces itself: Adrestia's base URL (embedded discovery) or etcd://HOST:PORT[/CLUSTER].")
+    var discovery: DiscoverySetting?
+
+    @Option(help: "With --discovery: the pair's region; scenes of this region are assigned to it.")
+    var region = "default"
+
+    @Option(help: "With --discovery: the pair's id, unique in the cluster (default: a new UUID).")
+    var pairId: String?
+
     func run() async throws {
-        try await options.run(.pair)
+        let identity = discovery.map { AeselServer.PairIdentity(pairID: pairId ?? UUID().uuidString.lowercased(), region: region, discovery: $0) }
+        try await options.run(.pair, identity: identity)
+    }
+}
+
+struct AdrestiaCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "adrestia",
+        abstract: "Run the gateway and cluster manager alone: pairs announce themselves, Adrestia health-checks them, assigns scenes and fails over."
+    )
+
+    @Option(help: "The address to listen on (HTTP, and the UDP health probes).")
+    var host = "127.0.0.1"
+
+    @Option(help: "The HTTP port (0 picks a free one).")
+    var httpPort = 8080
+
+    @Option(help: "The data folder; the SQLite file lives here.")
+    var data = "./aesel-data"
+
+    @Option(help: "A shared PostgreSQL store, postgres://user[:password]@host:port/database, instead of SQLite in the data folder.")
+    var store: String?
+
+    @Option(help: "Discovery: embedded (pairs announce to this process) or etcd://HOST:PORT[/CLUSTER] (pairs under /CLUSTER/pairs/, default aesel).")
+    var discovery: DiscoverySetting = .embedded(adrestia: nil)
+
+    @Option(help: "Milliseconds between health probes of each pair.")
+    var probeInterval = 50
+
+    @Option(help: "Missed probes (or failed HTTP checks) in a row after which a pair is down.")
+    var misses = 3
+
+    @Flag(help: "Let a scene move to a pair of another region when its own region has no healthy pair.")
+    var crossRegionFailover = false
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error or critical.")
+    var logLevel: Logger.Level = .info
+
+    func validate() throws {
+        guard probeInterval > 0, misses > 0 else { throw ValidationError("--probe-interval and --misses must be positive") }
+    }
+
+    func run() async throws {
+        let (logger, registry) = bootstrapObservability(logLevel: logLevel)
+        let settings = ClusterSettings(probeInterval: .milliseconds(probeInterval), missesAllowed: misses, crossRegionFailover: crossRegionFailover)
+        let server = AdrestiaServer(
+            configuration: .init(host: host, httpPort: httpPort, dataFolder: data, store: store, discovery: discovery, cluster: settings),
+            registry: registry,
+            logger: logger
+        )
+        let host = self.host
+        try await server.run { http in
+            ReadyLine.print(["http": "\(http.ipAddress ?? host):\(http.port ?? 0)"])
+        }
     }
 }
 
@@ -241,6 +310,12 @@ struct Relay: ParsableCommand {
 
 extension EventFormat: ExpressibleByArgument {}
 extension BenchLayout: ExpressibleByArgument {}
+
+extension DiscoverySetting: ExpressibleByArgument {
+    public init?(argument: String) {
+        self.init(argument)
+    }
+}
 
 extension StreamSetting: ExpressibleByArgument {
     public init?(argument: String) {

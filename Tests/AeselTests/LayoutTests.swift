@@ -69,7 +69,7 @@ struct LayoutTests {
         #expect(try await pair.crazyIvan.request("GET", "/health").status == 200)
     }
 
-    @Test("aesel pair: both halves in one process over a ZeroMQ stream, without the gateway's scoped routes", arguments: Transport.allCases)
+    @Test("aesel pair: both halves in one process over each stream, with the scene-scoped routes Adrestia forwards", arguments: Transport.allCases)
     func pairProcess(transport: Transport) async throws {
         let server = try TestServer("pair", arguments: ["--stream", try transport.stream()])
         defer { server.stop() }
@@ -85,7 +85,8 @@ struct LayoutTests {
         while let event = devices[1].receiveEvent() { sequences.append(event.sequence) }
         #expect(sequences == Array(1...200))
         #expect(devices[0].receive() == nil)
-        #expect(try await server.request("POST", "/v1/scene/p/object", body: "{}").status == 404)
+        let scoped = try await server.request("POST", "/v1/scene/p/object", body: #"{"objects":[{"name":"scoped"}]}"#)
+        #expect(scoped.status == 200)
     }
 
     /// With Kafka, CLyman hands events to the broker, which keeps them while CrazyIvan is away, so this

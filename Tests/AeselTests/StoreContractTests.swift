@@ -296,6 +296,96 @@ struct StoreContractTests {
         }
     }
 
+    // MARK: Scene-to-pair mapping
+
+    @Test("Scene pairs: assign, compare-and-set moves, scenes(onPair:), counts", arguments: StoreKind.allCases)
+    func scenePairs(kind: StoreKind) async throws {
+        try await withStore(kind) { store in
+            // A closure whose every `try` is inside `#expect` is inferred not to throw: read one outside.
+            let unassigned = try await store.pairOfScene("s1")
+            #expect(unassigned == nil)
+            #expect(try await store.sceneCountsByPair().isEmpty)
+            #expect(try await store.scenes(onPair: "A").isEmpty)
+
+            // Unassigned: only `ifCurrently: nil` assigns. The scene need not exist.
+            #expect(try await !store.assignScene("s1", toPair: "A", ifCurrently: "B"))
+            #expect(try await store.pairOfScene("s1") == nil)
+            #expect(try await store.assignScene("s1", toPair: "A", ifCurrently: nil))
+            #expect(try await store.pairOfScene("s1") == "A")
+            #expect(try await store.scene(key: "s1") == nil)
+            // Assigned: a second first assignment loses.
+            #expect(try await !store.assignScene("s1", toPair: "B", ifCurrently: nil))
+            #expect(try await store.pairOfScene("s1") == "A")
+
+            // Moves need the current pair.
+            #expect(try await !store.assignScene("s1", toPair: "B", ifCurrently: "C"))
+            #expect(try await store.pairOfScene("s1") == "A")
+            #expect(try await store.assignScene("s1", toPair: "B", ifCurrently: "A"))
+            #expect(try await store.pairOfScene("s1") == "B")
+            #expect(try await !store.assignScene("s1", toPair: "C", ifCurrently: "A"))
+            #expect(try await store.pairOfScene("s1") == "B")
+
+            // Created out of order; upper case sorts before lower case (byte order) in both back ends.
+            for key in ["s3", "s2", "S9", "s10"] {
+                #expect(try await store.assignScene(key, toPair: "A", ifCurrently: nil))
+            }
+            #expect(try await store.assignScene("s4", toPair: "C", ifCurrently: nil))
+            #expect(try await store.scenes(onPair: "A") == ["S9", "s10", "s2", "s3"])
+            #expect(try await store.scenes(onPair: "B") == ["s1"])
+            #expect(try await store.scenes(onPair: "C") == ["s4"])
+            #expect(try await store.scenes(onPair: "missing").isEmpty)
+            #expect(try await store.sceneCountsByPair() == ["A": 4, "B": 1, "C": 1])
+
+            // Moving the last scene off a pair drops the pair from the counts.
+            #expect(try await store.assignScene("s4", toPair: "A", ifCurrently: "C"))
+            #expect(try await store.sceneCountsByPair() == ["A": 5, "B": 1])
+            #expect(try await store.scenes(onPair: "C").isEmpty)
+        }
+    }
+
+    @Test("Scene pairs: deleting a scene removes its assignment", arguments: StoreKind.allCases)
+    func deleteSceneRemovesAssignment(kind: StoreKind) async throws {
+        try await withStore(kind) { store in
+            try await store.createScene(Scene(key: "s1"))
+            try await store.createScene(Scene(key: "s2"))
+            #expect(try await store.assignScene("s1", toPair: "A", ifCurrently: nil))
+            #expect(try await store.assignScene("s2", toPair: "A", ifCurrently: nil))
+            // Assigned, never created.
+            #expect(try await store.assignScene("s3", toPair: "B", ifCurrently: nil))
+
+            #expect(try await store.deleteScene(key: "s1"))
+            #expect(try await store.pairOfScene("s1") == nil)
+            #expect(try await store.pairOfScene("s2") == "A")
+            #expect(try await store.scenes(onPair: "A") == ["s2"])
+            #expect(try await !store.deleteScene(key: "s3"))
+            #expect(try await store.pairOfScene("s3") == nil)
+            #expect(try await store.sceneCountsByPair() == ["A": 1])
+            // A deleted scene's key is unassigned: a first assignment wins again.
+            #expect(try await store.assignScene("s1", toPair: "B", ifCurrently: nil))
+            #expect(try await store.pairOfScene("s1") == "B")
+        }
+    }
+
+    @Test("Scene pairs: of 10 concurrent first assignments exactly one wins", arguments: StoreKind.allCases)
+    func concurrentSceneAssignment(kind: StoreKind) async throws {
+        try await withStore(kind) { store in
+            let outcomes = try await withThrowingTaskGroup(of: (String, Bool).self) { group in
+                for index in 0..<10 {
+                    let pairID = "pair-\(index)"
+                    group.addTask { (pairID, try await store.assignScene("contested", toPair: pairID, ifCurrently: nil)) }
+                }
+                var outcomes: [(String, Bool)] = []
+                for try await outcome in group { outcomes.append(outcome) }
+                return outcomes
+            }
+            let winners = outcomes.filter(\.1).map(\.0)
+            #expect(outcomes.count == 10)
+            #expect(winners.count == 1)
+            #expect(try await store.pairOfScene("contested") == winners.first)
+            #expect(try await store.sceneCountsByPair() == [winners.first ?? "": 1])
+        }
+    }
+
     // MARK: Objects
 
     @Test("Objects: create, duplicate key, get, update, rollback, delete", arguments: StoreKind.allCases)
@@ -561,6 +651,8 @@ struct StoreContractTests {
             try await store.createObject(Self.cube)
             try await store.applyTransforms([TransformUpdate(objectKey: "o1", transform: .identity, sequence: 4)])
             try await store.createProperty(Self.brightness)
+            #expect(try await store.assignScene("s1", toPair: "A", ifCurrently: nil))
+            #expect(try await store.assignScene("unborn", toPair: "B", ifCurrently: nil))
             try await store.close()
 
             let reopened = try await location.open()
@@ -573,6 +665,13 @@ struct StoreContractTests {
             #expect(try await reopened.links(touching: ["s1"]) == [link])
             #expect(try await reopened.object(key: "o1") == cube)
             #expect(try await reopened.property(key: "p1") == Self.brightness)
+            #expect(try await reopened.pairOfScene("s1") == "A")
+            #expect(try await reopened.pairOfScene("unborn") == "B")
+            #expect(try await reopened.sceneCountsByPair() == ["A": 1, "B": 1])
+            // The reopened store still compare-and-sets.
+            #expect(try await !reopened.assignScene("s1", toPair: "B", ifCurrently: nil))
+            #expect(try await reopened.assignScene("s1", toPair: "B", ifCurrently: "A"))
+            #expect(try await reopened.scenes(onPair: "B") == ["s1", "unborn"])
             try await reopened.close()
         }
     }

@@ -49,7 +49,8 @@ final class TestServer: @unchecked Sendable {
     private static func start(_ command: String, dataFolder: String, arguments: [String]) throws -> ServerProcess {
         try ServerProcess(
             executable: ServerProcess.aeselExecutable(),
-            arguments: [command, "--http-port", "0", "--udp-port", "0", "--data", dataFolder, "--log-level", "warning"] + arguments
+            // Adrestia has no UDP event port.
+            arguments: [command, "--http-port", "0"] + (command == "adrestia" ? [] : ["--udp-port", "0"]) + ["--data", dataFolder, "--log-level", "warning"] + arguments
         )
     }
 

@@ -1,0 +1,92 @@
+import UnixSignals
+import AeselHTTP
+import AeselStore
+import Hummingbird
+public import Logging
+public import NIOCore
+import NIOPosix
+public import Prometheus
+import ServiceLifecycle
+
+/// `aesel adrestia`: the gateway and cluster manager alone. Pairs announce themselves through
+/// discovery; Adrestia probes them, assigns scenes to healthy pairs of their region, routes the HTTP API
+/// to them, and moves scenes when a pair goes down.
+public struct AdrestiaServer {
+    public struct Configuration: Sendable {
+        public var host: String
+        public var httpPort: Int
+        public var dataFolder: String
+        /// A shared PostgreSQL store; nil for SQLite in the data folder (pairs on one machine can share it).
+        public var store: String?
+        public var discovery: DiscoverySetting
+        public var cluster: ClusterSettings
+
+        public init(host: String, httpPort: Int, dataFolder: String, store: String?, discovery: DiscoverySetting, cluster: ClusterSettings) {
+            self.host = host
+            self.httpPort = httpPort
+            self.dataFolder = dataFolder
+            self.store = store
+            self.discovery = discovery
+            self.cluster = cluster
+        }
+    }
+
+    private let configuration: Configuration
+    private let registry: PrometheusCollectorRegistry
+    private let logger: Logger
+
+    public init(configuration: Configuration, registry: PrometheusCollectorRegistry, logger: Logger) {
+        self.configuration = configuration
+        self.registry = registry
+        self.logger = logger
+    }
+
+    /// Runs until SIGINT or SIGTERM. - Parameter onReady: called once with the bound HTTP address.
+    public func run(onReady: @escaping @Sendable (SocketAddress) -> Void = { _ in }) async throws {
+        let store = try await openStore(url: configuration.store, dataFolder: configuration.dataFolder, logger: logger)
+        let embedded: EmbeddedRegistry?
+        let directory: any PairDirectory
+        switch configuration.discovery {
+        case .embedded:
+            let registry = EmbeddedRegistry()
+            embedded = registry
+            directory = registry
+        case .etcd(let endpoint, let cluster):
+            embedded = nil
+            directory = EtcdDirectory(etcd: EtcdClient(endpoint: endpoint), cluster: cluster)
+        }
+        let cluster = ClusterManager(settings: configuration.cluster, store: store, directory: directory, logger: logger)
+        let router = Router()
+        router.add(middleware: EnvelopeErrorMiddleware())
+        router.get("/health") { _, _ in try JSONResponse.make(["status": "up"]) }
+        let metrics = self.registry
+        router.get("/metrics") { _, _ in
+            var text: [UInt8] = []
+            metrics.emit(into: &text)
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(bytes: text)))
+        }
+        GatewayRoutes(cluster: cluster, registry: embedded).add(to: router)
+        let logger = self.logger
+        let discovery = configuration.discovery
+        let app = Application(
+            router: router,
+            configuration: .init(address: .hostname(configuration.host, port: configuration.httpPort), serverName: "aesel-adrestia"),
+            onServerRunning: { channel in
+                guard let http = channel.localAddress else { return }
+                logger.info("adrestia serving", metadata: ["aesel.http": "\(http)", "aesel.discovery": "\(discovery)"])
+                onReady(http)
+            },
+            logger: logger
+        )
+        let prober = HealthProber(cluster: cluster, host: configuration.host, eventLoopGroup: MultiThreadedEventLoopGroup.singleton, logger: logger)
+        let group = ServiceGroup(configuration: .init(services: [prober, app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        do {
+            try await group.run()
+        } catch {
+            try? await store.close()
+            throw error
+        }
+        try await store.close()
+        logger.info("adrestia stopped")
+    }
+}

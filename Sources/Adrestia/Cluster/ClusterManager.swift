@@ -1,0 +1,262 @@
+import AeselModel
+import AeselStore
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import ServiceLifecycle
+import Synchronization
+
+/// Adrestia's settings for health checks and failover.
+public struct ClusterSettings: Sendable {
+    /// Time between probe rounds; a probe not answered by the next round is a miss.
+    public var probeInterval: Duration
+    /// Consecutive misses (probes or HTTP checks) after which a pair is down.
+    public var missesAllowed: Int
+    /// Time between HTTP health checks of both halves.
+    public var httpCheckInterval: Duration
+    /// Whether a scene may move to a pair of another region when its own region has none healthy.
+    public var crossRegionFailover: Bool
+    /// The region of scenes that name none.
+    public var defaultRegion: String
+
+    public init(
+        probeInterval: Duration = .milliseconds(50),
+        missesAllowed: Int = 3,
+        httpCheckInterval: Duration = .milliseconds(250),
+        crossRegionFailover: Bool = false,
+        defaultRegion: String = "default"
+    ) {
+        self.probeInterval = probeInterval
+        self.missesAllowed = missesAllowed
+        self.httpCheckInterval = httpCheckInterval
+        self.crossRegionFailover = crossRegionFailover
+        self.defaultRegion = defaultRegion
+    }
+}
+
+/// One pair as Adrestia sees it.
+struct PairStatus: Sendable {
+    var announcement: PairAnnouncement
+    /// Up once a probe came back and the HTTP checks pass; down after `missesAllowed` misses.
+    var healthy = false
+    var probeMisses = 0
+    var httpMisses = 0
+    var lastRoundTrip: Duration?
+    /// The probe in flight: its number, and when it left.
+    var outstanding: (number: UInt64, sentAt: ContinuousClock.Instant)?
+    /// Whether Adrestia's probe receiver is registered in the pair's probe scene.
+    var probeRegistered = false
+}
+
+/// Adrestia's cluster state (DESIGN.md section 5): the pairs discovery reports, their health, and the
+/// scene-to-pair mapping, which lives in the store so that a restart loses none of it.
+///
+/// Pair state is a small table under a lock, read by the routes and written by the discovery, probe and
+/// HTTP-check loops. Moving scenes runs on one task per down pair.
+final class ClusterManager: Sendable {
+    let settings: ClusterSettings
+    let store: any AeselStore
+    private let directory: any PairDirectory
+    private let logger: Logger
+    private let pairs = Mutex<[String: PairStatus]>([:])
+    /// Pairs whose scenes are being moved, so a second detection does not start a second move.
+    private let moving = Mutex<Set<String>>([])
+
+    init(settings: ClusterSettings, store: any AeselStore, directory: any PairDirectory, logger: Logger) {
+        self.settings = settings
+        self.store = store
+        self.directory = directory
+        self.logger = logger
+    }
+
+    var snapshot: [PairStatus] {
+        pairs.withLock { Array($0.values) }.sorted { $0.announcement.id < $1.announcement.id }
+    }
+
+    func status(of pairID: String) -> PairStatus? {
+        pairs.withLock { $0[pairID] }
+    }
+
+    // MARK: Discovery
+
+    /// Takes in the pairs discovery reports now. A pair that is no longer announced is down and forgotten;
+    /// a pair announced with new addresses (a restart) starts over as not yet healthy.
+    func refreshFromDiscovery() async {
+        guard let announced = try? await directory.pairs() else { return }
+        let current = Dictionary(announced.map { ($0.id, $0) }) { first, _ in first }
+        let gone: [String] = pairs.withLock { pairs in
+            for (id, announcement) in current where pairs[id]?.announcement != announcement {
+                pairs[id] = PairStatus(announcement: announcement)
+            }
+            let gone = pairs.keys.filter { current[$0] == nil }
+            for id in gone { pairs[id] = nil }
+            return gone
+        }
+        for id in gone {
+            logger.warning("pair no longer announced", metadata: ["aesel.pair": "\(id)"])
+            moveScenes(awayFrom: id)
+        }
+    }
+
+    // MARK: Health
+
+    /// Marks misses for the probes still unanswered and returns the probes to send now, numbered `number`.
+    func startProbeRound(number: UInt64, now: ContinuousClock.Instant) -> [PairAnnouncement] {
+        var wentDown: [String] = []
+        let targets: [PairAnnouncement] = pairs.withLock { pairs in
+            var targets: [PairAnnouncement] = []
+            for (id, var status) in pairs where status.probeRegistered {
+                if status.outstanding != nil {
+                    status.probeMisses += 1
+                    if status.healthy, status.probeMisses >= settings.missesAllowed {
+                        status.healthy = false
+                        wentDown.append(id)
+                    }
+                }
+                status.outstanding = (number, now)
+                pairs[id] = status
+                targets.append(status.announcement)
+            }
+            return targets
+        }
+        for id in wentDown { pairWentDown(id, reason: "\(settings.missesAllowed) probes unanswered") }
+        return targets
+    }
+
+    /// A probe came back out of the pair's CrazyIvan.
+    func probeAnswered(pairID: String, number: UInt64, now: ContinuousClock.Instant) {
+        let cameUp: Bool = pairs.withLock { pairs in
+            guard var status = pairs[pairID], let outstanding = status.outstanding, outstanding.number == number else { return false }
+            status.outstanding = nil
+            status.probeMisses = 0
+            status.lastRoundTrip = now - outstanding.sentAt
+            let cameUp = !status.healthy && status.httpMisses == 0
+            if cameUp { status.healthy = true }
+            pairs[pairID] = status
+            return cameUp
+        }
+        if cameUp { logger.info("pair healthy", metadata: ["aesel.pair": "\(pairID)"]) }
+    }
+
+    func probeRegistered(pairID: String, announcement: PairAnnouncement) {
+        pairs.withLock { pairs in
+            if pairs[pairID]?.announcement == announcement { pairs[pairID]?.probeRegistered = true }
+        }
+    }
+
+    /// The result of one HTTP health check of both halves.
+    func httpChecked(pairID: String, healthy: Bool) {
+        let wentDown: Bool = pairs.withLock { pairs in
+            guard var status = pairs[pairID] else { return false }
+            status.httpMisses = healthy ? 0 : status.httpMisses + 1
+            let wentDown = status.healthy && status.httpMisses >= settings.missesAllowed
+            if wentDown { status.healthy = false }
+            pairs[pairID] = status
+            return wentDown
+        }
+        if wentDown { pairWentDown(pairID, reason: "\(settings.missesAllowed) HTTP health checks failed") }
+    }
+
+    /// A device reports that `failed` (its CLyman UDP endpoint) stopped answering. If that pair has
+    /// missed its last probe, it is taken down now rather than after the remaining misses.
+    func reportFailed(endpoint failed: String) {
+        let suspect: String? = pairs.withLock { pairs in
+            guard let (id, status) = pairs.first(where: { $0.value.announcement.clymanUDP == failed }), status.healthy else { return nil }
+            guard let outstanding = status.outstanding, ContinuousClock.now - outstanding.sentAt > settings.probeInterval else { return nil }
+            pairs[id]?.healthy = false
+            return id
+        }
+        if let suspect { pairWentDown(suspect, reason: "a device reported it silent and its last probe is unanswered") }
+    }
+
+    private func pairWentDown(_ pairID: String, reason: String) {
+        logger.warning("pair down", metadata: ["aesel.pair": "\(pairID)", "aesel.reason": "\(reason)"])
+        moveScenes(awayFrom: pairID)
+    }
+
+    // MARK: Scene-to-pair mapping
+
+    /// The healthy pair a scene is on, assigning or moving it first when needed.
+    func pair(forScene sceneKey: String, region hint: String?) async throws -> PairAnnouncement {
+        let current = try await store.pairOfScene(sceneKey)
+        if let current, let status = status(of: current), status.healthy { return status.announcement }
+        let region = try await region(ofScene: sceneKey, hint: hint, formerPair: current)
+        return try await move(sceneKey, from: current, region: region)
+    }
+
+    /// Moves every scene of a pair that went down to a healthy pair, one task per pair.
+    private func moveScenes(awayFrom pairID: String) {
+        guard moving.withLock({ $0.insert(pairID).inserted }) else { return }
+        Task {
+            defer { _ = moving.withLock { $0.remove(pairID) } }
+            do {
+                let scenes = try await store.scenes(onPair: pairID)
+                for sceneKey in scenes {
+                    let region = try await region(ofScene: sceneKey, hint: nil, formerPair: pairID)
+                    do {
+                        let target = try await move(sceneKey, from: pairID, region: region)
+                        logger.info("scene moved", metadata: ["aesel.scene": "\(sceneKey)", "aesel.from": "\(pairID)", "aesel.to": "\(target.id)"])
+                    } catch {
+                        logger.error("scene left without a pair", metadata: ["aesel.scene": "\(sceneKey)", "error": "\(error)"])
+                    }
+                }
+            } catch {
+                logger.error("cannot move the scenes of a down pair", metadata: ["aesel.pair": "\(pairID)", "error": "\(error)"])
+            }
+        }
+    }
+
+    /// Assigns `sceneKey`, now on `former` (or nowhere), to the least loaded healthy pair of `region`, then
+    /// asks that pair's CrazyIvan to load the scene's registrations. If another decision got there
+    /// first, that one stands.
+    private func move(_ sceneKey: String, from former: String?, region: String?) async throws -> PairAnnouncement {
+        for _ in 0..<3 {
+            let target = try await choosePair(region: region, excluding: former)
+            if try await store.assignScene(sceneKey, toPair: target.id, ifCurrently: former) {
+                await preload(sceneKey, on: target)
+                return target
+            }
+            // Someone else moved it: use theirs if healthy.
+            if let now = try await store.pairOfScene(sceneKey), let status = status(of: now), status.healthy { return status.announcement }
+        }
+        throw ClusterError.noHealthyPair(region: region ?? "any")
+    }
+
+    /// `region` nil: a scene that names none may go anywhere.
+    private func choosePair(region: String?, excluding former: String?) async throws -> PairAnnouncement {
+        let healthy = snapshot.filter { $0.healthy && $0.announcement.id != former }.map(\.announcement)
+        var candidates = healthy.filter { $0.region == region ?? settings.defaultRegion }
+        if candidates.isEmpty, region == nil || settings.crossRegionFailover { candidates = healthy }
+        guard !candidates.isEmpty else { throw ClusterError.noHealthyPair(region: region ?? "any") }
+        let load = try await store.sceneCountsByPair()
+        return candidates.min { (load[$0.id] ?? 0, $0.id) < (load[$1.id] ?? 0, $1.id) }!
+    }
+
+    /// The scene's region, else the one its registration names, else its former pair's; nil if none.
+    private func region(ofScene sceneKey: String, hint: String?, formerPair: String?) async throws -> String? {
+        if let region = try await store.scene(key: sceneKey)?.region, !region.isEmpty { return region }
+        if let hint, !hint.isEmpty { return hint }
+        if let formerPair, let region = status(of: formerPair)?.announcement.region { return region }
+        return nil
+    }
+
+    /// The original's Cache API on the pair's CrazyIvan; a failure only delays the load to the first event.
+    private func preload(_ sceneKey: String, on pair: PairAnnouncement) async {
+        let escaped = sceneKey.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(["/"])) ?? sceneKey
+        var request = HTTPClientRequest(url: "\(pair.crazyIvanHTTP)/v1/scene/cache/\(escaped)")
+        request.method = .PUT
+        _ = try? await HTTPClient.shared.execute(request, timeout: .seconds(1))
+    }
+}
+
+enum ClusterError: Error, CustomStringConvertible {
+    case noHealthyPair(region: String)
+
+    var description: String {
+        switch self {
+        case .noHealthyPair(let region): "no healthy pair in region \(region)"
+        }
+    }
+}

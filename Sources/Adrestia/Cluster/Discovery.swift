@@ -1,0 +1,236 @@
+import NIOFoundationCompat
+public import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import ServiceLifecycle
+import Synchronization
+
+/// Where pairs announce themselves: `--discovery embedded` (Adrestia's own registry; a pair gives
+/// Adrestia's base URL) or `--discovery etcd://HOST:PORT[/CLUSTER]`.
+public enum DiscoverySetting: Sendable, Hashable, CustomStringConvertible {
+    /// Adrestia's own registry. For a pair, Adrestia's base URL; for Adrestia itself, nil.
+    case embedded(adrestia: String?)
+    /// etcd's client URL, and the cluster whose pairs live under `/CLUSTER/pairs/` (default `aesel`), so
+    /// that several clusters can share one etcd.
+    case etcd(endpoint: String, cluster: String)
+
+    public init?(_ text: String) {
+        if text == "embedded" {
+            self = .embedded(adrestia: nil)
+        } else if text.hasPrefix("etcd://"), text.count > "etcd://".count {
+            let rest = text.dropFirst("etcd://".count)
+            let hostPort = rest.prefix { $0 != "/" }
+            let cluster = rest.dropFirst(hostPort.count + 1)
+            guard !hostPort.isEmpty, !cluster.contains("/") else { return nil }
+            self = .etcd(endpoint: "http://" + hostPort, cluster: cluster.isEmpty ? "aesel" : String(cluster))
+        } else if text.hasPrefix("http://") || text.hasPrefix("https://") {
+            self = .embedded(adrestia: text.hasSuffix("/") ? String(text.dropLast()) : text)
+        } else {
+            return nil
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .embedded(let adrestia): adrestia ?? "embedded"
+        case .etcd(let endpoint, let cluster): "etcd://" + endpoint.dropFirst("http://".count) + "/" + cluster
+        }
+    }
+}
+
+/// How long an announcement lives without being renewed, and how often pairs renew it.
+enum AnnouncementTiming {
+    static let timeToLive: Duration = .seconds(2)
+    static let renewEvery: Duration = .milliseconds(250)
+}
+
+/// Adrestia's view of discovery: the pairs announced right now.
+protocol PairDirectory: Sendable {
+    func pairs() async throws -> [PairAnnouncement]
+}
+
+/// The embedded registry: announcements held in memory, each forgotten `timeToLive` after its last renewal.
+final class EmbeddedRegistry: PairDirectory {
+    private let entries = Mutex<[String: (announcement: PairAnnouncement, expires: ContinuousClock.Instant)]>([:])
+
+    func announce(_ announcement: PairAnnouncement) {
+        let expires = ContinuousClock.now + AnnouncementTiming.timeToLive
+        entries.withLock { $0[announcement.id] = (announcement, expires) }
+    }
+
+    func withdraw(pairID: String) {
+        _ = entries.withLock { $0.removeValue(forKey: pairID) }
+    }
+
+    func pairs() async throws -> [PairAnnouncement] {
+        let now = ContinuousClock.now
+        return entries.withLock { entries in
+            entries = entries.filter { $0.value.expires > now }
+            return entries.values.map(\.announcement).sorted { $0.id < $1.id }
+        }
+    }
+}
+
+/// Pairs announced in etcd under `/CLUSTER/pairs/`, read with one range request.
+struct EtcdDirectory: PairDirectory {
+    let etcd: EtcdClient
+    let cluster: String
+
+    func pairs() async throws -> [PairAnnouncement] {
+        try await etcd.range(prefix: EtcdClient.pairPrefix(cluster: cluster)).compactMap { try? JSONDecoder().decode(PairAnnouncement.self, from: $0.value) }
+    }
+}
+
+/// A pair's side: keeps its announcement alive until shutdown, then withdraws it. It starts announcing
+/// once `start` gives it the addresses, known when the servers are bound.
+final class PairAnnouncer: Service, Sendable {
+    let discovery: DiscoverySetting
+    let logger: Logger
+    private let pending = Mutex<PairAnnouncement?>(nil)
+
+    init(discovery: DiscoverySetting, logger: Logger) {
+        self.discovery = discovery
+        self.logger = logger
+    }
+
+    func start(_ announcement: PairAnnouncement) {
+        pending.withLock { $0 = announcement }
+    }
+
+    func run() async throws {
+        var ready: PairAnnouncement?
+        while ready == nil {
+            ready = pending.withLock { $0 }
+            if ready == nil {
+                try? await Task.sleep(for: .milliseconds(10))
+                if Task.isCancelled || Task.isShuttingDownGracefully { return }
+            }
+        }
+        let announcement = ready!
+        switch discovery {
+        case .embedded(let adrestia):
+            guard let adrestia else { return }
+            try await announceToAdrestia(adrestia, announcement)
+        case .etcd(let endpoint, let cluster):
+            try await announceToEtcd(EtcdClient(endpoint: endpoint), key: EtcdClient.pairPrefix(cluster: cluster) + announcement.id, announcement)
+        }
+    }
+
+    /// PUT /v1/pairs/{id} every `renewEvery`; failures are logged and retried (Adrestia may restart).
+    private func announceToAdrestia(_ adrestia: String, _ announcement: PairAnnouncement) async throws {
+        let body = try JSONEncoder().encode(announcement)
+        let url = "\(adrestia)/v1/pairs/\(announcement.id)"
+        let logger = self.logger
+        await cancelWhenGracefulShutdown {
+            var failing = false
+            while !Task.isCancelled {
+                var request = HTTPClientRequest(url: url)
+                request.method = .PUT
+                request.headers.add(name: "Content-Type", value: "application/json")
+                request.body = .bytes(ByteBuffer(bytes: body))
+                do {
+                    let response = try await HTTPClient.shared.execute(request, timeout: .seconds(1))
+                    _ = try await response.body.collect(upTo: 1 << 16)
+                    if failing { logger.info("announcing to Adrestia again", metadata: ["aesel.adrestia": "\(adrestia)"]) }
+                    failing = response.status != .ok
+                } catch {
+                    if !failing { logger.warning("cannot announce to Adrestia", metadata: ["aesel.adrestia": "\(adrestia)", "error": "\(error)"]) }
+                    failing = true
+                }
+                try? await Task.sleep(for: AnnouncementTiming.renewEvery)
+            }
+        }
+        var request = HTTPClientRequest(url: url)
+        request.method = .DELETE
+        _ = try? await HTTPClient.shared.execute(request, timeout: .seconds(1))
+    }
+
+    /// A lease with a TTL, the announcement put under it, and keep-alives; a lost lease is granted anew.
+    private func announceToEtcd(_ etcd: EtcdClient, key: String, _ announcement: PairAnnouncement) async throws {
+        let value = try JSONEncoder().encode(announcement)
+        let ttl = Int(AnnouncementTiming.timeToLive.components.seconds)
+        let logger = self.logger
+        let lease = await cancelWhenGracefulShutdown { () async -> String? in
+            var lease: String?
+            while !Task.isCancelled {
+                do {
+                    if let current = lease, try await etcd.keepAlive(lease: current) {
+                        // Renewed.
+                    } else {
+                        let granted = try await etcd.grantLease(ttl: ttl)
+                        try await etcd.put(key: key, value: value, lease: granted)
+                        if lease != nil { logger.info("etcd lease lost; announced again", metadata: ["aesel.pair": "\(announcement.id)"]) }
+                        lease = granted
+                    }
+                } catch {
+                    logger.warning("cannot announce to etcd", metadata: ["error": "\(error)"])
+                    lease = nil
+                }
+                try? await Task.sleep(for: AnnouncementTiming.renewEvery)
+            }
+            return lease
+        }
+        if let lease = lease ?? nil { try? await etcd.revoke(lease: lease) }
+    }
+}
+
+/// The few etcd v3 calls discovery needs, through etcd's JSON gateway (`/v3/...`; keys and values are
+/// base64, int64 fields are JSON strings).
+struct EtcdClient: Sendable {
+    static func pairPrefix(cluster: String) -> String { "/\(cluster)/pairs/" }
+
+    struct Failure: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    let endpoint: String
+
+    func grantLease(ttl: Int) async throws -> String {
+        let answer = try await call("/v3/lease/grant", ["TTL": "\(ttl)"])
+        guard let id = answer["ID"] as? String else { throw Failure(description: "etcd granted no lease: \(answer)") }
+        return id
+    }
+
+    /// False when the lease is gone (expired or revoked).
+    func keepAlive(lease: String) async throws -> Bool {
+        let answer = try await call("/v3/lease/keepalive", ["ID": lease])
+        let ttl = ((answer["result"] as? [String: Any])?["TTL"] as? String).flatMap(Int.init) ?? 0
+        return ttl > 0
+    }
+
+    func revoke(lease: String) async throws {
+        _ = try await call("/v3/lease/revoke", ["ID": lease])
+    }
+
+    func put(key: String, value: Data, lease: String) async throws {
+        _ = try await call("/v3/kv/put", ["key": Data(key.utf8).base64EncodedString(), "value": value.base64EncodedString(), "lease": lease])
+    }
+
+    func range(prefix: String) async throws -> [(key: String, value: Data)] {
+        var end = Array(prefix.utf8)
+        end[end.count - 1] += 1
+        let answer = try await call("/v3/kv/range", ["key": Data(prefix.utf8).base64EncodedString(), "range_end": Data(end).base64EncodedString()])
+        let kvs = answer["kvs"] as? [[String: Any]] ?? []
+        return kvs.compactMap { kv in
+            guard let key = (kv["key"] as? String).flatMap({ Data(base64Encoded: $0) }),
+                let value = (kv["value"] as? String).flatMap({ Data(base64Encoded: $0) })
+            else { return nil }
+            return (String(decoding: key, as: UTF8.self), value)
+        }
+    }
+
+    private func call(_ path: String, _ body: [String: String]) async throws -> [String: Any] {
+        var request = HTTPClientRequest(url: endpoint + path)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.body = .bytes(ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: body)))
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(2))
+        let bytes = try await response.body.collect(upTo: 4 << 20)
+        guard response.status == .ok else {
+            throw Failure(description: "etcd \(path): \(response.status.code) \(String(buffer: bytes))")
+        }
+        return (try JSONSerialization.jsonObject(with: Data(buffer: bytes))) as? [String: Any] ?? [:]
+    }
+}

@@ -1,0 +1,196 @@
+import AeselStore
+import NIOFoundationCompat
+import AeselHTTP
+import AeselModel
+import AeselWire
+import AsyncHTTPClient
+import Foundation
+import Hummingbird
+import NIOCore
+import NIOHTTP1
+
+/// Adrestia's HTTP API: the pair registry and list, the scene endpoint, and the gateway that routes
+/// every other `/v1` call to a pair (reference section 4): a scene's registration, objects and properties
+/// to the scene's pair, anything else to any healthy pair.
+struct GatewayRoutes: Sendable {
+    let cluster: ClusterManager
+    /// Set with embedded discovery: pairs announce themselves here.
+    let registry: EmbeddedRegistry?
+
+    func add(to router: Router<BasicRequestContext>) {
+        router.add(middleware: Forwarding(routes: self))
+        if let registry {
+            router.put("/v1/pairs/{pair}") { request, context in
+                var request = request
+                let body = try await request.collectBody(upTo: 1 << 16)
+                guard var announcement = try? JSONDecoder().decode(PairAnnouncement.self, from: Data(buffer: body)) else {
+                    throw EnvelopeError(.badRequest, .translationError, "a pair announcement needs pair, region, clyman_udp, clyman_http and crazyivan_http")
+                }
+                announcement.id = try context.parameters.require("pair")
+                registry.announce(announcement)
+                return try JSONResponse.make(["status": "announced"])
+            }
+            router.delete("/v1/pairs/{pair}") { _, context in
+                registry.withdraw(pairID: try context.parameters.require("pair"))
+                return try JSONResponse.make(["status": "withdrawn"])
+            }
+        }
+        router.get("/v1/pairs") { _, _ in
+            try await listPairs()
+        }
+        // The original's scene keys of a cluster, here a pair: 416 with [] when it has none.
+        router.get("/cluster/{name}") { _, context in
+            let scenes = try await cluster.store.scenes(onPair: context.parameters.require("name"))
+            return try JSONResponse.make(scenes, status: scenes.isEmpty ? .rangeNotSatisfiable : .ok)
+        }
+        router.get("/v1/scene/{scene}/endpoint") { request, context in
+            let sceneKey = try context.parameters.require("scene")
+            if let failed = request.uri.queryParameters.get("failed") { cluster.reportFailed(endpoint: failed) }
+            let pair = try await assignedPair(sceneKey, region: nil)
+            return try JSONResponse.make(Endpoint(pair))
+        }
+        router.post("/v1/scene/{scene}/register") { request, context in
+            try await register(request, sceneKey: context.parameters.require("scene"))
+        }
+    }
+
+    /// Sends every `/v1` call Adrestia does not answer itself to a pair. A middleware rather than a
+    /// wildcard route: the router does not fall back from `/v1/scene/{scene}/...` to a wildcard.
+    struct Forwarding: RouterMiddleware {
+        typealias Context = BasicRequestContext
+        let routes: GatewayRoutes
+
+        func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+            let segments = request.uri.path.split(separator: "/")
+            let ownRoute =
+                segments.count < 2 || segments[0] != "v1" || segments[1] == "pairs"
+                || (segments.count == 4 && segments[1] == "scene" && (segments[3] == "endpoint" || segments[3] == "register"))
+            return ownRoute ? try await next(request, context) : try await routes.forward(request)
+        }
+    }
+
+    /// What a device needs to send its events: the scene's pair's CLyman UDP endpoint.
+    struct Endpoint: Encodable {
+        let eventDestinationHost: String
+        let eventDestinationPort: Int
+        let pair: String
+        let region: String
+
+        init(_ pair: PairAnnouncement) {
+            let (host, port) = pair.udpHostAndPort ?? ("", 0)
+            eventDestinationHost = host
+            eventDestinationPort = port
+            self.pair = pair.id
+            region = pair.region
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case eventDestinationHost = "event_destination_host"
+            case eventDestinationPort = "event_destination_port"
+            case pair, region
+        }
+    }
+
+    private func listPairs() async throws -> Response {
+        struct Listed: Encodable {
+            let pair: String, region: String, clymanUDP: String, clymanHTTP: String, crazyIvanHTTP: String
+            let healthy: Bool
+            let probeRoundTripMicroseconds: Double?
+            let scenes: Int
+
+            enum CodingKeys: String, CodingKey {
+                case pair, region, healthy, scenes
+                case clymanUDP = "clyman_udp", clymanHTTP = "clyman_http", crazyIvanHTTP = "crazyivan_http"
+                case probeRoundTripMicroseconds = "probe_round_trip_us"
+            }
+        }
+        let counts = try await cluster.store.sceneCountsByPair()
+        let listed = cluster.snapshot.map { status in
+            let pair = status.announcement
+            return Listed(
+                pair: pair.id, region: pair.region, clymanUDP: pair.clymanUDP, clymanHTTP: pair.clymanHTTP, crazyIvanHTTP: pair.crazyIvanHTTP,
+                healthy: status.healthy,
+                probeRoundTripMicroseconds: status.lastRoundTrip.map { Double($0.components.attoseconds) / 1e12 + Double($0.components.seconds) * 1e6 },
+                scenes: counts[pair.id] ?? 0)
+        }
+        return try JSONResponse.make(["pairs": listed])
+    }
+
+    /// The scene's healthy pair, assigned now if it has none (503 in the original's envelope when no pair
+    /// can take it).
+    private func assignedPair(_ sceneKey: String, region: String?) async throws -> PairAnnouncement {
+        guard EventCodec.isValidKey(sceneKey) else {
+            throw EnvelopeError(.badRequest, .insufficientData, "scene keys are at most 255 bytes, without NUL")
+        }
+        do {
+            return try await cluster.pair(forScene: sceneKey, region: region)
+        } catch let error as ClusterError {
+            throw EnvelopeError(.serviceUnavailable, .processingError, error.description)
+        }
+    }
+
+    /// Registration goes to the scene's pair; the answer names the pair and its CLyman UDP endpoint.
+    private func register(_ request: Request, sceneKey: String) async throws -> Response {
+        var request = request
+        let body = try await request.collectBody(upTo: JSONResponse.maximumBodySize)
+        let parsed = (try? JSONSerialization.jsonObject(with: Data(buffer: body))) as? [String: Any]
+        let region = ((parsed?["scenes"] as? [[String: Any]])?.first?["region"] as? String)
+        let pair = try await assignedPair(sceneKey, region: region)
+        let answer = try await Self.send(request, body: body, to: pair.crazyIvanHTTP)
+        guard answer.status == .ok, var envelope = (try? JSONSerialization.jsonObject(with: Data(buffer: answer.body))) as? [String: Any] else {
+            return answer.response
+        }
+        let endpoint = Endpoint(pair)
+        envelope["event_destination_host"] = endpoint.eventDestinationHost
+        envelope["event_destination_port"] = endpoint.eventDestinationPort
+        envelope["pair"] = pair.id
+        envelope["region"] = pair.region
+        let data = try JSONSerialization.data(withJSONObject: envelope, options: [.sortedKeys])
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    /// Any other `/v1` call: a scene's own routes go to its pair if it has a healthy one, the rest to any
+    /// healthy pair; objects and properties to CLyman, the rest to CrazyIvan.
+    func forward(_ request: Request) async throws -> Response {
+        var request = request
+        let body = try await request.collectBody(upTo: JSONResponse.maximumBodySize)
+        let segments = request.uri.path.split(separator: "/")
+        var pair: PairAnnouncement?
+        if segments.count >= 3, segments[1] == "scene", segments[2] != "query", segments[2] != "cache",
+            let assigned = try await cluster.store.pairOfScene(String(segments[2]).removingPercentEncoding ?? String(segments[2])),
+            let status = cluster.status(of: assigned), status.healthy
+        {
+            pair = status.announcement
+        }
+        guard let pair = pair ?? cluster.snapshot.filter(\.healthy).randomElement()?.announcement else {
+            throw EnvelopeError(.serviceUnavailable, .processingError, "no healthy pair", list: .init(path: request.uri.path))
+        }
+        let resource = segments.count >= 5 && segments[1] == "scene" ? segments[3] : segments.count >= 2 ? segments[1] : ""
+        let base = resource == "object" || resource == "property" ? pair.clymanHTTP : pair.crazyIvanHTTP
+        return try await Self.send(request, body: body, to: base).response
+    }
+
+    struct Answer {
+        let status: HTTPResponse.Status
+        let contentType: String
+        let body: ByteBuffer
+
+        var response: Response {
+            Response(status: status, headers: [.contentType: contentType], body: .init(byteBuffer: body))
+        }
+    }
+
+    /// Sends `request` with `body` to the same path and query on `base`.
+    static func send(_ request: Request, body: ByteBuffer, to base: String) async throws -> Answer {
+        var outgoing = HTTPClientRequest(url: base + (request.uri.string.hasPrefix("/") ? request.uri.string : request.uri.path))
+        outgoing.method = HTTPMethod(rawValue: request.method.rawValue)
+        if let contentType = request.headers[.contentType] { outgoing.headers.add(name: "Content-Type", value: contentType) }
+        if body.readableBytes > 0 { outgoing.body = .bytes(body) }
+        let response = try await HTTPClient.shared.execute(outgoing, timeout: .seconds(10))
+        let answer = try await response.body.collect(upTo: 64 << 20)
+        return Answer(
+            status: HTTPResponse.Status(code: Int(response.status.code)),
+            contentType: response.headers.first(name: "Content-Type") ?? "application/json",
+            body: answer)
+    }
+}

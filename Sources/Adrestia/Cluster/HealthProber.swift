@@ -1,0 +1,148 @@
+import NIOFoundationCompat
+import AeselModel
+import AeselWire
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import ServiceLifecycle
+
+/// Adrestia's health checks, end to end (DESIGN.md section 5). Each pair's probe scene,
+/// `aesel-probe-<pair>`, has one device: this prober's receive socket. Every `probeInterval` a probe
+/// event goes into the pair's CLyman UDP port and must come back out of its CrazyIvan, so a dead half, a
+/// broken stream and a hung process all count as misses. Both halves' `/health` are checked over HTTP
+/// too. Discovery is read every 200 ms.
+struct HealthProber: Service {
+    static let probeObjectKey = "adrestia-probe"
+    static let probeScenePrefix = "aesel-probe-"
+
+    let cluster: ClusterManager
+    let host: String
+    let eventLoopGroup: any EventLoopGroup
+    let logger: Logger
+
+    func run() async throws {
+        let cluster = self.cluster
+        let receiver = try await DatagramBootstrap(group: eventLoopGroup)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(ProbeAnswerHandler(cluster: cluster)) }
+            }
+            .bind(host: host, port: 0).get()
+        let sender = try await DatagramBootstrap(group: eventLoopGroup).bind(host: host, port: 0).get()
+        defer {
+            receiver.close(promise: nil)
+            sender.close(promise: nil)
+        }
+        let receiverPort = receiver.localAddress?.port ?? 0
+        await cancelWhenGracefulShutdown {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await discover(receiverPort: receiverPort) }
+                group.addTask { await probe(from: sender) }
+                group.addTask { await checkHTTP() }
+            }
+        }
+    }
+
+    /// Reads discovery, and registers the probe receiver with each pair not yet probed.
+    private func discover(receiverPort: Int) async {
+        while !Task.isCancelled {
+            await cluster.refreshFromDiscovery()
+            for status in cluster.snapshot where !status.probeRegistered {
+                if await registerProbe(with: status.announcement, port: receiverPort) {
+                    cluster.probeRegistered(pairID: status.announcement.id, announcement: status.announcement)
+                }
+            }
+            try? await Task.sleep(for: .milliseconds(200))
+        }
+    }
+
+    /// Registers the receive socket as the one device of the pair's probe scene, in the pair's region.
+    private func registerProbe(with pair: PairAnnouncement, port: Int) async -> Bool {
+        let scene = Self.probeScenePrefix + pair.id
+        let body: [String: Any] = [
+            "scenes": [["key": scene, "region": pair.region, "devices": [["key": Self.probeObjectKey, "hostname": host, "port": port, "connection_format": "binary"]]]]
+        ]
+        guard let data = try? JSONSerialization.data(withJSONObject: body) else { return false }
+        var request = HTTPClientRequest(url: "\(pair.crazyIvanHTTP)/v1/scene/\(scene)/register")
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.body = .bytes(ByteBuffer(bytes: data))
+        do {
+            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(1))
+            let answer = try await response.body.collect(upTo: 1 << 20)
+            let envelope = (try? JSONSerialization.jsonObject(with: Data(buffer: answer))) as? [String: Any]
+            guard response.status == .ok, envelope?["err_code"] as? Int == ErrorCode.noError.rawValue else {
+                logger.warning("probe registration refused", metadata: ["aesel.pair": "\(pair.id)", "aesel.answer": "\(String(buffer: answer))"])
+                return false
+            }
+            return true
+        } catch {
+            return false
+        }
+    }
+
+    /// Sends a round of probes every `probeInterval`. Numbers grow across restarts (microseconds since
+    /// 1970 at start, plus the round) so CLyman never drops a probe as stale.
+    private func probe(from sender: any Channel) async {
+        let base = UInt64(Date().timeIntervalSince1970 * 1_000_000)
+        var round: UInt64 = 0
+        while !Task.isCancelled {
+            round += 1
+            let number = base + round
+            for pair in cluster.startProbeRound(number: number, now: .now) {
+                guard let (host, port) = pair.udpHostAndPort, let address = try? SocketAddress(ipAddress: host, port: port) else { continue }
+                let event = ObjectEvent(sceneKey: Self.probeScenePrefix + pair.id, objectKey: Self.probeObjectKey, sequence: number)
+                let payload = EventCodec.encode(event, as: .binary, allocator: sender.allocator)
+                sender.writeAndFlush(AddressedEnvelope(remoteAddress: address, data: payload), promise: nil)
+            }
+            try? await Task.sleep(for: cluster.settings.probeInterval)
+        }
+    }
+
+    /// GETs `/health` of both halves of each pair; a half that fails or takes longer than the interval is a miss.
+    private func checkHTTP() async {
+        let interval = cluster.settings.httpCheckInterval
+        while !Task.isCancelled {
+            await withTaskGroup(of: Void.self) { group in
+                for status in cluster.snapshot {
+                    let pair = status.announcement
+                    group.addTask {
+                        var healthy = true
+                        for url in Set([pair.clymanHTTP, pair.crazyIvanHTTP]) {
+                            let response = try? await HTTPClient.shared.execute(HTTPClientRequest(url: url + "/health"), timeout: TimeAmount(interval))
+                            if response?.status != .ok { healthy = false }
+                            _ = try? await response?.body.collect(upTo: 1 << 16)
+                        }
+                        cluster.httpChecked(pairID: pair.id, healthy: healthy)
+                    }
+                }
+            }
+            try? await Task.sleep(for: interval)
+        }
+    }
+}
+
+/// Probes coming back out of the pairs' CrazyIvans.
+final class ProbeAnswerHandler: ChannelInboundHandler, Sendable {
+    typealias InboundIn = AddressedEnvelope<ByteBuffer>
+
+    let cluster: ClusterManager
+
+    init(cluster: ClusterManager) {
+        self.cluster = cluster
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let envelope = unwrapInboundIn(data)
+        guard let event = try? EventCodec.decode(envelope.data), event.sceneKey.hasPrefix(HealthProber.probeScenePrefix) else { return }
+        cluster.probeAnswered(pairID: String(event.sceneKey.dropFirst(HealthProber.probeScenePrefix.count)), number: event.sequence, now: .now)
+    }
+}
+
+extension TimeAmount {
+    init(_ duration: Duration) {
+        self = .nanoseconds(duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
+    }
+}

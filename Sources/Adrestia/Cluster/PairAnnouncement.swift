@@ -1,0 +1,33 @@
+/// What a CLyman/CrazyIvan pair tells discovery about itself (DESIGN.md section 5). Addresses are
+/// `host:port`; the HTTP ones are base URLs.
+public struct PairAnnouncement: Sendable, Hashable, Codable {
+    public var id: String
+    public var region: String
+    /// Where devices send events: CLyman's UDP port.
+    public var clymanUDP: String
+    public var clymanHTTP: String
+    public var crazyIvanHTTP: String
+
+    public init(id: String, region: String, clymanUDP: String, clymanHTTP: String, crazyIvanHTTP: String) {
+        self.id = id
+        self.region = region
+        self.clymanUDP = clymanUDP
+        self.clymanHTTP = clymanHTTP
+        self.crazyIvanHTTP = crazyIvanHTTP
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id = "pair"
+        case region
+        case clymanUDP = "clyman_udp"
+        case clymanHTTP = "clyman_http"
+        case crazyIvanHTTP = "crazyivan_http"
+    }
+
+    /// CLyman's UDP endpoint, split; an IPv6 host is in brackets.
+    public var udpHostAndPort: (host: String, port: Int)? {
+        guard let colon = clymanUDP.lastIndex(of: ":"), let port = Int(clymanUDP[clymanUDP.index(after: colon)...]) else { return nil }
+        let host = clymanUDP[..<colon]
+        return (host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : String(host), port)
+    }
+}

@@ -1,0 +1,221 @@
+public import AeselModel
+import AeselWire
+public import NIOCore
+import NIOPosix
+import Synchronization
+
+/// A device's connection to one scene: it registers through the gateway, sends object updates over UDP
+/// to the scene's CLyman endpoint, and receives the updates of the scene's other devices.
+///
+/// When it keeps sending but hears nothing back for ``AeselClientConfiguration/silenceTimeout``, it asks
+/// the gateway for another endpoint (`GET /v1/scene/{key}/endpoint?failed=HOST:PORT`) and switches to it.
+/// Call ``close()`` when done: it deregisters the device.
+public final class AeselClient: Sendable {
+    public let configuration: AeselClientConfiguration
+    /// Events from the other devices of the scene, newest kept when the consumer falls behind (1024).
+    /// Iterate from one task only; the stream ends on ``close()``.
+    public let updates: AsyncStream<ObjectEvent>
+    /// The local UDP address the client receives on (and sends from).
+    public let localAddress: SocketAddress
+
+    private let channel: any Channel
+    private let gateway: Gateway
+    private let shared: Shared
+
+    /// The UDP endpoint the client currently sends to.
+    public var endpoint: SocketAddress { shared.state.withLock { $0.endpoint } }
+    /// How many times the client switched endpoints.
+    public var failovers: Int { shared.state.withLock { $0.failovers } }
+    /// Datagrams received that were not object or property updates (e.g. the JSON of HTTP transactions).
+    public var skippedDatagrams: Int { shared.state.withLock { $0.skipped } }
+
+    /// Binds a UDP socket on `bindHost`, registers the device and starts listening.
+    public static func connect(_ configuration: AeselClientConfiguration) async throws -> AeselClient {
+        let (updates, continuation) = AsyncStream.makeStream(of: ObjectEvent.self, bufferingPolicy: .bufferingNewest(1024))
+        let shared = Shared(continuation: continuation)
+        let channel = try await DatagramBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelOption(.socketOption(.so_rcvbuf), value: 1 << 20)
+            // One byte over the limit, so an oversized datagram reads as oversized rather than cut to size.
+            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: EventCodec.maximumDatagramSize + 1))
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(Receiver(shared: shared))
+                }
+            }
+            .bind(host: configuration.bindHost, port: 0).get()
+        do {
+            guard let local = channel.localAddress, let port = local.port else {
+                throw AeselClientError.invalidAnswer("the UDP socket has no local port")
+            }
+            let gateway = Gateway(configuration)
+            let endpoint = try await gateway.register(
+                deviceKey: configuration.deviceKey, host: configuration.bindHost, port: port, format: configuration.format
+            )
+            shared.state.withLock { $0.endpoint = endpoint }
+            let client = AeselClient(configuration, updates: updates, local: local, channel: channel, gateway: gateway, shared: shared)
+            client.startWatchdog()
+            return client
+        } catch {
+            continuation.finish()
+            try? await channel.close()
+            throw error
+        }
+    }
+
+    private init(_ configuration: AeselClientConfiguration, updates: AsyncStream<ObjectEvent>, local: SocketAddress, channel: any Channel, gateway: Gateway, shared: Shared) {
+        self.configuration = configuration
+        self.updates = updates
+        self.localAddress = local
+        self.channel = channel
+        self.gateway = gateway
+        self.shared = shared
+    }
+
+    /// Sends `event` to the current endpoint without waiting. The sender device key is set to this
+    /// device's, and an empty scene key to the client's scene. Dropped if the socket's send buffer is full
+    /// or the client is closed.
+    public func send(_ event: ObjectEvent) {
+        var event = event
+        if event.sceneKey.isEmpty { event.sceneKey = configuration.sceneKey }
+        event.senderDeviceKey = configuration.deviceKey
+        let now = ContinuousClock.now
+        let destination: SocketAddress? = shared.state.withLock { state in
+            guard !state.closed else { return nil }
+            state.lastSent = now
+            return state.endpoint
+        }
+        guard let destination, channel.isWritable else { return }
+        let datagram = EventCodec.encode(event, as: configuration.format, allocator: channel.allocator)
+        channel.writeAndFlush(AddressedEnvelope(remoteAddress: destination, data: datagram), promise: nil)
+    }
+
+    /// Asks the gateway for the scene's endpoint and switches to it if it changed.
+    public func refreshEndpoint() async throws {
+        guard !shared.state.withLock({ $0.closed }) else { throw AeselClientError.closed }
+        adopt(try await gateway.endpoint(failed: nil, timeout: .seconds(10)))
+    }
+
+    /// Deregisters the device (best effort) and closes the socket; ends ``updates``. Idempotent.
+    public func close() async {
+        let wasOpen = shared.state.withLock { state in
+            defer {
+                state.closed = true
+                state.watchdog?.cancel()
+                state.watchdog = nil
+            }
+            return !state.closed
+        }
+        guard wasOpen else { return }
+        try? await gateway.deregister(deviceKey: configuration.deviceKey)
+        try? await channel.close()
+        shared.continuation.finish()
+    }
+
+    deinit {
+        let open = shared.state.withLock { state in
+            defer { state.closed = true }
+            state.watchdog?.cancel()
+            return !state.closed
+        }
+        if open {
+            channel.close(promise: nil)
+            shared.continuation.finish()
+        }
+    }
+
+    // MARK: Failover
+
+    private func startWatchdog() {
+        let timeout = configuration.silenceTimeout
+        let tick = max(timeout / 4, .milliseconds(5))
+        let task = Task { [weak self] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: tick)
+                guard let self else { return }
+                await self.checkSilence(timeout: timeout)
+            }
+        }
+        shared.state.withLock { $0.watchdog = task }
+    }
+
+    /// Asks for another endpoint when the client sent within the last `timeout` but received nothing for
+    /// `timeout`, at most once per `timeout`. Errors are ignored: the next window tries again.
+    private func checkSilence(timeout: Duration) async {
+        let now = ContinuousClock.now
+        let failed: SocketAddress? = shared.state.withLock { state in
+            guard !state.closed, !state.asking,
+                let lastSent = state.lastSent, now - lastSent <= timeout,
+                now - state.lastReceived >= timeout,
+                state.lastAsked.map({ now - $0 >= timeout }) ?? true
+            else { return nil }
+            state.lastAsked = now
+            state.asking = true
+            return state.endpoint
+        }
+        guard let failed else { return }
+        defer { shared.state.withLock { $0.asking = false } }
+        let seconds = timeout.components.seconds
+        let answer = try? await gateway.endpoint(failed: failed, timeout: .seconds(max(2, seconds)))
+        if let answer { adopt(answer) }
+    }
+
+    private func adopt(_ endpoint: SocketAddress) {
+        let now = ContinuousClock.now
+        shared.state.withLock { state in
+            guard !state.closed, state.endpoint != endpoint else { return }
+            state.endpoint = endpoint
+            state.failovers += 1
+            // The new endpoint gets a full window before it is judged silent.
+            state.lastReceived = now
+        }
+    }
+}
+
+/// What the client and its channel handler share.
+private final class Shared: Sendable {
+    struct State {
+        var endpoint = try! SocketAddress(ipAddress: "127.0.0.1", port: 0)
+        var failovers = 0
+        var skipped = 0
+        var lastSent: ContinuousClock.Instant?
+        var lastReceived = ContinuousClock.now
+        var lastAsked: ContinuousClock.Instant?
+        var asking = false
+        var closed = false
+        var watchdog: Task<Void, Never>?
+    }
+
+    let state = Mutex(State())
+    let continuation: AsyncStream<ObjectEvent>.Continuation
+
+    init(continuation: AsyncStream<ObjectEvent>.Continuation) {
+        self.continuation = continuation
+    }
+}
+
+/// Decodes each datagram and yields the updates; anything else is counted as skipped.
+private final class Receiver: ChannelInboundHandler {
+    typealias InboundIn = AddressedEnvelope<ByteBuffer>
+
+    private let shared: Shared
+
+    init(shared: Shared) {
+        self.shared = shared
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let envelope = unwrapInboundIn(data)
+        let now = ContinuousClock.now
+        var event = try? EventCodec.decode(envelope.data)
+        event?.source = envelope.remoteAddress
+        shared.state.withLock { state in
+            state.lastReceived = now
+            if event == nil { state.skipped += 1 }
+        }
+        if let event { shared.continuation.yield(event) }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // ICMP port unreachable and the like: UDP is lossy; the failover watchdog handles dead endpoints.
+    }
+}

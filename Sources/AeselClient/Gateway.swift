@@ -1,0 +1,118 @@
+import AeselModel
+import AeselWire
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+/// The gateway routes the client uses: registration, deregistration and the endpoint of the scene.
+struct Gateway: Sendable {
+    let base: String
+    let sceneKey: String
+    let http: HTTPClient
+
+    init(_ configuration: AeselClientConfiguration, http: HTTPClient = .shared) {
+        var base = configuration.gateway
+        while base.hasSuffix("/") { base.removeLast() }
+        self.base = base
+        self.sceneKey = configuration.sceneKey
+        self.http = http
+    }
+
+    private var scenePath: String {
+        var allowed = CharacterSet.urlPathAllowed
+        allowed.remove("/")
+        return base + "/v1/scene/" + (sceneKey.addingPercentEncoding(withAllowedCharacters: allowed) ?? sceneKey)
+    }
+
+    /// Registers the device receiving on `host:port`; returns the event endpoint the answer names.
+    func register(deviceKey: String, host: String, port: Int, format: EventFormat) async throws -> SocketAddress {
+        let device = DeviceJSON(key: deviceKey, hostname: host, port: port, format: format)
+        let answer: SceneList = try await call(.POST, scenePath + "/register", body: SceneList(scenes: [SceneJSON(key: sceneKey, devices: [device])]))
+        if let code = answer.errorCode, code != .noError {
+            throw AeselClientError.gateway(status: 200, code: code.rawValue, message: answer.errorMessage ?? "")
+        }
+        guard let host = answer.eventDestinationHost, let port = answer.eventDestinationPort else {
+            throw AeselClientError.invalidAnswer("no event_destination_host/port")
+        }
+        return try resolve(host: host, port: port)
+    }
+
+    func deregister(deviceKey: String) async throws {
+        let _: SceneList = try await call(.POST, scenePath + "/deregister", body: SceneList(scenes: [SceneJSON(key: sceneKey, devices: [DeviceJSON(key: deviceKey)])]))
+    }
+
+    /// The scene's current event endpoint; `failed` tells the gateway which one stopped answering.
+    func endpoint(failed: SocketAddress?, timeout: TimeAmount) async throws -> SocketAddress {
+        var url = scenePath + "/endpoint"
+        if let failed, let text = Self.text(failed) {
+            url += "?failed=" + (text.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: ".:-_"))) ?? text)
+        }
+        let answer: EndpointAnswer = try await call(.GET, url, body: Optional<SceneList>.none, timeout: timeout)
+        return try resolve(host: answer.host, port: answer.port)
+    }
+
+    /// `host:port`, IPv6 as `[host]:port`.
+    static func text(_ address: SocketAddress) -> String? {
+        guard let ip = address.ipAddress, let port = address.port else { return nil }
+        if case .v6 = address { return "[\(ip)]:\(port)" }
+        return "\(ip):\(port)"
+    }
+
+    /// An IP literal as is, a name resolved; an unspecified address (`0.0.0.0`, `::`) means the gateway's host.
+    private func resolve(host: String, port: Int) throws -> SocketAddress {
+        var host = host
+        if host.isEmpty || host == "0.0.0.0" || host == "::" {
+            host = URL(string: base)?.host ?? "127.0.0.1"
+        }
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard (1...65535).contains(port) else { throw AeselClientError.invalidAnswer("event port \(port)") }
+        if let address = try? SocketAddress(ipAddress: host, port: port) { return address }
+        return try SocketAddress.makeAddressResolvingHost(host, port: port)
+    }
+
+    private func call<Body: Encodable, Answer: Decodable>(
+        _ method: HTTPMethod, _ url: String, body: Body?, timeout: TimeAmount = .seconds(10)
+    ) async throws -> Answer {
+        var request = HTTPClientRequest(url: url)
+        request.method = method
+        if let body {
+            request.headers.add(name: "content-type", value: "application/json")
+            request.body = .bytes(ByteBuffer(bytes: try JSONEncoder().encode(body)))
+        }
+        let response = try await http.execute(request, timeout: timeout)
+        let bytes = Data((try await response.body.collect(upTo: 1 << 20)).readableBytesView)
+        guard response.status == .ok else {
+            let envelope = try? JSONDecoder().decode(EnvelopeStatus.self, from: bytes)
+            let message = envelope?.message ?? String(decoding: bytes.prefix(200), as: UTF8.self)
+            throw AeselClientError.gateway(status: Int(response.status.code), code: envelope?.code, message: message)
+        }
+        do {
+            return try JSONDecoder().decode(Answer.self, from: bytes)
+        } catch {
+            throw AeselClientError.invalidAnswer("\(error)")
+        }
+    }
+}
+
+/// The error fields of any envelope, read leniently.
+private struct EnvelopeStatus: Decodable {
+    var code: Int?
+    var message: String?
+
+    enum CodingKeys: String, CodingKey {
+        case code = "err_code"
+        case message = "err_msg"
+    }
+}
+
+/// `GET /v1/scene/{key}/endpoint`: `{"event_destination_host":…,"event_destination_port":…,"pair":…,"region":…}`.
+private struct EndpointAnswer: Decodable {
+    var host: String
+    var port: Int
+
+    enum CodingKeys: String, CodingKey {
+        case host = "event_destination_host"
+        case port = "event_destination_port"
+    }
+}

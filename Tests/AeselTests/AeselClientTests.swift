@@ -1,0 +1,111 @@
+@testable import AeselBench
+import AeselClient
+import AeselModel
+import AeselWire
+import Foundation
+import NIOCore
+import Synchronization
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The device SDK against a real `aesel serve`; its failover is tested against Adrestia (ClusterTests).
+@Suite("AeselClient", .timeLimit(.minutes(2)))
+struct AeselClientTests {
+    static func moved(_ step: Int) -> Transform {
+        Transform(rowMajor: [1, 0, 0, Double(step), 0, 1, 0, 0.25, 0, 0, 1, -Double(step)])
+    }
+
+    @Test("Three clients: the other two get all 200 updates in order, the sender none; close deregisters")
+    func threeClients() async throws {
+        let server = try TestServer()
+        defer { server.stop() }
+        func configuration(_ device: String, _ format: EventFormat) -> AeselClientConfiguration {
+            AeselClientConfiguration(gateway: server.url, sceneKey: "client-arena", deviceKey: device, format: format)
+        }
+        let sender = try await AeselClient.connect(configuration("sender", .binary))
+        let binaryReceiver = try await AeselClient.connect(configuration("binary-receiver", .binary))
+        let jsonReceiver = try await AeselClient.connect(configuration("json-receiver", .json))
+        let clients = [sender, binaryReceiver, jsonReceiver]
+        let inboxes = clients.map(Inbox.init)
+        for client in clients {
+            #expect(client.endpoint.port == Int(server.udpPort))
+        }
+
+        // Creating an object sends its JSON record to every device: not an update, so skipped and counted.
+        let object = try await server.createObject(in: "client-arena")
+        #expect(await eventually { clients.allSatisfy { $0.skippedDatagrams == 1 } })
+
+        for step in 1...200 {
+            sender.send(ObjectEvent(sceneKey: "client-arena", objectKey: object, transform: Self.moved(step), sequence: UInt64(step)))
+        }
+        for inbox in inboxes.dropFirst() {
+            #expect(await eventually { inbox.count >= 200 })
+            let events = inbox.events
+            #expect(events.map(\.sequence) == Array(1...200))
+            #expect(events.allSatisfy { $0.objectKey == object && $0.sceneKey == "client-arena" })
+            #expect(events.map(\.transform) == (1...200).map(Self.moved))
+        }
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(inboxes[0].count == 0)
+        #expect(inboxes.dropFirst().allSatisfy { $0.count == 200 })
+        #expect(clients.allSatisfy { $0.failovers == 0 })
+
+        // Closing deregisters: the next update reaches the remaining receiver and nothing at the closed
+        // client's address, and its stream ends.
+        let closedPort = try #require(jsonReceiver.localAddress.port)
+        await jsonReceiver.close()
+        await inboxes[2].task.value
+        let scene = try await server.request("GET", "/v1/scene/client-arena")
+        let devices = (scene.json["scenes"] as? [[String: Any]])?.first?["devices"] as? [[String: Any]]
+        #expect(Set(devices?.compactMap { $0["key"] as? String } ?? []) == ["sender", "binary-receiver"])
+        let listener = try UDPSocket(port: UInt16(closedPort))
+        defer { listener.close() }
+        sender.send(ObjectEvent(sceneKey: "client-arena", objectKey: object, transform: Self.moved(201), sequence: 201))
+        #expect(await eventually { inboxes[1].count == 201 })
+        try await Task.sleep(for: .milliseconds(100))
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        #expect(buffer.withUnsafeMutableBytes { listener.receive(into: $0, flags: Int32(MSG_DONTWAIT)) } == nil)
+
+        await sender.close()
+        await binaryReceiver.close()
+        await jsonReceiver.close()
+    }
+
+    @Test("A refused registration throws the envelope's error")
+    func refusedRegistration() async throws {
+        let server = try TestServer()
+        defer { server.stop() }
+        do {
+            // Keys are at most 255 bytes: the server answers err_code 122 (in a 200, as the original).
+            _ = try await AeselClient.connect(AeselClientConfiguration(gateway: server.url, sceneKey: "s", deviceKey: String(repeating: "d", count: 300)))
+            Issue.record("connect succeeded")
+        } catch AeselClientError.gateway(_, let code, let message) {
+            #expect(code == 122)
+            #expect(message.contains("255 bytes"))
+        }
+    }
+}
+
+/// Collects a client's updates until its stream ends.
+private final class Inbox: Sendable {
+    private let received: Received
+    let task: Task<Void, Never>
+
+    private final class Received: Sendable {
+        let events = Mutex<[ObjectEvent]>([])
+    }
+
+    init(_ client: AeselClient) {
+        let received = Received()
+        self.received = received
+        task = Task {
+            for await event in client.updates { received.events.withLock { $0.append(event) } }
+        }
+    }
+
+    var events: [ObjectEvent] { received.events.withLock { $0 } }
+    var count: Int { received.events.withLock { $0.count } }
+}
