@@ -145,7 +145,7 @@ let package = Package(
         .target(
             name: "AeselBench",
             dependencies: [
-                "AeselModel", "AeselWire", "CrazyIvan",
+                "AeselModel", "AeselWire", "CrazyIvan", "AeselClient",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -238,6 +238,12 @@ struct BenchCommand: AsyncParsableCommand {
     @Flag(help: "Measure HTTP transactions instead: object create, get, update, query and registration.")
     var transactions = false
 
+    @Flag(help: "Measure failover instead: kill -9 a pair behind Adrestia and time the first update through the new pair.")
+    var failover = false
+
+    @Option(help: "With --failover: how many kills.")
+    var runs = 10
+
     @Option(help: "With --transactions: concurrent clients.")
     var clients = 16
 
@@ -260,6 +266,11 @@ struct BenchCommand: AsyncParsableCommand {
         if stages {
             let measured = try StageBreakdown.measure(devicesPerScene: devices, format: format)
             print(json ? String(decoding: try JSONEncoder().encode(measured), as: UTF8.self) : StageBreakdown.table(measured))
+            return
+        }
+        if failover {
+            let result = try await FailoverBench(runs: runs).run()
+            print(json ? String(decoding: try JSONEncoder().encode(result), as: UTF8.self) : FailoverBench.table(result))
             return
         }
         if transactions {

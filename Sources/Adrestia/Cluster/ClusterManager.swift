@@ -63,6 +63,7 @@ final class ClusterManager: Sendable {
     private let pairs = Mutex<[String: PairStatus]>([:])
     /// Pairs whose scenes are being moved, so a second detection does not start a second move.
     private let moving = Mutex<Set<String>>([])
+    private let started = ContinuousClock.now
 
     init(settings: ClusterSettings, store: any AeselStore, directory: any PairDirectory, logger: Logger) {
         self.settings = settings
@@ -181,9 +182,22 @@ final class ClusterManager: Sendable {
     /// The healthy pair a scene is on, assigning or moving it first when needed.
     func pair(forScene sceneKey: String, region hint: String?) async throws -> PairAnnouncement {
         let current = try await store.pairOfScene(sceneKey)
-        if let current, let status = status(of: current), status.healthy { return status.announcement }
+        if let current, let healthy = await verdict(on: current) { return healthy }
         let region = try await region(ofScene: sceneKey, hint: hint, formerPair: current)
         return try await move(sceneKey, from: current, region: region)
+    }
+
+    /// The pair if it is healthy. A pair not judged yet (Adrestia just started, or the pair just
+    /// announced itself) gets up to a second: a restart must not move scenes off pairs that are fine.
+    private func verdict(on pairID: String) async -> PairAnnouncement? {
+        let deadline = ContinuousClock.now + .seconds(1)
+        while true {
+            let status = status(of: pairID)
+            if let status, status.healthy { return status.announcement }
+            let undecided = status.map { $0.probeMisses < settings.missesAllowed && $0.httpMisses < settings.missesAllowed && $0.lastRoundTrip == nil } ?? (ContinuousClock.now - started < .seconds(3))
+            guard undecided, ContinuousClock.now < deadline else { return nil }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
     }
 
     /// Moves every scene of a pair that went down to a healthy pair, one task per pair.
