@@ -127,7 +127,8 @@ public final class AeselClient: Sendable {
 
     private func startWatchdog() {
         let timeout = configuration.silenceTimeout
-        let tick = max(timeout / 4, .milliseconds(5))
+        // Checked ten times a window, so silence is noticed at most a tenth of the timeout late.
+        let tick = max(timeout / 10, .milliseconds(5))
         let task = Task { [weak self] in
             while !Task.isCancelled {
                 try? await Task.sleep(for: tick)
