@@ -78,7 +78,30 @@ struct ClusterTests {
         #expect(gone)
         let clusterScenes = try await cluster.adrestia.request("GET", "/cluster/\(survivor)")
         #expect(clusterScenes.status == 200)
+
+        // A region whose only pair dies keeps its scenes: no other region takes them unless allowed.
+        try await cluster.createScene("meadow", region: "west")
+        #expect(try await cluster.endpoint(of: "meadow")?.pair == "west-1")
+        cluster.kill("west-1")
+        let stranded = try await eventually(timeout: .seconds(3)) { try await cluster.adrestia.request("GET", "/v1/scene/meadow/endpoint").status == 503 }
+        #expect(stranded, "503 while the region has no healthy pair")
         for client in clients { await client.close() }
+        await cluster.stop()
+    }
+
+    @Test("--cross-region-failover: a region's last pair dies and its scene moves to another region; /v1/register finds the scene's pair from the body")
+    func crossRegionFailover() async throws {
+        let cluster = try await TestCluster(discovery: .embedded, store: .sqlite, pairs: [("w", "west"), ("e", "east")], adrestiaArguments: ["--cross-region-failover"])
+        let allHealthy = try await cluster.waitUntilHealthy(["w", "e"])
+        #expect(allHealthy)
+        try await cluster.createScene("plaza", region: "west")
+        let registration = try await cluster.adrestia.request(
+            "POST", "/v1/register", body: #"{"scenes":[{"key":"plaza","devices":[{"key":"kiosk","hostname":"127.0.0.1","port":9}]}]}"#)
+        #expect(registration.json["err_code"] as? Int == 100)
+        #expect(registration.json["pair"] as? String == "w")
+        cluster.kill("w")
+        let moved = try await eventually(timeout: .seconds(3)) { try await cluster.endpoint(of: "plaza")?.pair == "e" }
+        #expect(moved)
         await cluster.stop()
     }
 

@@ -50,7 +50,10 @@ struct GatewayRoutes: Sendable {
             return try JSONResponse.make(Endpoint(pair))
         }
         router.post("/v1/scene/{scene}/register") { request, context in
-            try await register(request, sceneKey: context.parameters.require("scene"))
+            try await register(request, pathKey: context.parameters.require("scene"))
+        }
+        router.post("/v1/register") { request, _ in
+            try await register(request, pathKey: nil)
         }
     }
 
@@ -65,6 +68,7 @@ struct GatewayRoutes: Sendable {
             let ownRoute =
                 segments.count < 2 || segments[0] != "v1" || segments[1] == "pairs"
                 || (segments.count == 4 && segments[1] == "scene" && (segments[3] == "endpoint" || segments[3] == "register"))
+                || (segments.count == 2 && segments[1] == "register")
             return ownRoute ? try await next(request, context) : try await routes.forward(request)
         }
     }
@@ -129,13 +133,17 @@ struct GatewayRoutes: Sendable {
         }
     }
 
-    /// Registration goes to the scene's pair; the answer names the pair and its CLyman UDP endpoint.
-    private func register(_ request: Request, sceneKey: String) async throws -> Response {
+    /// Registration goes to the scene's pair; the answer names the pair and its CLyman UDP endpoint. The
+    /// scene is in the path, or (`/v1/register`) in the body; a body without one goes to any pair, which
+    /// answers the original's error.
+    private func register(_ request: Request, pathKey: String?) async throws -> Response {
         var request = request
         let body = try await request.collectBody(upTo: JSONResponse.maximumBodySize)
-        let parsed = (try? JSONSerialization.jsonObject(with: Data(buffer: body))) as? [String: Any]
-        let region = ((parsed?["scenes"] as? [[String: Any]])?.first?["region"] as? String)
-        let pair = try await assignedPair(sceneKey, region: region)
+        let first = Self.firstScene(in: body)
+        guard let sceneKey = pathKey ?? (first?["key"] as? String).flatMap({ $0.isEmpty ? nil : $0 }) else {
+            return try await forward(request, body: body, sceneKey: nil)
+        }
+        let pair = try await assignedPair(sceneKey, region: first?["region"] as? String)
         let answer = try await Self.send(request, body: body, to: pair.crazyIvanHTTP)
         guard answer.status == .ok, var envelope = (try? JSONSerialization.jsonObject(with: Data(buffer: answer.body))) as? [String: Any] else {
             return answer.response
@@ -155,9 +163,21 @@ struct GatewayRoutes: Sendable {
         var request = request
         let body = try await request.collectBody(upTo: JSONResponse.maximumBodySize)
         let segments = request.uri.path.split(separator: "/")
+        // The scene is in the path, or in the body of /v1/deregister and /v1/align.
+        var sceneKey: String?
+        if segments.count >= 3, segments[1] == "scene", segments[2] != "query", segments[2] != "cache" {
+            sceneKey = String(segments[2]).removingPercentEncoding ?? String(segments[2])
+        } else if segments.count == 2, segments[1] == "deregister" || segments[1] == "align" {
+            sceneKey = Self.firstScene(in: body)?["key"] as? String
+        }
+        return try await forward(request, body: body, sceneKey: sceneKey)
+    }
+
+    private func forward(_ request: Request, body: ByteBuffer, sceneKey: String?) async throws -> Response {
+        let segments = request.uri.path.split(separator: "/")
         var pair: PairAnnouncement?
-        if segments.count >= 3, segments[1] == "scene", segments[2] != "query", segments[2] != "cache",
-            let assigned = try await cluster.store.pairOfScene(String(segments[2]).removingPercentEncoding ?? String(segments[2])),
+        if let sceneKey, EventCodec.isValidKey(sceneKey),
+            let assigned = try await cluster.store.pairOfScene(sceneKey),
             let status = cluster.status(of: assigned), status.healthy
         {
             pair = status.announcement
@@ -168,6 +188,12 @@ struct GatewayRoutes: Sendable {
         let resource = segments.count >= 5 && segments[1] == "scene" ? segments[3] : segments.count >= 2 ? segments[1] : ""
         let base = resource == "object" || resource == "property" ? pair.clymanHTTP : pair.crazyIvanHTTP
         return try await Self.send(request, body: body, to: base).response
+    }
+
+    /// `scenes[0]` of a scene list body, if it parses.
+    static func firstScene(in body: ByteBuffer) -> [String: Any]? {
+        let parsed = (try? JSONSerialization.jsonObject(with: Data(buffer: body))) as? [String: Any]
+        return (parsed?["scenes"] as? [[String: Any]])?.first
     }
 
     struct Answer {
