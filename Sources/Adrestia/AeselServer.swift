@@ -216,14 +216,10 @@ public struct AeselServer {
             }
             return try JSONResponse.make(["status": "up"])
         }
-        let registry = self.registry
-        router.get("/metrics") { _, _ in
+        addMetricsRoute(to: router, registry: registry) {
             streamHealth.record(pair.isStreamHealthy ? 1 : 0)
             streamDropped.record(pair.clyman?.stream.droppedCount ?? 0)
             streamRejected.record(pair.subscriber?.rejectedCount ?? 0)
-            var text: [UInt8] = []
-            registry.emit(into: &text)
-            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(bytes: text)))
         }
         if let crazyIvan = pair.crazyIvan {
             let host = configuration.host
@@ -265,4 +261,14 @@ public struct AeselServer {
 func openStore(url: String?, dataFolder: String, logger: Logger) async throws -> any AeselStore {
     guard let url else { return try SQLiteStore(dataFolder: dataFolder) }
     return try await PostgresStore(url: url, logger: logger)
+}
+
+/// `GET /metrics`: the process's registry in Prometheus's text format; `update` records gauges first.
+func addMetricsRoute(to router: Router<BasicRequestContext>, registry: PrometheusCollectorRegistry, update: @escaping @Sendable () -> Void = {}) {
+    router.get("/metrics") { _, _ in
+        update()
+        var text: [UInt8] = []
+        registry.emit(into: &text)
+        return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(bytes: text)))
+    }
 }

@@ -1,3 +1,4 @@
+import CoreMetrics
 import UnixSignals
 import AeselHTTP
 import AeselStore
@@ -59,11 +60,12 @@ public struct AdrestiaServer {
         let router = Router()
         router.add(middleware: EnvelopeErrorMiddleware())
         router.get("/health") { _, _ in try JSONResponse.make(["status": "up"]) }
-        let metrics = self.registry
-        router.get("/metrics") { _, _ in
-            var text: [UInt8] = []
-            metrics.emit(into: &text)
-            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(bytes: text)))
+        let pairsAnnounced = CoreMetrics.Gauge(label: "aesel_pairs")
+        let pairsHealthy = CoreMetrics.Gauge(label: "aesel_pairs_healthy")
+        addMetricsRoute(to: router, registry: registry) {
+            let pairs = cluster.snapshot
+            pairsAnnounced.record(pairs.count)
+            pairsHealthy.record(pairs.filter(\.healthy).count)
         }
         GatewayRoutes(cluster: cluster, registry: embedded).add(to: router)
         let logger = self.logger

@@ -1,3 +1,4 @@
+import Metrics
 import AeselModel
 import AeselStore
 import AsyncHTTPClient
@@ -64,6 +65,8 @@ final class ClusterManager: Sendable {
     /// Pairs whose scenes are being moved, so a second detection does not start a second move.
     private let moving = Mutex<Set<String>>([])
     private let started = ContinuousClock.now
+    private let scenesMoved = Counter(label: "aesel_scenes_moved_total")
+    private let pairsWentDown = Counter(label: "aesel_pair_failures_total")
 
     init(settings: ClusterSettings, store: any AeselStore, directory: any PairDirectory, logger: Logger) {
         self.settings = settings
@@ -173,6 +176,7 @@ final class ClusterManager: Sendable {
     }
 
     private func pairWentDown(_ pairID: String, reason: String) {
+        pairsWentDown.increment()
         logger.warning("pair down", metadata: ["aesel.pair": "\(pairID)", "aesel.reason": "\(reason)"])
         moveScenes(awayFrom: pairID)
     }
@@ -211,6 +215,7 @@ final class ClusterManager: Sendable {
                     let region = try await region(ofScene: sceneKey, hint: nil, formerPair: pairID)
                     do {
                         let target = try await move(sceneKey, from: pairID, region: region)
+                        scenesMoved.increment()
                         logger.info("scene moved", metadata: ["aesel.scene": "\(sceneKey)", "aesel.from": "\(pairID)", "aesel.to": "\(target.id)"])
                     } catch {
                         logger.error("scene left without a pair", metadata: ["aesel.scene": "\(sceneKey)", "error": "\(error)"])
