@@ -1,6 +1,7 @@
 import AeselHTTP
 import AeselModel
 import AeselStore
+import AeselWire
 import AeselStream
 import AeselStreamKafka
 import AeselStreamUDP
@@ -236,7 +237,7 @@ public struct AeselServer {
         }
         if configuration.role == .all, let udp = pair.clyman?.ingestAddress {
             // The one pair is every scene's: what Adrestia answers for a cluster, so one SDK serves both.
-            let endpoint = GatewayRoutes.Endpoint(PairAnnouncement(id: "local", region: "", clymanUDP: Self.hostPort(udp), clymanHTTP: "", crazyIvanHTTP: ""))
+            let endpoint = EventEndpoint(host: udp.ipAddress ?? configuration.host, port: udp.port ?? 0, pair: "local", region: "")
             router.get("/v1/scene/{scene}/endpoint") { _, _ in try JSONResponse.make(endpoint) }
         }
         if let clyman = pair.clyman {

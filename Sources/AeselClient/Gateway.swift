@@ -48,7 +48,7 @@ struct Gateway: Sendable {
         if let failed, let text = Self.text(failed) {
             url += "?failed=" + (text.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: ".:-_"))) ?? text)
         }
-        let answer: EndpointAnswer = try await call(.GET, url, body: Optional<SceneList>.none, timeout: timeout)
+        let answer: EventEndpoint = try await call(.GET, url, body: Optional<SceneList>.none, timeout: timeout)
         return try resolve(host: answer.host, port: answer.port)
     }
 
@@ -103,16 +103,5 @@ private struct EnvelopeStatus: Decodable {
     enum CodingKeys: String, CodingKey {
         case code = "err_code"
         case message = "err_msg"
-    }
-}
-
-/// `GET /v1/scene/{key}/endpoint`: `{"event_destination_host":…,"event_destination_port":…,"pair":…,"region":…}`.
-private struct EndpointAnswer: Decodable {
-    var host: String
-    var port: Int
-
-    enum CodingKeys: String, CodingKey {
-        case host = "event_destination_host"
-        case port = "event_destination_port"
     }
 }

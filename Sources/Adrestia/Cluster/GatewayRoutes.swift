@@ -47,7 +47,7 @@ struct GatewayRoutes: Sendable {
             let sceneKey = try context.parameters.require("scene")
             if let failed = request.uri.queryParameters.get("failed") { cluster.reportFailed(endpoint: failed) }
             let pair = try await assignedPair(sceneKey, region: nil)
-            return try JSONResponse.make(Endpoint(pair))
+            return try JSONResponse.make(pair.eventEndpoint)
         }
         router.post("/v1/scene/{scene}/register") { request, context in
             try await register(request, pathKey: context.parameters.require("scene"))
@@ -70,28 +70,6 @@ struct GatewayRoutes: Sendable {
                 || (segments.count == 4 && segments[1] == "scene" && (segments[3] == "endpoint" || segments[3] == "register"))
                 || (segments.count == 2 && segments[1] == "register")
             return ownRoute ? try await next(request, context) : try await routes.forward(request)
-        }
-    }
-
-    /// What a device needs to send its events: the scene's pair's CLyman UDP endpoint.
-    struct Endpoint: Encodable {
-        let eventDestinationHost: String
-        let eventDestinationPort: Int
-        let pair: String
-        let region: String
-
-        init(_ pair: PairAnnouncement) {
-            let (host, port) = pair.udpHostAndPort ?? ("", 0)
-            eventDestinationHost = host
-            eventDestinationPort = port
-            self.pair = pair.id
-            region = pair.region
-        }
-
-        enum CodingKeys: String, CodingKey {
-            case eventDestinationHost = "event_destination_host"
-            case eventDestinationPort = "event_destination_port"
-            case pair, region
         }
     }
 
@@ -148,9 +126,9 @@ struct GatewayRoutes: Sendable {
         guard answer.status == .ok, var envelope = (try? JSONSerialization.jsonObject(with: Data(buffer: answer.body))) as? [String: Any] else {
             return answer.response
         }
-        let endpoint = Endpoint(pair)
-        envelope["event_destination_host"] = endpoint.eventDestinationHost
-        envelope["event_destination_port"] = endpoint.eventDestinationPort
+        let endpoint = pair.eventEndpoint
+        envelope["event_destination_host"] = endpoint.host
+        envelope["event_destination_port"] = endpoint.port
         envelope["pair"] = pair.id
         envelope["region"] = pair.region
         let data = try JSONSerialization.data(withJSONObject: envelope, options: [.sortedKeys])

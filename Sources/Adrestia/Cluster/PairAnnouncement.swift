@@ -1,3 +1,5 @@
+import AeselWire
+
 /// What a CLyman/CrazyIvan pair tells discovery about itself (DESIGN.md section 5). Addresses are
 /// `host:port`; the HTTP ones are base URLs.
 public struct PairAnnouncement: Sendable, Hashable, Codable {
@@ -29,5 +31,11 @@ public struct PairAnnouncement: Sendable, Hashable, Codable {
         guard let colon = clymanUDP.lastIndex(of: ":"), let port = Int(clymanUDP[clymanUDP.index(after: colon)...]) else { return nil }
         let host = clymanUDP[..<colon]
         return (host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : String(host), port)
+    }
+
+    /// What a device of one of the pair's scenes is told: the pair's CLyman UDP endpoint.
+    var eventEndpoint: EventEndpoint {
+        let (host, port) = udpHostAndPort ?? ("", 0)
+        return EventEndpoint(host: host, port: port, pair: id, region: region)
     }
 }
