@@ -75,11 +75,14 @@ public struct AeselServer {
         public var pairID: String
         public var region: String
         public var discovery: DiscoverySetting
+        /// The host in the pair's announced addresses: where devices and Adrestia reach it.
+        public var advertiseHost: String
 
-        public init(pairID: String, region: String, discovery: DiscoverySetting) {
+        public init(pairID: String, region: String, discovery: DiscoverySetting, advertiseHost: String) {
             self.pairID = pairID
             self.region = region
             self.discovery = discovery
+            self.advertiseHost = advertiseHost
         }
     }
 
@@ -124,8 +127,10 @@ public struct AeselServer {
                     guard let http = channel.localAddress else { return }
                     logger.info("aesel serving", metadata: ["aesel.http": "\(http)", "aesel.udp": "\(udpAddress.map { "\($0)" } ?? "none")"])
                     if let announcer, let identity, let udpAddress {
-                        let base = "http://\(Self.hostPort(http))"
-                        announcer.start(PairAnnouncement(id: identity.pairID, region: identity.region, clymanUDP: Self.hostPort(udpAddress), clymanHTTP: base, crazyIvanHTTP: base))
+                        let base = "http://\(Self.hostPort(identity.advertiseHost, http.port))"
+                        announcer.start(PairAnnouncement(
+                            id: identity.pairID, region: identity.region, clymanUDP: Self.hostPort(identity.advertiseHost, udpAddress.port),
+                            clymanHTTP: base, crazyIvanHTTP: base))
                     }
                     onReady(Endpoints(http: http, udp: udpAddress))
                 },
@@ -152,9 +157,8 @@ public struct AeselServer {
     }
 
     /// `host:port`, with IPv6 hosts in brackets.
-    static func hostPort(_ address: SocketAddress) -> String {
-        let host = address.ipAddress ?? "127.0.0.1"
-        return address.protocol == .inet6 ? "[\(host)]:\(address.port ?? 0)" : "\(host):\(address.port ?? 0)"
+    static func hostPort(_ host: String, _ port: Int?) -> String {
+        host.contains(":") ? "[\(host)]:\(port ?? 0)" : "\(host):\(port ?? 0)"
     }
 
     /// Every route the server answers, as `METHOD /path`, built by the same code as `run`'s on a

@@ -88,3 +88,16 @@ public enum JSONResponse {
         }
     }
 }
+
+extension Parameters {
+    /// A path parameter, percent-decoded: the router hands them over as sent, and keys are stored decoded.
+    public func decoded(_ name: String) throws -> String {
+        let raw = try require(name)
+        return raw.removingPercentEncoding ?? raw
+    }
+
+    /// A path parameter, percent-decoded, or nil when the route has none of that name.
+    public func decodedIfPresent(_ name: String) -> String? {
+        get(name).map { $0.removingPercentEncoding ?? $0 }
+    }
+}

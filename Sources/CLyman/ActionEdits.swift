@@ -120,21 +120,21 @@ struct ActionRoutes<Keyframe: Sendable & Hashable & Codable & FrameNumbered> {
             guard !action.name.isEmpty else {
                 throw EnvelopeError(.badRequest, .insufficientData, "an action needs a name", list: list, messageType: ObjectMessageType.actionCreate.rawValue + codeOffset)
             }
-            return try await edit(context.parameters.require("key"), context.parameters.get("scene"), .addAction(action))
+            return try await edit(context.parameters.decoded("key"), context.parameters.decodedIfPresent("scene"), .addAction(action))
         }
         group.post(RouterPath("\(base)/{action}")) { request, context in
             let body = try await JSONResponse.decode(ActionUpdateJSON.self, from: request, list: list, messageType: ObjectMessageType.actionUpdate.rawValue + codeOffset)
             return try await edit(
-                context.parameters.require("key"), context.parameters.get("scene"),
-                .updateAction(name: context.parameters.require("action"), description: body.description, owner: body.owner)
+                context.parameters.decoded("key"), context.parameters.decodedIfPresent("scene"),
+                .updateAction(name: context.parameters.decoded("action"), description: body.description, owner: body.owner)
             )
         }
         group.delete(RouterPath("\(base)/{action}")) { _, context in
-            try await edit(context.parameters.require("key"), context.parameters.get("scene"), .deleteAction(name: context.parameters.require("action")))
+            try await edit(context.parameters.decoded("key"), context.parameters.decodedIfPresent("scene"), .deleteAction(name: context.parameters.decoded("action")))
         }
         group.post(RouterPath("\(base)/{action}/keyframe")) { request, context in
             let keyframe = try await JSONResponse.decode(Keyframe.self, from: request, list: list, messageType: ObjectMessageType.frameCreate.rawValue + codeOffset)
-            return try await edit(context.parameters.require("key"), context.parameters.get("scene"), .addKeyframe(action: context.parameters.require("action"), keyframe))
+            return try await edit(context.parameters.decoded("key"), context.parameters.decodedIfPresent("scene"), .addKeyframe(action: context.parameters.decoded("action"), keyframe))
         }
         group.post(RouterPath("\(base)/{action}/keyframe/{frame}")) { request, context in
             let frame = try Self.frame(context, list: list)
@@ -143,14 +143,14 @@ struct ActionRoutes<Keyframe: Sendable & Hashable & Codable & FrameNumbered> {
                 Keyframe.self, from: request, list: list, messageType: ObjectMessageType.frameUpdate.rawValue + codeOffset, defaults: ["frame": frame]
             )
             return try await edit(
-                context.parameters.require("key"), context.parameters.get("scene"),
-                .updateKeyframe(action: context.parameters.require("action"), frame: frame, keyframe)
+                context.parameters.decoded("key"), context.parameters.decodedIfPresent("scene"),
+                .updateKeyframe(action: context.parameters.decoded("action"), frame: frame, keyframe)
             )
         }
         group.delete(RouterPath("\(base)/{action}/keyframe/{frame}")) { _, context in
             try await edit(
-                context.parameters.require("key"), context.parameters.get("scene"),
-                .deleteKeyframe(action: context.parameters.require("action"), frame: try Self.frame(context, list: list))
+                context.parameters.decoded("key"), context.parameters.decodedIfPresent("scene"),
+                .deleteKeyframe(action: context.parameters.decoded("action"), frame: try Self.frame(context, list: list))
             )
         }
     }

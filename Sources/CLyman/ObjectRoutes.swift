@@ -27,20 +27,20 @@ public struct ObjectRoutes: Sendable {
     /// Adds the object routes to `group` (`/v1`, or `/v1/scene/{scene}` for the gateway's scoped form).
     public func add<Context: RequestContext>(to group: RouterGroup<Context>) {
         group.post("object") { request, context in
-            try await create(request, sceneKey: context.parameters.get("scene"))
+            try await create(request, sceneKey: context.parameters.decodedIfPresent("scene"))
         }
         group.post("object/query") { request, context in
-            try await query(request, sceneKey: context.parameters.get("scene"))
+            try await query(request, sceneKey: context.parameters.decodedIfPresent("scene"))
         }
         group.get("object/{key}") { _, context in
-            let object = try await existing(context.parameters.require("key"), in: context.parameters.get("scene"), messageType: .get)
+            let object = try await existing(context.parameters.decoded("key"), in: context.parameters.decodedIfPresent("scene"), messageType: .get)
             return try respond(.get, [object])
         }
         group.post("object/{key}") { request, context in
-            try await update(request, key: context.parameters.require("key"), sceneKey: context.parameters.get("scene"), device: request.uri.queryParameters.get("device"))
+            try await update(request, key: context.parameters.decoded("key"), sceneKey: context.parameters.decodedIfPresent("scene"), device: request.uri.queryParameters.get("device"))
         }
         group.delete("object/{key}") { _, context in
-            let object = try await existing(context.parameters.require("key"), in: context.parameters.get("scene"), messageType: .delete)
+            let object = try await existing(context.parameters.decoded("key"), in: context.parameters.decodedIfPresent("scene"), messageType: .delete)
             guard let deleted = try await store.deleteObject(key: object.key) else {
                 throw EnvelopeError.notFound("no object \(object.key)", list: .objects, messageType: ObjectMessageType.delete.rawValue)
             }
@@ -50,20 +50,20 @@ public struct ObjectRoutes: Sendable {
             return try respond(.delete, [deleted])
         }
         group.get("object/{key}/lock") { request, context in
-            try await lock(key: context.parameters.require("key"), sceneKey: context.parameters.get("scene"), device: request.uri.queryParameters.get("device"), locking: true)
+            try await lock(key: context.parameters.decoded("key"), sceneKey: context.parameters.decodedIfPresent("scene"), device: request.uri.queryParameters.get("device"), locking: true)
         }
         group.delete("object/{key}/lock") { request, context in
-            try await lock(key: context.parameters.require("key"), sceneKey: context.parameters.get("scene"), device: request.uri.queryParameters.get("device"), locking: false)
+            try await lock(key: context.parameters.decoded("key"), sceneKey: context.parameters.decodedIfPresent("scene"), device: request.uri.queryParameters.get("device"), locking: false)
         }
         group.put("object/{key}/asset/{asset}") { _, context in
-            let asset = try context.parameters.require("asset")
-            return try await change(context.parameters.require("key"), in: context.parameters.get("scene"), .assetAdd) { object in
+            let asset = try context.parameters.decoded("asset")
+            return try await change(context.parameters.decoded("key"), in: context.parameters.decodedIfPresent("scene"), .assetAdd) { object in
                 if !object.assets.contains(asset) { object.assets.append(asset) }
             }
         }
         group.delete("object/{key}/asset/{asset}") { _, context in
-            let asset = try context.parameters.require("asset")
-            return try await change(context.parameters.require("key"), in: context.parameters.get("scene"), .assetDelete) { object in
+            let asset = try context.parameters.decoded("asset")
+            return try await change(context.parameters.decoded("key"), in: context.parameters.decodedIfPresent("scene"), .assetDelete) { object in
                 object.assets.removeAll { $0 == asset }
             }
         }

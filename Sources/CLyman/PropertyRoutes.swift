@@ -23,25 +23,25 @@ public struct PropertyRoutes: Sendable {
 
     public func add<Context: RequestContext>(to group: RouterGroup<Context>) {
         group.post("property") { request, context in
-            try await create(request, sceneKey: context.parameters.get("scene"))
+            try await create(request, sceneKey: context.parameters.decodedIfPresent("scene"))
         }
         group.post("property/query") { request, context in
-            try await query(request, sceneKey: context.parameters.get("scene"))
+            try await query(request, sceneKey: context.parameters.decodedIfPresent("scene"))
         }
         group.get("property/{key}") { _, context in
-            try respond(.get, [try await existing(context.parameters.require("key"), in: context.parameters.get("scene"), .get)])
+            try respond(.get, [try await existing(context.parameters.decoded("key"), in: context.parameters.decodedIfPresent("scene"), .get)])
         }
         group.post("property/{key}") { request, context in
             let list = try await JSONResponse.decode(PropertyList.self, from: request, list: .properties, messageType: ObjectMessageType.update.propertyCode)
             guard let json = list.items?.first else {
                 throw EnvelopeError(.badRequest, .insufficientData, "the body lists no property", list: .properties, messageType: ObjectMessageType.update.propertyCode)
             }
-            let sceneKey = context.parameters.get("scene")
+            let sceneKey = context.parameters.decodedIfPresent("scene")
             try Self.check(json, .update)
             if sceneKey == nil, let scene = json.scene?.nonEmpty, try await store.scene(key: scene) == nil {
                 throw EnvelopeError.notFound("no scene \(scene)", list: .properties, messageType: ObjectMessageType.update.propertyCode)
             }
-            return try await change(context.parameters.require("key"), in: sceneKey, .update) { property in
+            return try await change(context.parameters.decoded("key"), in: sceneKey, .update) { property in
                 if let name = json.name?.nonEmpty { property.name = name }
                 if let scene = json.scene?.nonEmpty, sceneKey == nil { property.sceneKey = scene }
                 if let parent = json.parent?.nonEmpty { property.parent = parent }
@@ -53,7 +53,7 @@ public struct PropertyRoutes: Sendable {
             }
         }
         group.delete("property/{key}") { _, context in
-            let property = try await existing(context.parameters.require("key"), in: context.parameters.get("scene"), .delete)
+            let property = try await existing(context.parameters.decoded("key"), in: context.parameters.decodedIfPresent("scene"), .delete)
             guard let deleted = try await store.deleteProperty(key: property.key) else {
                 throw EnvelopeError.notFound("no property \(property.key)", list: .properties, messageType: ObjectMessageType.delete.propertyCode)
             }

@@ -46,7 +46,8 @@ public final class FanOutSocket: Sendable {
     /// Sends one datagram to each recipient `choose` gives a payload for: 0 for the first of `payloads`,
     /// 1 for the second, nil to skip. Returns how many were meant to go and how many the kernel took.
     func send(to recipients: [Recipient], payloads: (ByteBuffer, ByteBuffer?), choose: (Recipient) -> Int?) -> (wanted: Int, sent: Int) {
-        payloads.0.withUnsafeReadableBytes { first in
+        guard !closed.load(ordering: .relaxed) else { return (recipients.count, 0) }
+        return payloads.0.withUnsafeReadableBytes { first in
             guard let second = payloads.1 else {
                 return send(to: recipients, buffers: (first, first), choose: choose)
             }
@@ -112,8 +113,13 @@ public final class FanOutSocket: Sendable {
         return sent
     }
 
-    /// Closes the socket, once; callers stop every thread that sends first.
+    /// Stops sending: later sends are refused (and counted), while the descriptor stays open until the
+    /// socket is released, so a send still running (a scene load finishing) never hits a reused descriptor.
     public func close() {
-        if !closed.exchange(true, ordering: .relaxed) { _ = Glibc.close(descriptor) }
+        closed.store(true, ordering: .relaxed)
+    }
+
+    deinit {
+        _ = Glibc.close(descriptor)
     }
 }

@@ -39,45 +39,45 @@ public struct SceneRoutes: Sendable {
             try await query(request)
         }
         router.put("/v1/scene/{scene}") { request, context in
-            try await create(request, pathKey: context.parameters.require("scene"))
+            try await create(request, pathKey: context.parameters.decoded("scene"))
         }
         router.get("/v1/scene/{scene}") { _, context in
-            try await get(sceneKey: context.parameters.require("scene"))
+            try await get(sceneKey: context.parameters.decoded("scene"))
         }
         router.post("/v1/scene/{scene}") { request, context in
-            try await update(request, sceneKey: context.parameters.require("scene"))
+            try await update(request, sceneKey: context.parameters.decoded("scene"))
         }
         router.delete("/v1/scene/{scene}") { _, context in
-            try await delete(sceneKey: context.parameters.require("scene"))
+            try await delete(sceneKey: context.parameters.decoded("scene"))
         }
         router.put("/v1/scene/{scene}/asset/{asset}") { _, context in
-            let asset = try context.parameters.require("asset")
-            return try await change(context.parameters.require("scene"), .update) { scene in
+            let asset = try context.parameters.decoded("asset")
+            return try await change(context.parameters.decoded("scene"), .update) { scene in
                 if !scene.assets.contains(asset) { scene.assets.append(asset) }
             }
         }
         router.delete("/v1/scene/{scene}/asset/{asset}") { _, context in
-            let asset = try context.parameters.require("asset")
-            return try await change(context.parameters.require("scene"), .update) { scene in
+            let asset = try context.parameters.decoded("asset")
+            return try await change(context.parameters.decoded("scene"), .update) { scene in
                 scene.assets.removeAll { $0 == asset }
             }
         }
         // The original's Cache API (reference 3.8): Adrestia asks a pair to load a scene it just moved
         // there, so that its devices' registrations are in the fan-out before the first event.
         router.put("/v1/scene/cache/{scene}") { _, context in
-            let sceneKey = try context.parameters.require("scene")
+            let sceneKey = try context.parameters.decoded("scene")
             fanOut.preload([sceneKey])
             return try JSONResponse.make(SceneList.response(.cache, scenes: [SceneJSON(Scene(key: sceneKey))]))
         }
         router.delete("/v1/scene/cache/{scene}") { _, context in
-            let sceneKey = try context.parameters.require("scene")
+            let sceneKey = try context.parameters.decoded("scene")
             fanOut.sceneDeleted(sceneKey)
             return try JSONResponse.make(SceneList.response(.cache, scenes: [SceneJSON(Scene(key: sceneKey))]))
         }
         // Registration, through the gateway (scene in the path) and on CrazyIvan itself (scene in the body).
         for (action, handler) in [("register", register), ("deregister", deregister), ("align", align)] as [(String, @Sendable (Request, String?) async throws -> Response)] {
             router.post(RouterPath("/v1/scene/{scene}/\(action)")) { request, context in
-                try await handler(request, context.parameters.require("scene"))
+                try await handler(request, context.parameters.decoded("scene"))
             }
             router.post(RouterPath("/v1/\(action)")) { request, _ in
                 try await handler(request, nil)

@@ -87,6 +87,11 @@ struct Serve: AsyncParsableCommand {
     }
 }
 
+/// An address that means "every interface": others cannot reach a process at it.
+func isWildcard(_ host: String) -> Bool {
+    host == "0.0.0.0" || host == "::" || host == "[::]"
+}
+
 /// The process's logger and the registry `/metrics` serves.
 func bootstrapObservability(logLevel: Logger.Level) -> (Logger, PrometheusCollectorRegistry) {
     var logger = Logger(label: "aesel")
@@ -109,11 +114,27 @@ struct Pair: AsyncParsableCommand {
     @Option(help: "With --discovery: the pair's region; scenes of this region are assigned to it.")
     var region = "default"
 
-    @Option(help: "With --discovery: the pair's id, unique in the cluster (default: a new UUID).")
+    @Option(help: "With --discovery: the pair's id, unique in the cluster and the same across restarts.")
     var pairId: String?
 
+    @Option(help: "With --discovery: the address devices and Adrestia reach this pair at, when --host is a wildcard such as 0.0.0.0.")
+    var advertiseHost: String?
+
+    func validate() throws {
+        guard let discovery else { return }
+        if case .embedded(adrestia: nil) = discovery {
+            throw ValidationError("a pair's --discovery is Adrestia's base URL (http://HOST:PORT) or etcd://HOST:PORT")
+        }
+        guard let pairId, !pairId.isEmpty else { throw ValidationError("--discovery needs --pair-id") }
+        if isWildcard(advertiseHost ?? options.host) {
+            throw ValidationError("--host \(options.host) is a wildcard: give --advertise-host, the address others reach this pair at")
+        }
+    }
+
     func run() async throws {
-        let identity = discovery.map { AeselServer.PairIdentity(pairID: pairId ?? UUID().uuidString.lowercased(), region: region, discovery: $0) }
+        let identity = discovery.map {
+            AeselServer.PairIdentity(pairID: pairId ?? "", region: region, discovery: $0, advertiseHost: advertiseHost ?? options.host)
+        }
         try await options.run(.pair, identity: identity)
     }
 }
@@ -126,6 +147,9 @@ struct AdrestiaCommand: AsyncParsableCommand {
 
     @Option(help: "The address to listen on (HTTP, and the UDP health probes).")
     var host = "127.0.0.1"
+
+    @Option(help: "The address pairs send health probes back to, when --host is a wildcard such as 0.0.0.0.")
+    var advertiseHost: String?
 
     @Option(help: "The HTTP port (0 picks a free one).")
     var httpPort = 8080
@@ -153,13 +177,17 @@ struct AdrestiaCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard probeInterval > 0, misses > 0 else { throw ValidationError("--probe-interval and --misses must be positive") }
+        if case .embedded(adrestia: .some) = discovery { throw ValidationError("Adrestia's --discovery is embedded or etcd://HOST:PORT") }
+        if isWildcard(advertiseHost ?? host) {
+            throw ValidationError("--host \(host) is a wildcard: give --advertise-host, the address pairs reach Adrestia's probes at")
+        }
     }
 
     func run() async throws {
         let (logger, registry) = bootstrapObservability(logLevel: logLevel)
         let settings = ClusterSettings(probeInterval: .milliseconds(probeInterval), missesAllowed: misses, crossRegionFailover: crossRegionFailover)
         let server = AdrestiaServer(
-            configuration: .init(host: host, httpPort: httpPort, dataFolder: data, store: store, discovery: discovery, cluster: settings),
+            configuration: .init(host: host, advertiseHost: advertiseHost, httpPort: httpPort, dataFolder: data, store: store, discovery: discovery, cluster: settings),
             registry: registry,
             logger: logger
         )

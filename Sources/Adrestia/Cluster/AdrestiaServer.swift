@@ -19,11 +19,14 @@ public struct AdrestiaServer {
         public var dataFolder: String
         /// A shared PostgreSQL store; nil for SQLite in the data folder (pairs on one machine can share it).
         public var store: String?
+        /// The address pairs send probes back to, when `host` is a wildcard.
+        public var advertiseHost: String?
         public var discovery: DiscoverySetting
         public var cluster: ClusterSettings
 
-        public init(host: String, httpPort: Int, dataFolder: String, store: String?, discovery: DiscoverySetting, cluster: ClusterSettings) {
+        public init(host: String, advertiseHost: String? = nil, httpPort: Int, dataFolder: String, store: String?, discovery: DiscoverySetting, cluster: ClusterSettings) {
             self.host = host
+            self.advertiseHost = advertiseHost
             self.httpPort = httpPort
             self.dataFolder = dataFolder
             self.store = store
@@ -80,7 +83,7 @@ public struct AdrestiaServer {
             },
             logger: logger
         )
-        let prober = HealthProber(cluster: cluster, host: configuration.host, eventLoopGroup: MultiThreadedEventLoopGroup.singleton, logger: logger)
+        let prober = HealthProber(cluster: cluster, host: configuration.host, advertisedHost: configuration.advertiseHost ?? configuration.host, eventLoopGroup: MultiThreadedEventLoopGroup.singleton, logger: logger)
         let group = ServiceGroup(configuration: .init(services: [prober, app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
             try await group.run()

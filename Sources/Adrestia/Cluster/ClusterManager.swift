@@ -40,9 +40,13 @@ public struct ClusterSettings: Sendable {
 /// One pair as Adrestia sees it.
 struct PairStatus: Sendable {
     var announcement: PairAnnouncement
-    /// Up once a probe came back and the HTTP checks pass; down after `missesAllowed` misses.
+    /// Up after `missesAllowed` answered probes in a row with passing HTTP checks; down after
+    /// `missesAllowed` misses in a row. The two thresholds keep a lossy pair from flapping.
     var healthy = false
+    /// Set when it goes down (or never came up), so that it counts as judged.
+    var down = false
     var probeMisses = 0
+    var probeAnswers = 0
     var httpMisses = 0
     var lastRoundTrip: Duration?
     /// The probe in flight: its number, and when it left.
@@ -89,7 +93,7 @@ final class ClusterManager: Sendable {
     /// a pair announced with new addresses (a restart) starts over as not yet healthy.
     func refreshFromDiscovery() async {
         guard let announced = try? await directory.pairs() else { return }
-        let current = Dictionary(announced.map { ($0.id, $0) }) { first, _ in first }
+        let current = Dictionary(announced.filter { $0.problem == nil }.map { ($0.id, $0) }) { first, _ in first }
         let gone: [String] = pairs.withLock { pairs in
             for (id, announcement) in current where pairs[id]?.announcement != announcement {
                 pairs[id] = PairStatus(announcement: announcement)
@@ -101,6 +105,7 @@ final class ClusterManager: Sendable {
         for id in gone {
             logger.warning("pair no longer announced", metadata: ["aesel.pair": "\(id)"])
             moveScenes(awayFrom: id)
+            await forget(id)
         }
     }
 
@@ -114,14 +119,14 @@ final class ClusterManager: Sendable {
             for (id, var status) in pairs where status.probeRegistered {
                 if status.outstanding != nil {
                     status.probeMisses += 1
-                    if status.healthy, status.probeMisses >= settings.missesAllowed {
-                        status.healthy = false
-                        wentDown.append(id)
-                    }
+                    status.probeAnswers = 0
+                    if status.probeMisses >= settings.missesAllowed, takeDown(&status) { wentDown.append(id) }
                 }
-                status.outstanding = (number, now)
+                if status.probeRegistered {
+                    status.outstanding = (number, now)
+                    targets.append(status.announcement)
+                }
                 pairs[id] = status
-                targets.append(status.announcement)
             }
             return targets
         }
@@ -135,9 +140,13 @@ final class ClusterManager: Sendable {
             guard var status = pairs[pairID], let outstanding = status.outstanding, outstanding.number == number else { return false }
             status.outstanding = nil
             status.probeMisses = 0
+            status.probeAnswers += 1
             status.lastRoundTrip = now - outstanding.sentAt
-            let cameUp = !status.healthy && status.httpMisses == 0
-            if cameUp { status.healthy = true }
+            let cameUp = !status.healthy && status.probeAnswers >= settings.missesAllowed && status.httpMisses == 0
+            if cameUp {
+                status.healthy = true
+                status.down = false
+            }
             pairs[pairID] = status
             return cameUp
         }
@@ -155,24 +164,38 @@ final class ClusterManager: Sendable {
         let wentDown: Bool = pairs.withLock { pairs in
             guard var status = pairs[pairID] else { return false }
             status.httpMisses = healthy ? 0 : status.httpMisses + 1
-            let wentDown = status.healthy && status.httpMisses >= settings.missesAllowed
-            if wentDown { status.healthy = false }
+            let wentDown = status.httpMisses >= settings.missesAllowed && takeDown(&status)
             pairs[pairID] = status
             return wentDown
         }
         if wentDown { pairWentDown(pairID, reason: "\(settings.missesAllowed) HTTP health checks failed") }
     }
 
-    /// A device reports that `failed` (its CLyman UDP endpoint) stopped answering. If that pair has
-    /// missed its last probe, it is taken down now rather than after the remaining misses.
+    /// A device reports that `failed` (its CLyman UDP endpoint) stopped answering. If that pair has also
+    /// missed a probe, it is taken down now rather than after the remaining misses.
     func reportFailed(endpoint failed: String) {
         let suspect: String? = pairs.withLock { pairs in
-            guard let (id, status) = pairs.first(where: { $0.value.announcement.clymanUDP == failed }), status.healthy else { return nil }
-            guard let outstanding = status.outstanding, ContinuousClock.now - outstanding.sentAt > settings.probeInterval else { return nil }
-            pairs[id]?.healthy = false
+            guard let (id, status) = pairs.first(where: { $0.value.announcement.clymanUDP == failed }),
+                status.healthy, status.probeMisses >= 1
+            else { return nil }
+            var changed = status
+            _ = takeDown(&changed)
+            pairs[id] = changed
             return id
         }
-        if let suspect { pairWentDown(suspect, reason: "a device reported it silent and its last probe is unanswered") }
+        if let suspect { pairWentDown(suspect, reason: "a device reported it silent and it missed a probe") }
+    }
+
+    /// Marks a pair down; returns whether it was healthy (its scenes must move). Its probe registration
+    /// is made again, in case that is what was lost.
+    private func takeDown(_ status: inout PairStatus) -> Bool {
+        let wasHealthy = status.healthy
+        status.healthy = false
+        status.down = true
+        status.probeAnswers = 0
+        status.probeRegistered = false
+        status.outstanding = nil
+        return wasHealthy
     }
 
     private func pairWentDown(_ pairID: String, reason: String) {
@@ -198,47 +221,68 @@ final class ClusterManager: Sendable {
         while true {
             let status = status(of: pairID)
             if let status, status.healthy { return status.announcement }
-            let undecided = status.map { $0.probeMisses < settings.missesAllowed && $0.httpMisses < settings.missesAllowed && $0.lastRoundTrip == nil } ?? (ContinuousClock.now - started < .seconds(3))
+            let undecided = status.map { !$0.down } ?? (ContinuousClock.now - started < .seconds(3))
             guard undecided, ContinuousClock.now < deadline else { return nil }
             try? await Task.sleep(for: .milliseconds(20))
         }
     }
 
-    /// Moves every scene of a pair that went down to a healthy pair, one task per pair.
+    /// Moves every scene of a pair that went down, one task per pair; stops if the pair comes back first.
     private func moveScenes(awayFrom pairID: String) {
         guard moving.withLock({ $0.insert(pairID).inserted }) else { return }
         Task {
             defer { _ = moving.withLock { $0.remove(pairID) } }
-            do {
-                let scenes = try await store.scenes(onPair: pairID)
-                for sceneKey in scenes {
+            guard let scenes = try? await store.scenes(onPair: pairID) else { return }
+            var stranded = 0
+            for sceneKey in scenes {
+                if status(of: pairID)?.healthy == true { return }
+                do {
                     let region = try await region(ofScene: sceneKey, hint: nil, formerPair: pairID)
-                    do {
-                        let target = try await move(sceneKey, from: pairID, region: region)
-                        scenesMoved.increment()
-                        logger.info("scene moved", metadata: ["aesel.scene": "\(sceneKey)", "aesel.from": "\(pairID)", "aesel.to": "\(target.id)"])
-                    } catch {
-                        logger.error("scene left without a pair", metadata: ["aesel.scene": "\(sceneKey)", "error": "\(error)"])
-                    }
+                    let target = try await move(sceneKey, from: pairID, region: region)
+                    scenesMoved.increment()
+                    logger.info("scene moved", metadata: ["aesel.scene": "\(sceneKey)", "aesel.from": "\(pairID)", "aesel.to": "\(target.id)"])
+                } catch {
+                    stranded += 1
                 }
-            } catch {
-                logger.error("cannot move the scenes of a down pair", metadata: ["aesel.pair": "\(pairID)", "error": "\(error)"])
+            }
+            if stranded > 0 {
+                logger.warning("scenes left on a down pair: no healthy pair can take them", metadata: ["aesel.pair": "\(pairID)", "aesel.scenes": "\(stranded)"])
             }
         }
+    }
+
+    /// Moves the scenes of pairs that are down or gone and still hold scenes: those no pair could take
+    /// before, and those assigned while a move was running. Not in the first seconds after a start,
+    /// while the pairs are still being judged.
+    func sweepStrandedScenes() async {
+        guard ContinuousClock.now - started > AnnouncementTiming.timeToLive + .seconds(1),
+            let counts = try? await store.sceneCountsByPair()
+        else { return }
+        for pairID in counts.keys {
+            let status = status(of: pairID)
+            if status == nil || status?.down == true { moveScenes(awayFrom: pairID) }
+        }
+    }
+
+    /// Forgets a pair that left discovery: its probe scene goes too.
+    private func forget(_ pairID: String) async {
+        _ = try? await store.deleteScene(key: HealthProber.probeScenePrefix + pairID)
     }
 
     /// Assigns `sceneKey`, now on `former` (or nowhere), to the least loaded healthy pair of `region`, then
     /// asks that pair's CrazyIvan to load the scene's registrations. If another decision got there
     /// first, that one stands.
     private func move(_ sceneKey: String, from former: String?, region: String?) async throws -> PairAnnouncement {
+        var former = former
         for _ in 0..<3 {
             let target = try await choosePair(region: region, excluding: former)
             if try await store.assignScene(sceneKey, toPair: target.id, ifCurrently: former) {
                 await preload(sceneKey, on: target)
                 return target
             }
-            // Someone else moved it: use theirs if healthy.
-            if let now = try await store.pairOfScene(sceneKey), let status = status(of: now), status.healthy { return status.announcement }
+            // Someone else moved it: use theirs if healthy, else move it from there.
+            former = try await store.pairOfScene(sceneKey)
+            if let former, let status = status(of: former), status.healthy { return status.announcement }
         }
         throw ClusterError.noHealthyPair(region: region ?? "any")
     }

@@ -153,7 +153,9 @@ final class PairAnnouncer: Service, Sendable {
         let ttl = Int(AnnouncementTiming.timeToLive.components.seconds)
         let logger = self.logger
         let lease = await cancelWhenGracefulShutdown { () async -> String? in
+            // Kept through errors: a slow or failed call does not lose it; only etcd saying it is gone does.
             var lease: String?
+            var failing = false
             while !Task.isCancelled {
                 do {
                     if let current = lease, try await etcd.keepAlive(lease: current) {
@@ -164,9 +166,10 @@ final class PairAnnouncer: Service, Sendable {
                         if lease != nil { logger.info("etcd lease lost; announced again", metadata: ["aesel.pair": "\(announcement.id)"]) }
                         lease = granted
                     }
+                    failing = false
                 } catch {
-                    logger.warning("cannot announce to etcd", metadata: ["error": "\(error)"])
-                    lease = nil
+                    if !failing { logger.warning("cannot announce to etcd", metadata: ["error": "\(error)"]) }
+                    failing = true
                 }
                 try? await Task.sleep(for: AnnouncementTiming.renewEvery)
             }
@@ -226,7 +229,8 @@ struct EtcdClient: Sendable {
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
         request.body = .bytes(ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: body)))
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(2))
+        // Well inside the 2 s TTL, so that a stalled renewal is retried before the lease runs out.
+        let response = try await HTTPClient.shared.execute(request, timeout: .milliseconds(500))
         let bytes = try await response.body.collect(upTo: 4 << 20)
         guard response.status == .ok else {
             throw Failure(description: "etcd \(path): \(response.status.code) \(String(buffer: bytes))")

@@ -5,6 +5,7 @@ import AeselModel
 import AeselWire
 import AsyncHTTPClient
 import Foundation
+import HTTPTypes
 import Hummingbird
 import NIOCore
 import NIOHTTP1
@@ -26,12 +27,13 @@ struct GatewayRoutes: Sendable {
                 guard var announcement = try? JSONDecoder().decode(PairAnnouncement.self, from: Data(buffer: body)) else {
                     throw EnvelopeError(.badRequest, .translationError, "a pair announcement needs pair, region, clyman_udp, clyman_http and crazyivan_http")
                 }
-                announcement.id = try context.parameters.require("pair")
+                announcement.id = try context.parameters.decoded("pair")
+                if let problem = announcement.problem { throw EnvelopeError(.badRequest, .insufficientData, problem) }
                 registry.announce(announcement)
                 return try JSONResponse.make(["status": "announced"])
             }
             router.delete("/v1/pairs/{pair}") { _, context in
-                registry.withdraw(pairID: try context.parameters.require("pair"))
+                registry.withdraw(pairID: try context.parameters.decoded("pair"))
                 return try JSONResponse.make(["status": "withdrawn"])
             }
         }
@@ -40,17 +42,21 @@ struct GatewayRoutes: Sendable {
         }
         // The original's scene keys of a cluster, here a pair: 416 with [] when it has none.
         router.get("/cluster/{name}") { _, context in
-            let scenes = try await cluster.store.scenes(onPair: context.parameters.require("name"))
+            let scenes = try await cluster.store.scenes(onPair: context.parameters.decoded("name"))
             return try JSONResponse.make(scenes, status: scenes.isEmpty ? .rangeNotSatisfiable : .ok)
         }
         router.get("/v1/scene/{scene}/endpoint") { request, context in
-            let sceneKey = try context.parameters.require("scene")
+            let sceneKey = try context.parameters.decoded("scene")
+            // Only scenes that exist get a pair: a made-up key must not take a place in the mapping.
+            guard try await cluster.store.scene(key: sceneKey) != nil else {
+                throw EnvelopeError.notFound("no scene \(sceneKey)", list: .scenes, messageType: SceneMessageType.get.rawValue)
+            }
             if let failed = request.uri.queryParameters.get("failed") { cluster.reportFailed(endpoint: failed) }
             let pair = try await assignedPair(sceneKey, region: nil)
             return try JSONResponse.make(pair.eventEndpoint)
         }
         router.post("/v1/scene/{scene}/register") { request, context in
-            try await register(request, pathKey: context.parameters.require("scene"))
+            try await register(request, pathKey: context.parameters.decoded("scene"))
         }
         router.post("/v1/register") { request, _ in
             try await register(request, pathKey: nil)
@@ -104,6 +110,7 @@ struct GatewayRoutes: Sendable {
         guard EventCodec.isValidKey(sceneKey) else {
             throw EnvelopeError(.badRequest, .insufficientData, "scene keys are at most 255 bytes, without NUL")
         }
+        try Self.refuseProbeScene(sceneKey)
         do {
             return try await cluster.pair(forScene: sceneKey, region: region)
         } catch let error as ClusterError {
@@ -152,6 +159,7 @@ struct GatewayRoutes: Sendable {
     }
 
     private func forward(_ request: Request, body: ByteBuffer, sceneKey: String?) async throws -> Response {
+        if let sceneKey { try Self.refuseProbeScene(sceneKey) }
         let segments = request.uri.path.split(separator: "/")
         var pair: PairAnnouncement?
         if let sceneKey, EventCodec.isValidKey(sceneKey),
@@ -163,9 +171,16 @@ struct GatewayRoutes: Sendable {
         guard let pair = pair ?? cluster.snapshot.filter(\.healthy).randomElement()?.announcement else {
             throw EnvelopeError(.serviceUnavailable, .processingError, "no healthy pair", list: .init(path: request.uri.path))
         }
-        let resource = segments.count >= 5 && segments[1] == "scene" ? segments[3] : segments.count >= 2 ? segments[1] : ""
+        let resource = segments.count >= 4 && segments[1] == "scene" ? segments[3] : segments.count >= 2 ? segments[1] : ""
         let base = resource == "object" || resource == "property" ? pair.clymanHTTP : pair.crazyIvanHTTP
         return try await Self.send(request, body: body, to: base).response
+    }
+
+    /// Adrestia's probe scenes are its own: a device must not register in them or delete them.
+    static func refuseProbeScene(_ sceneKey: String) throws {
+        if sceneKey.hasPrefix(HealthProber.probeScenePrefix) {
+            throw EnvelopeError(.forbidden, .processingError, "scenes named \(HealthProber.probeScenePrefix)… are Adrestia's health probes")
+        }
     }
 
     /// `scenes[0]` of a scene list body, if it parses.
@@ -176,25 +191,36 @@ struct GatewayRoutes: Sendable {
 
     struct Answer {
         let status: HTTPResponse.Status
-        let contentType: String
+        let headers: HTTPFields
         let body: ByteBuffer
 
         var response: Response {
-            Response(status: status, headers: [.contentType: contentType], body: .init(byteBuffer: body))
+            Response(status: status, headers: headers, body: .init(byteBuffer: body))
         }
     }
 
-    /// Sends `request` with `body` to the same path and query on `base`.
+    /// Headers that belong to one connection, not to the request (RFC 9110, 7.6.1).
+    static let hopByHop: Set<String> = ["connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade", "host", "content-length"]
+
+    /// Sends `request` with `body` to the same path and query on `base`, with its end-to-end headers, and
+    /// answers with the pair's status, headers and body; 502 when the pair cannot be reached.
     static func send(_ request: Request, body: ByteBuffer, to base: String) async throws -> Answer {
-        var outgoing = HTTPClientRequest(url: base + (request.uri.string.hasPrefix("/") ? request.uri.string : request.uri.path))
+        var outgoing = HTTPClientRequest(url: base + request.uri.string)
         outgoing.method = HTTPMethod(rawValue: request.method.rawValue)
-        if let contentType = request.headers[.contentType] { outgoing.headers.add(name: "Content-Type", value: contentType) }
+        for field in request.headers where !hopByHop.contains(field.name.canonicalName) {
+            outgoing.headers.add(name: field.name.rawName, value: field.value)
+        }
         if body.readableBytes > 0 { outgoing.body = .bytes(body) }
-        let response = try await HTTPClient.shared.execute(outgoing, timeout: .seconds(10))
-        let answer = try await response.body.collect(upTo: 64 << 20)
-        return Answer(
-            status: HTTPResponse.Status(code: Int(response.status.code)),
-            contentType: response.headers.first(name: "Content-Type") ?? "application/json",
-            body: answer)
+        do {
+            let response = try await HTTPClient.shared.execute(outgoing, timeout: .seconds(10))
+            let answer = try await response.body.collect(upTo: 64 << 20)
+            var headers = HTTPFields()
+            for (name, value) in response.headers where !hopByHop.contains(name.lowercased()) {
+                if let field = HTTPField.Name(name) { headers.append(HTTPField(name: field, value: value)) }
+            }
+            return Answer(status: HTTPResponse.Status(code: Int(response.status.code)), headers: headers, body: answer)
+        } catch {
+            throw EnvelopeError(.badGateway, .processingError, "the pair at \(base) did not answer: \(error)", list: .init(path: request.uri.path))
+        }
     }
 }

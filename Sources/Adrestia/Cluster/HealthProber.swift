@@ -19,7 +19,10 @@ struct HealthProber: Service {
     static let probeScenePrefix = "aesel-probe-"
 
     let cluster: ClusterManager
+    /// Where the probe sockets bind.
     let host: String
+    /// The probe receiver's address as the pairs must send to it: `host` unless that is a wildcard.
+    let advertisedHost: String
     let eventLoopGroup: any EventLoopGroup
     let logger: Logger
 
@@ -45,15 +48,23 @@ struct HealthProber: Service {
         }
     }
 
-    /// Reads discovery, and registers the probe receiver with each pair not yet probed.
+    /// Reads discovery, registers the probe receiver with each pair not probed yet (all at once, so a
+    /// dead pair does not hold up the others), and every 2 s moves scenes stranded on down pairs.
     private func discover(receiverPort: Int) async {
+        var round = 0
         while !Task.isCancelled {
             await cluster.refreshFromDiscovery()
-            for status in cluster.snapshot where !status.probeRegistered {
-                if await registerProbe(with: status.announcement, port: receiverPort) {
-                    cluster.probeRegistered(pairID: status.announcement.id, announcement: status.announcement)
+            await withTaskGroup(of: Void.self) { group in
+                for status in cluster.snapshot where !status.probeRegistered {
+                    group.addTask {
+                        if await registerProbe(with: status.announcement, port: receiverPort) {
+                            cluster.probeRegistered(pairID: status.announcement.id, announcement: status.announcement)
+                        }
+                    }
                 }
             }
+            round += 1
+            if round % 10 == 0 { await cluster.sweepStrandedScenes() }
             try? await Task.sleep(for: .milliseconds(200))
         }
     }
@@ -62,7 +73,7 @@ struct HealthProber: Service {
     private func registerProbe(with pair: PairAnnouncement, port: Int) async -> Bool {
         let scene = Self.probeScenePrefix + pair.id
         let body: [String: Any] = [
-            "scenes": [["key": scene, "region": pair.region, "devices": [["key": Self.probeObjectKey, "hostname": host, "port": port, "connection_format": "binary"]]]]
+            "scenes": [["key": scene, "region": pair.region, "devices": [["key": Self.probeObjectKey, "hostname": advertisedHost, "port": port, "connection_format": "binary"]]]]
         ]
         guard let data = try? JSONSerialization.data(withJSONObject: body) else { return false }
         var request = HTTPClientRequest(url: "\(pair.crazyIvanHTTP)/v1/scene/\(scene)/register")
@@ -70,7 +81,7 @@ struct HealthProber: Service {
         request.headers.add(name: "Content-Type", value: "application/json")
         request.body = .bytes(ByteBuffer(bytes: data))
         do {
-            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(1))
+            let response = try await HTTPClient.shared.execute(request, timeout: .milliseconds(500))
             let answer = try await response.body.collect(upTo: 1 << 20)
             let envelope = (try? JSONSerialization.jsonObject(with: Data(buffer: answer))) as? [String: Any]
             guard response.status == .ok, envelope?["err_code"] as? Int == ErrorCode.noError.rawValue else {
