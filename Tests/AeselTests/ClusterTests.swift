@@ -168,4 +168,28 @@ struct ClusterTests {
         #expect(unknown.status == 416, "the original's answer for a cluster without scenes")
         await cluster.stop()
     }
+
+    @Test("Adrestia refuses bad announcements, unknown scenes and its own probe scenes, and answers 503 without pairs")
+    func badInputAtTheGateway() async throws {
+        let cluster = try await TestCluster(discovery: .embedded, store: .sqlite, pairs: [])
+        for body in [
+            #"{"pair":"x","region":"r","clyman_udp":"127.0.0.1:70000","clyman_http":"http://127.0.0.1:1","crazyivan_http":"http://127.0.0.1:1"}"#,
+            #"{"pair":"x","region":"r","clyman_udp":"0.0.0.0:9000","clyman_http":"http://127.0.0.1:1","crazyivan_http":"http://127.0.0.1:1"}"#,
+            #"{"pair":"x","region":"r","clyman_udp":"127.0.0.1:9000","clyman_http":"not a url","crazyivan_http":"http://127.0.0.1:1"}"#,
+            #"{"pair":"x"}"#,
+            "not json",
+        ] {
+            let answer = try await cluster.adrestia.request("PUT", "/v1/pairs/x", body: body)
+            #expect(answer.status == 400, "announcement \(body)")
+            #expect(answer.json["err_msg"] as? String != nil)
+        }
+        #expect(try await cluster.pairStatus().isEmpty, "nothing refused was listed")
+        #expect(try await cluster.adrestia.request("GET", "/v1/scene/nowhere/endpoint").status == 404)
+        #expect(try await cluster.adrestia.request("POST", "/v1/scene/aesel-probe-x/register", body: "{}").status == 403)
+        #expect(try await cluster.adrestia.request("DELETE", "/v1/scene/aesel-probe-x").status == 403)
+        let noPair = try await cluster.adrestia.request("PUT", "/v1/scene/lonely", body: "{}")
+        #expect(noPair.status == 503, "no healthy pair to create the scene on")
+        #expect(noPair.json["err_code"] as? Int == 120)
+        await cluster.stop()
+    }
 }
