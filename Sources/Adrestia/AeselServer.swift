@@ -18,12 +18,12 @@ public import Prometheus
 import ServiceLifecycle
 import UnixSignals
 
-/// The server processes: `aesel serve` (the gateway routes and one CLyman/CrazyIvan pair in one
-/// process), `aesel clyman` and `aesel crazyivan` (one half each, joined by a ZeroMQ change stream and a
-/// shared store).
+/// The event-path processes: `aesel serve` (everything in one process), `aesel pair` (one CLyman and
+/// one CrazyIvan, behind Adrestia when given a discovery), and `aesel clyman` and `aesel crazyivan` (one
+/// half each, joined by a change stream and a shared store). `AdrestiaServer` is the cluster manager.
 public struct AeselServer {
-    /// Which halves this process runs: `all` with the gateway's scene-scoped routes (`aesel serve`),
-    /// `pair` without them, or one half.
+    /// Which halves this process runs: both (`all` for `aesel serve`, which also answers the endpoint
+    /// route with its own UDP port; `pair`), or one half.
     public enum Role: String, Sendable {
         case all, pair, clyman, crazyIvan = "crazyivan"
     }
