@@ -40,8 +40,8 @@ trap './scripts/postgres.sh stop "$postgres_dir" || true; ./scripts/kafka.sh sto
 AESEL_TEST_ETCD=$(./scripts/etcd.sh start "$etcd_dir" "$(free_port)")
 export AESEL_TEST_ETCD
 
-# The HTTP API's description must be a valid OpenAPI document (OpenAPITests checks it matches the routes).
+# The HTTP APIs' descriptions must be valid OpenAPI documents (OpenAPITests checks they match the routes).
 python3 -m openapi_spec_validator --help >/dev/null 2>&1 || python3 -m pip install -q openapi-spec-validator
-python3 -m openapi_spec_validator docs/openapi.yaml
+python3 -m openapi_spec_validator docs/openapi.yaml docs/adrestia.yaml
 
 swift test --skip-build

@@ -316,16 +316,28 @@ struct BenchCommand: AsyncParsableCommand {
 
 struct Routes: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "List every HTTP route the server answers (docs/openapi.yaml describes them)."
+        abstract: "List every HTTP route `aesel serve` answers (docs/openapi.yaml), or with --adrestia Adrestia's own (docs/adrestia.yaml)."
     )
+
+    @Flag(help: "List Adrestia's own routes; it forwards every other /v1 call to a pair.")
+    var adrestia = false
 
     func run() async throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("aesel-routes-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: folder) }
         var logger = Logger(label: "aesel")
         logger.logLevel = .error
-        let server = AeselServer(configuration: .init(httpPort: 0, udpPort: 0, dataFolder: folder), registry: PrometheusCollectorRegistry(), logger: logger)
-        for route in try await server.routes() { print(route) }
+        let routes: [String]
+        if adrestia {
+            let server = AdrestiaServer(
+                configuration: .init(host: "127.0.0.1", httpPort: 0, dataFolder: folder, store: nil, discovery: .embedded(adrestia: nil), cluster: .init()),
+                registry: PrometheusCollectorRegistry(), logger: logger)
+            routes = try await server.routes()
+        } else {
+            let server = AeselServer(configuration: .init(httpPort: 0, udpPort: 0, dataFolder: folder), registry: PrometheusCollectorRegistry(), logger: logger)
+            routes = try await server.routes()
+        }
+        for route in routes { print(route) }
     }
 }
 

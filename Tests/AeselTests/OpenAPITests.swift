@@ -2,28 +2,37 @@ import AeselBench
 import Foundation
 import Testing
 
-/// docs/openapi.yaml describes exactly the routes the server answers: no route undocumented, no
-/// documented route that is not served.
+/// docs/openapi.yaml describes exactly the routes `aesel serve` answers, and docs/adrestia.yaml those
+/// Adrestia answers itself: no route undocumented, no documented route that is not served.
 @Suite("OpenAPI spec", .timeLimit(.minutes(1)))
 struct OpenAPITests {
-    @Test("The spec's paths and methods are the served routes")
-    func specMatchesRoutes() throws {
-        let served = try Self.servedRoutes()
+    enum Server: String, CaseIterable, CustomTestStringConvertible {
+        case serve = "openapi.yaml"
+        case adrestia = "adrestia.yaml"
+
+        var testDescription: String { "docs/\(rawValue)" }
+        var routesArguments: [String] { self == .adrestia ? ["routes", "--adrestia"] : ["routes"] }
+    }
+
+    @Test("The spec's paths and methods are the served routes", arguments: Server.allCases)
+    func specMatchesRoutes(server: Server) throws {
+        let served = try Self.servedRoutes(server)
         try #require(!served.isEmpty, "`aesel routes` listed no route")
-        let documented = try Self.documentedRoutes()
-        try #require(!documented.isEmpty, "found no path under `paths:` in \(Self.specURL.path)")
+        let specURL = Self.docsURL.appendingPathComponent(server.rawValue)
+        let documented = Self.routes(inSpec: try String(contentsOf: specURL, encoding: .utf8))
+        try #require(!documented.isEmpty, "found no path under `paths:` in \(specURL.path)")
 
         let undocumented = served.subtracting(documented).sorted()
         let notServed = documented.subtracting(served).sorted()
-        #expect(undocumented.isEmpty, "served but missing from docs/openapi.yaml: \(undocumented.joined(separator: ", "))")
-        #expect(notServed.isEmpty, "in docs/openapi.yaml but not served: \(notServed.joined(separator: ", "))")
+        #expect(undocumented.isEmpty, "served but missing from docs/\(server.rawValue): \(undocumented.joined(separator: ", "))")
+        #expect(notServed.isEmpty, "in docs/\(server.rawValue) but not served: \(notServed.joined(separator: ", "))")
     }
 
     /// The output of `aesel routes`: one `METHOD /path` a line.
-    static func servedRoutes() throws -> Set<String> {
+    static func servedRoutes(_ server: Server) throws -> Set<String> {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: ServerProcess.aeselExecutable())
-        process.arguments = ["routes"]
+        process.arguments = server.routesArguments
         let output = Pipe()
         process.standardOutput = output
         try process.run()
@@ -35,16 +44,12 @@ struct OpenAPITests {
         return Set(lines.map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
     }
 
-    /// docs/openapi.yaml, beside the package's Tests folder.
-    static let specURL = URL(fileURLWithPath: #filePath)
+    /// The docs folder, beside the package's Tests folder.
+    static let docsURL = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent()  // Tests/AeselTests
         .deletingLastPathComponent()  // Tests
         .deletingLastPathComponent()  // the package
-        .appendingPathComponent("docs/openapi.yaml")
-
-    static func documentedRoutes() throws -> Set<String> {
-        try routes(inSpec: String(contentsOf: specURL, encoding: .utf8))
-    }
+        .appendingPathComponent("docs")
 
     static let methods: Set<String> = ["get", "put", "post", "delete", "patch"]
 

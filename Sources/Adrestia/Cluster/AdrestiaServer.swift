@@ -48,6 +48,44 @@ public struct AdrestiaServer {
     /// Runs until SIGINT or SIGTERM. - Parameter onReady: called once with the bound HTTP address.
     public func run(onReady: @escaping @Sendable (SocketAddress) -> Void = { _ in }) async throws {
         let store = try await openStore(url: configuration.store, dataFolder: configuration.dataFolder, logger: logger)
+        let (cluster, router) = makeCluster(store: store)
+        let logger = self.logger
+        let discovery = configuration.discovery
+        let app = Application(
+            router: router,
+            configuration: .init(address: .hostname(configuration.host, port: configuration.httpPort), serverName: "aesel-adrestia"),
+            onServerRunning: { channel in
+                guard let http = channel.localAddress else { return }
+                logger.info("adrestia serving", metadata: ["aesel.http": "\(http)", "aesel.discovery": "\(discovery)"])
+                onReady(http)
+            },
+            logger: logger
+        )
+        let prober = HealthProber(
+            cluster: cluster, host: configuration.host, advertisedHost: configuration.advertiseHost ?? configuration.host,
+            eventLoopGroup: MultiThreadedEventLoopGroup.singleton, logger: logger)
+        let group = ServiceGroup(configuration: .init(services: [prober, app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        do {
+            try await group.run()
+        } catch {
+            try? await store.close()
+            throw error
+        }
+        try await store.close()
+        logger.info("adrestia stopped")
+    }
+
+    /// Adrestia's own routes, as `METHOD /path`, built by the same code as `run`'s (on a throwaway
+    /// store: the data folder should be a temporary one). Every other `/v1` call is forwarded to a pair.
+    public func routes() async throws -> [String] {
+        let store = try await openStore(url: configuration.store, dataFolder: configuration.dataFolder, logger: logger)
+        let routes = makeCluster(store: store).router.routes.map { "\($0.method) \($0.path)" }
+        try await store.close()
+        return routes.sorted()
+    }
+
+    /// The cluster manager over the configured discovery, and the router that serves it.
+    private func makeCluster(store: any AeselStore) -> (cluster: ClusterManager, router: Router<BasicRequestContext>) {
         let embedded: EmbeddedRegistry?
         let directory: any PairDirectory
         switch configuration.discovery {
@@ -71,27 +109,6 @@ public struct AdrestiaServer {
             pairsHealthy.record(pairs.filter(\.healthy).count)
         }
         GatewayRoutes(cluster: cluster, registry: embedded).add(to: router)
-        let logger = self.logger
-        let discovery = configuration.discovery
-        let app = Application(
-            router: router,
-            configuration: .init(address: .hostname(configuration.host, port: configuration.httpPort), serverName: "aesel-adrestia"),
-            onServerRunning: { channel in
-                guard let http = channel.localAddress else { return }
-                logger.info("adrestia serving", metadata: ["aesel.http": "\(http)", "aesel.discovery": "\(discovery)"])
-                onReady(http)
-            },
-            logger: logger
-        )
-        let prober = HealthProber(cluster: cluster, host: configuration.host, advertisedHost: configuration.advertiseHost ?? configuration.host, eventLoopGroup: MultiThreadedEventLoopGroup.singleton, logger: logger)
-        let group = ServiceGroup(configuration: .init(services: [prober, app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        do {
-            try await group.run()
-        } catch {
-            try? await store.close()
-            throw error
-        }
-        try await store.close()
-        logger.info("adrestia stopped")
+        return (cluster, router)
     }
 }
