@@ -7,8 +7,10 @@ import Synchronization
 /// A device's connection to one scene: it registers through the gateway, sends object updates over UDP
 /// to the scene's CLyman endpoint, and receives the updates of the scene's other devices.
 ///
-/// When it keeps sending but hears nothing back for ``AeselClientConfiguration/silenceTimeout``, it asks
-/// the gateway for another endpoint (`GET /v1/scene/{key}/endpoint?failed=HOST:PORT`) and switches to it.
+/// It fails over by itself: when the pair a scene moved to tells it so (a `SceneMovedNotice`, to
+/// binary-format devices), or when it keeps sending but hears nothing back for
+/// ``AeselClientConfiguration/silenceTimeout``, it asks the gateway for the scene's endpoint
+/// (`GET /v1/scene/{key}/endpoint`, with `?failed=HOST:PORT` after a silence) and switches to it.
 /// Call ``close()`` when done: it deregisters the device.
 public final class AeselClient: Sendable {
     public let configuration: AeselClientConfiguration
@@ -39,7 +41,7 @@ public final class AeselClient: Sendable {
             .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: EventCodec.maximumDatagramSize + 1))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(Receiver(shared: shared))
+                    try channel.pipeline.syncOperations.addHandler(Receiver(shared: shared, sceneKey: configuration.sceneKey))
                 }
             }
             .bind(host: configuration.bindHost, port: 0).get()
@@ -54,6 +56,7 @@ public final class AeselClient: Sendable {
             shared.state.withLock { $0.endpoint = endpoint }
             let client = AeselClient(configuration, updates: updates, local: local, channel: channel, gateway: gateway, shared: shared)
             client.startWatchdog()
+            shared.state.withLock { $0.followMove = { [weak client] in Task { await client?.followMove() } } }
             return client
         } catch {
             continuation.finish()
@@ -160,6 +163,19 @@ public final class AeselClient: Sendable {
         if let answer { adopt(answer) }
     }
 
+    /// The scene's pair announced that the scene moved to it: ask the gateway for the endpoint now rather
+    /// than after a silence. The notice only prompts the question; the answer comes from the gateway.
+    private func followMove() async {
+        let start: Bool = shared.state.withLock { state in
+            guard !state.closed, !state.asking else { return false }
+            state.asking = true
+            return true
+        }
+        guard start else { return }
+        defer { shared.state.withLock { $0.asking = false } }
+        if let answer = try? await gateway.endpoint(failed: nil, timeout: .seconds(2)) { adopt(answer) }
+    }
+
     private func adopt(_ endpoint: SocketAddress) {
         let now = ContinuousClock.now
         shared.state.withLock { state in
@@ -184,6 +200,8 @@ private final class Shared: Sendable {
         var asking = false
         var closed = false
         var watchdog: Task<Void, Never>?
+        /// Called when a pair announces that the scene moved to it.
+        var followMove: (@Sendable () -> Void)?
     }
 
     let state = Mutex(State())
@@ -199,14 +217,24 @@ private final class Receiver: ChannelInboundHandler {
     typealias InboundIn = AddressedEnvelope<ByteBuffer>
 
     private let shared: Shared
+    private let sceneKey: String
 
-    init(shared: Shared) {
+    init(shared: Shared, sceneKey: String) {
         self.shared = shared
+        self.sceneKey = sceneKey
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let envelope = unwrapInboundIn(data)
         let now = ContinuousClock.now
+        if let moved = SceneMovedNotice.sceneKey(in: envelope.data) {
+            let follow = shared.state.withLock { state in
+                state.lastReceived = now
+                return state.followMove
+            }
+            if moved == sceneKey { follow?() }
+            return
+        }
         var event = try? EventCodec.decode(envelope.data)
         event?.source = envelope.remoteAddress
         shared.state.withLock { state in

@@ -82,6 +82,15 @@ public final class FanOut: ChangeStreamSubscriber {
         }
     }
 
+    /// Tells the scene's binary-format devices that the scene moved to this pair (`SceneMovedNotice`), so
+    /// that they ask the gateway for their new endpoint at once. JSON devices (the original's protocol)
+    /// would not understand it; they find the new endpoint by asking the gateway themselves.
+    public func announceMove(of sceneKey: String, to recipients: [Recipient]) {
+        let notice = SceneMovedNotice.encode(sceneKey: sceneKey, allocator: allocator)
+        let result = socket.send(to: recipients, payloads: (notice, nil)) { $0.format == .binary ? 0 : nil }
+        metrics.datagrams.increment(by: result.sent)
+    }
+
     /// Loads scenes now rather than on their first event, e.g. those with locked objects, so that the
     /// sender of their first events is known.
     public func preload(_ sceneKeys: some Sequence<String>) {

@@ -64,9 +64,14 @@ public struct SceneRoutes: Sendable {
         }
         // The original's Cache API (reference 3.8): Adrestia asks a pair to load a scene it just moved
         // there, so that its devices' registrations are in the fan-out before the first event.
-        router.put("/v1/scene/cache/{scene}") { _, context in
+        // With `?moved=true` (a failover), the scene's binary-format devices are told to ask for their new
+        // endpoint at once.
+        router.put("/v1/scene/cache/{scene}") { request, context in
             let sceneKey = try context.parameters.decoded("scene")
             fanOut.preload([sceneKey])
+            if request.uri.queryParameters.get("moved") == "true" {
+                fanOut.announceMove(of: sceneKey, to: try await store.devices(inScene: sceneKey).compactMap { try? Recipient($0) })
+            }
             return try JSONResponse.make(SceneList.response(.cache, scenes: [SceneJSON(Scene(key: sceneKey))]))
         }
         router.delete("/v1/scene/cache/{scene}") { _, context in

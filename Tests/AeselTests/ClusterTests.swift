@@ -192,4 +192,27 @@ struct ClusterTests {
         #expect(noPair.json["err_code"] as? Int == 120)
         await cluster.stop()
     }
+
+    /// The devices' silence timeout is a minute here: only the new pair's notice can move them in time.
+    @Test("After a failover the new pair tells binary devices, which ask for their endpoint at once")
+    func moveNoticeIsFollowed() async throws {
+        let cluster = try await TestCluster(discovery: .embedded, store: .sqlite, pairs: [("left", "hall"), ("right", "hall")])
+        let allHealthy = try await cluster.waitUntilHealthy(["left", "right"])
+        #expect(allHealthy)
+        try await cluster.createScene("stage", region: "hall")
+        var clients: [AeselClient] = []
+        for name in ["sender", "a", "b"] {
+            clients.append(try await AeselClient.connect(.init(gateway: cluster.adrestia.url, sceneKey: "stage", deviceKey: name, silenceTimeout: .seconds(60))))
+        }
+        let before = try #require(try await cluster.endpoint(of: "stage"))
+        let received = try await Self.stream(from: clients[0], to: Array(clients[1...]), scene: "stage", count: 250) { step in
+            if step == 50 { cluster.kill(before.pair) }
+        }
+        for numbers in received {
+            #expect(numbers.last == 250, "the sender followed the notice long before its silence timeout")
+        }
+        #expect(clients[0].failovers == 1)
+        for client in clients { await client.close() }
+        await cluster.stop()
+    }
 }

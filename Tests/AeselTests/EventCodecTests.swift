@@ -113,4 +113,14 @@ struct EventCodecTests {
         #expect(throws: EventDecodeError.malformed) { try UDPStreamFraming.decode(ByteBuffer(string: "no newline")) }
         #expect(throws: EventDecodeError.malformed) { try UDPStreamFraming.decode(ByteBuffer(string: "\n{}")) }
     }
+
+    @Test("A scene-moved notice round-trips, and the event path refuses it as an event")
+    func sceneMovedNotice() throws {
+        let notice = SceneMovedNotice.encode(sceneKey: "lobby", allocator: ByteBufferAllocator())
+        #expect(SceneMovedNotice.sceneKey(in: notice) == "lobby")
+        #expect(throws: EventDecodeError.unsupportedMessageType) { try EventCodec.decode(notice) }
+        let event = EventCodec.encode(ObjectEvent(sceneKey: "lobby", objectKey: "o"), as: .binary, allocator: ByteBufferAllocator())
+        #expect(SceneMovedNotice.sceneKey(in: event) == nil)
+        #expect(SceneMovedNotice.sceneKey(in: ByteBuffer(bytes: [0xAE, 1, 200])) == nil, "truncated")
+    }
 }

@@ -277,7 +277,7 @@ final class ClusterManager: Sendable {
         for _ in 0..<3 {
             let target = try await choosePair(region: region, excluding: former)
             if try await store.assignScene(sceneKey, toPair: target.id, ifCurrently: former) {
-                await preload(sceneKey, on: target)
+                await preload(sceneKey, on: target, moved: former != nil)
                 return target
             }
             // Someone else moved it: use theirs if healthy, else move it from there.
@@ -306,9 +306,10 @@ final class ClusterManager: Sendable {
     }
 
     /// The original's Cache API on the pair's CrazyIvan; a failure only delays the load to the first event.
-    private func preload(_ sceneKey: String, on pair: PairAnnouncement) async {
+    /// After a move, the pair also tells the scene's devices to ask for their new endpoint.
+    private func preload(_ sceneKey: String, on pair: PairAnnouncement, moved: Bool) async {
         let escaped = sceneKey.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(["/"])) ?? sceneKey
-        var request = HTTPClientRequest(url: "\(pair.crazyIvanHTTP)/v1/scene/cache/\(escaped)")
+        var request = HTTPClientRequest(url: "\(pair.crazyIvanHTTP)/v1/scene/cache/\(escaped)" + (moved ? "?moved=true" : ""))
         request.method = .PUT
         _ = try? await HTTPClient.shared.execute(request, timeout: .seconds(1))
     }
