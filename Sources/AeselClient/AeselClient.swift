@@ -157,23 +157,38 @@ public final class AeselClient: Sendable {
             return state.endpoint
         }
         guard let failed else { return }
-        defer { shared.state.withLock { $0.asking = false } }
         let seconds = timeout.components.seconds
         let answer = try? await gateway.endpoint(failed: failed, timeout: .seconds(max(2, seconds)))
         if let answer { adopt(answer) }
+        finishAsking()
     }
 
     /// The scene's pair announced that the scene moved to it: ask the gateway for the endpoint now rather
     /// than after a silence. The notice only prompts the question; the answer comes from the gateway.
     private func followMove() async {
         let start: Bool = shared.state.withLock { state in
-            guard !state.closed, !state.asking else { return false }
+            guard !state.closed else { return false }
+            // A question already on its way may have left before the move: ask again when it is back.
+            guard !state.asking else {
+                state.followPending = true
+                return false
+            }
             state.asking = true
             return true
         }
         guard start else { return }
-        defer { shared.state.withLock { $0.asking = false } }
         if let answer = try? await gateway.endpoint(failed: nil, timeout: .seconds(2)) { adopt(answer) }
+        finishAsking()
+    }
+
+    /// Ends a question to the gateway; follows a move notice that came meanwhile.
+    private func finishAsking() {
+        let again: Bool = shared.state.withLock { state in
+            state.asking = false
+            defer { state.followPending = false }
+            return state.followPending
+        }
+        if again { Task { await followMove() } }
     }
 
     private func adopt(_ endpoint: SocketAddress) {
@@ -198,6 +213,8 @@ private final class Shared: Sendable {
         var lastReceived = ContinuousClock.now
         var lastAsked: ContinuousClock.Instant?
         var asking = false
+        /// A move notice came while a question was on its way.
+        var followPending = false
         var closed = false
         var watchdog: Task<Void, Never>?
         /// Called when a pair announces that the scene moved to it.
