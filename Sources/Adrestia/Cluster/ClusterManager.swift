@@ -1,12 +1,10 @@
 import Metrics
 import AeselModel
 import AeselStore
-import AsyncHTTPClient
 import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
-import ServiceLifecycle
 import Synchronization
 
 /// Adrestia's settings for health checks and failover.
@@ -308,10 +306,7 @@ final class ClusterManager: Sendable {
     /// The original's Cache API on the pair's CrazyIvan; a failure only delays the load to the first event.
     /// After a move, the pair also tells the scene's devices to ask for their new endpoint.
     private func preload(_ sceneKey: String, on pair: PairAnnouncement, moved: Bool) async {
-        let escaped = sceneKey.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(["/"])) ?? sceneKey
-        var request = HTTPClientRequest(url: "\(pair.crazyIvanHTTP)/v1/scene/cache/\(escaped)" + (moved ? "?moved=true" : ""))
-        request.method = .PUT
-        _ = try? await HTTPClient.shared.execute(request, timeout: .seconds(1))
+        _ = try? await clusterCall(.PUT, "\(pair.crazyIvanHTTP)/v1/scene/cache/\(pathSegment(sceneKey))" + (moved ? "?moved=true" : ""), timeout: .seconds(1))
     }
 }
 

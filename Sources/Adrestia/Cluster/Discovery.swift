@@ -121,18 +121,13 @@ final class PairAnnouncer: Service, Sendable {
     /// PUT /v1/pairs/{id} every `renewEvery`; failures are logged and retried (Adrestia may restart).
     private func announceToAdrestia(_ adrestia: String, _ announcement: PairAnnouncement) async throws {
         let body = try JSONEncoder().encode(announcement)
-        let url = "\(adrestia)/v1/pairs/\(announcement.id)"
+        let url = "\(adrestia)/v1/pairs/\(pathSegment(announcement.id))"
         let logger = self.logger
         await cancelWhenGracefulShutdown {
             var failing = false
             while !Task.isCancelled {
-                var request = HTTPClientRequest(url: url)
-                request.method = .PUT
-                request.headers.add(name: "Content-Type", value: "application/json")
-                request.body = .bytes(ByteBuffer(bytes: body))
                 do {
-                    let response = try await HTTPClient.shared.execute(request, timeout: .seconds(1))
-                    _ = try await response.body.collect(upTo: 1 << 16)
+                    let response = try await clusterCall(.PUT, url, json: body, timeout: .seconds(1))
                     if failing { logger.info("announcing to Adrestia again", metadata: ["aesel.adrestia": "\(adrestia)"]) }
                     failing = response.status != .ok
                 } catch {
@@ -142,9 +137,7 @@ final class PairAnnouncer: Service, Sendable {
                 try? await Task.sleep(for: AnnouncementTiming.renewEvery)
             }
         }
-        var request = HTTPClientRequest(url: url)
-        request.method = .DELETE
-        _ = try? await HTTPClient.shared.execute(request, timeout: .seconds(1))
+        _ = try? await clusterCall(.DELETE, url, timeout: .seconds(1))
     }
 
     /// A lease with a TTL, the announcement put under it, and keep-alives; a lost lease is granted anew.
@@ -225,15 +218,10 @@ struct EtcdClient: Sendable {
     }
 
     private func call(_ path: String, _ body: [String: String]) async throws -> [String: Any] {
-        var request = HTTPClientRequest(url: endpoint + path)
-        request.method = .POST
-        request.headers.add(name: "Content-Type", value: "application/json")
-        request.body = .bytes(ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: body)))
         // Well inside the 2 s TTL, so that a stalled renewal is retried before the lease runs out.
-        let response = try await HTTPClient.shared.execute(request, timeout: .milliseconds(500))
-        let bytes = try await response.body.collect(upTo: 4 << 20)
-        guard response.status == .ok else {
-            throw Failure(description: "etcd \(path): \(response.status.code) \(String(buffer: bytes))")
+        let (status, bytes) = try await clusterCall(.POST, endpoint + path, json: try JSONSerialization.data(withJSONObject: body), timeout: .milliseconds(500))
+        guard status == .ok else {
+            throw Failure(description: "etcd \(path): \(status.code) \(String(buffer: bytes))")
         }
         return (try JSONSerialization.jsonObject(with: Data(buffer: bytes))) as? [String: Any] ?? [:]
     }

@@ -1,7 +1,6 @@
 import NIOFoundationCompat
 import AeselModel
 import AeselWire
-import AsyncHTTPClient
 import Foundation
 import Logging
 import NIOCore
@@ -73,18 +72,13 @@ struct HealthProber: Service {
     private func registerProbe(with pair: PairAnnouncement, port: Int) async -> Bool {
         let scene = Self.probeScenePrefix + pair.id
         let body: [String: Any] = [
-            "scenes": [["key": scene, "region": pair.region, "devices": [["key": Self.probeObjectKey, "hostname": advertisedHost, "port": port, "connection_format": "binary"]]]]
+            "scenes": [["key": scene, "region": pair.region, "devices": [["key": Self.probeObjectKey, "hostname": advertisedHost, "port": port, "format": "binary"]]]]
         ]
         guard let data = try? JSONSerialization.data(withJSONObject: body) else { return false }
-        var request = HTTPClientRequest(url: "\(pair.crazyIvanHTTP)/v1/scene/\(scene)/register")
-        request.method = .POST
-        request.headers.add(name: "Content-Type", value: "application/json")
-        request.body = .bytes(ByteBuffer(bytes: data))
         do {
-            let response = try await HTTPClient.shared.execute(request, timeout: .milliseconds(500))
-            let answer = try await response.body.collect(upTo: 1 << 20)
+            let (status, answer) = try await clusterCall(.POST, "\(pair.crazyIvanHTTP)/v1/scene/\(pathSegment(scene))/register", json: data, timeout: .milliseconds(500))
             let envelope = (try? JSONSerialization.jsonObject(with: Data(buffer: answer))) as? [String: Any]
-            guard response.status == .ok, envelope?["err_code"] as? Int == ErrorCode.noError.rawValue else {
+            guard status == .ok, envelope?["err_code"] as? Int == ErrorCode.noError.rawValue else {
                 logger.warning("probe registration refused", metadata: ["aesel.pair": "\(pair.id)", "aesel.answer": "\(String(buffer: answer))"])
                 return false
             }
@@ -122,9 +116,8 @@ struct HealthProber: Service {
                     group.addTask {
                         var healthy = true
                         for url in Set([pair.clymanHTTP, pair.crazyIvanHTTP]) {
-                            let response = try? await HTTPClient.shared.execute(HTTPClientRequest(url: url + "/health"), timeout: TimeAmount(interval))
+                            let response = try? await clusterCall(.GET, url + "/health", timeout: TimeAmount(interval))
                             if response?.status != .ok { healthy = false }
-                            _ = try? await response?.body.collect(upTo: 1 << 16)
                         }
                         cluster.httpChecked(pairID: pair.id, healthy: healthy)
                     }

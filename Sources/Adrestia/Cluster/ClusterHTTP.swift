@@ -1,0 +1,23 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+/// One of the cluster's own small HTTP calls (announcements, etcd, probe registration, health checks,
+/// the Cache API): the status and the whole body, which is always read so the connection goes back to
+/// the pool.
+func clusterCall(_ method: HTTPMethod, _ url: String, json: Data? = nil, timeout: TimeAmount) async throws -> (status: HTTPResponseStatus, body: ByteBuffer) {
+    var request = HTTPClientRequest(url: url)
+    request.method = method
+    if let json {
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.body = .bytes(ByteBuffer(bytes: json))
+    }
+    let response = try await HTTPClient.shared.execute(request, timeout: timeout)
+    return (response.status, try await response.body.collect(upTo: 4 << 20))
+}
+
+/// A key as one URL path segment.
+func pathSegment(_ key: String) -> String {
+    key.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(["/"])) ?? key
+}
