@@ -1,4 +1,4 @@
-import AeselHTTP
+public import AeselHTTP
 import AeselModel
 import AeselStore
 import AeselWire
@@ -44,6 +44,7 @@ public struct AeselServer {
         public var persistInterval: Duration
         /// For `aesel pair` behind Adrestia: who the pair is and where it announces itself.
         public var identity: PairIdentity?
+        public var httpLimits: HTTPConnectionLimits
 
         public init(
             role: Role = .all,
@@ -55,7 +56,8 @@ public struct AeselServer {
             fanOut: FanOut.Configuration = .init(),
             stream: StreamSetting = .memory,
             persistInterval: Duration = .milliseconds(200),
-            identity: PairIdentity? = nil
+            identity: PairIdentity? = nil,
+            httpLimits: HTTPConnectionLimits = .init()
         ) {
             self.role = role
             self.host = host
@@ -67,6 +69,7 @@ public struct AeselServer {
             self.stream = stream
             self.persistInterval = persistInterval
             self.identity = identity
+            self.httpLimits = httpLimits
         }
     }
 
@@ -122,6 +125,7 @@ public struct AeselServer {
             let identity = configuration.identity
             let app = Application(
                 router: router,
+                server: .http1(limits: configuration.httpLimits),
                 configuration: .init(address: .hostname(configuration.host, port: configuration.httpPort), serverName: "aesel"),
                 onServerRunning: { channel in
                     guard let http = channel.localAddress else { return }
@@ -250,8 +254,8 @@ public struct AeselServer {
             let scoped = configuration.role == .all || configuration.role == .pair
             let groups = scoped ? [router.group("/v1"), router.group("/v1/scene/{scene}")] : [router.group("/v1")]
             for group in groups {
-                ObjectRoutes(store: store, writeBehind: clyman.writeBehind, locks: clyman.locks, stream: clyman.stream).add(to: group)
-                PropertyRoutes(store: store, writeBehind: clyman.writeBehind, stream: clyman.stream).add(to: group)
+                ObjectRoutes(store: store, writeBehind: clyman.writeBehind, locks: clyman.locks, stream: clyman.stream, members: clyman.members).add(to: group)
+                PropertyRoutes(store: store, writeBehind: clyman.writeBehind, stream: clyman.stream, members: clyman.members).add(to: group)
             }
         }
         return router

@@ -54,6 +54,7 @@ struct ClymanHalf {
     let stream: any ChangeStream
     let writeBehind: TransformWriteBehind
     let locks: ObjectLocks
+    let members: SceneMembers
 
     var ingestAddress: SocketAddress { ingestChannel.localAddress! }
 
@@ -75,18 +76,22 @@ struct ClymanHalf {
         let lockedObjects = try await store.objects(matching: locked, limit: Int(Int32.max))
         let locks = ObjectLocks(Dictionary(lockedObjects.map { ($0.key, $0.owner) }) { first, _ in first })
         let writeBehind = TransformWriteBehind(store: store, interval: persistInterval, metrics: ingestMetrics, logger: logger)
+        let members = SceneMembers(metrics: ingestMetrics)
         let ingestChannel = try await UDPChannel.bootstrap(on: eventLoop).bind(host: host, port: udpPort).get()
         do {
             let stream = try makeStream(ingestChannel)
             try await ingestChannel.eventLoop.submit {
                 try ingestChannel.pipeline.syncOperations.addHandler(
-                    EventIngestHandler(stream: stream, writeBehind: writeBehind, metrics: ingestMetrics, locks: locks, senders: senders)
+                    EventIngestHandler(
+                        stream: stream, writeBehind: writeBehind, metrics: ingestMetrics, locks: locks, senders: senders,
+                        members: members, store: store
+                    )
                 )
             }.get()
             if let fanOut = (senders as? FanOutSenders)?.fanOut {
                 fanOut.preload(Set(lockedObjects.map(\.sceneKey)))
             }
-            return ClymanHalf(ingestChannel: ingestChannel, stream: stream, writeBehind: writeBehind, locks: locks)
+            return ClymanHalf(ingestChannel: ingestChannel, stream: stream, writeBehind: writeBehind, locks: locks, members: members)
         } catch {
             try? await ingestChannel.close()
             throw error

@@ -64,7 +64,10 @@ public struct FailoverBench: Sendable {
             let sender = try await AeselClient.connect(.init(gateway: gateway, sceneKey: scene, deviceKey: "sender"))
             let receiver = try await AeselClient.connect(.init(gateway: gateway, sceneKey: scene, deviceKey: "receiver"))
             let victim = try await pairOfScene(scene, gateway: gateway)
-            let (elapsed, missing) = try await measureOneKill(sender: sender, receiver: receiver, scene: scene) {
+            let created = try await request("POST", gateway + "/v1/scene/\(scene)/object", body: #"{"objects":[{"name":"thing"},{"name":"other"}]}"#)
+            let keys = (created["objects"] as? [[String: Any]] ?? []).compactMap { $0["key"] as? String }
+            guard keys.count == 2 else { throw BenchError.server("object create failed: \(created)") }
+            let (elapsed, missing) = try await measureOneKill(sender: sender, receiver: receiver, scene: scene, objects: (keys[0], keys[1])) {
                 pairs[victim]?.stop(signal: SIGKILL)
             }
             milliseconds.append(elapsed)
@@ -85,10 +88,9 @@ public struct FailoverBench: Sendable {
 
     /// Streams half a second, kills, and times the first update sent after the kill that arrives.
     /// Returns milliseconds, and the updates sent after the kill that were lost before it.
-    private func measureOneKill(sender: AeselClient, receiver: AeselClient, scene: String, kill: () -> Void) async throws -> (Double, Int) {
-        // Objects of this run only: CLyman drops an update numbered below one it has seen for the object.
-        let thing = "thing-" + scene
-        let other = "other-" + scene
+    /// `objects`: the sender's and the receiver's, made for this run.
+    private func measureOneKill(sender: AeselClient, receiver: AeselClient, scene: String, objects: (String, String), kill: () -> Void) async throws -> (Double, Int) {
+        let (thing, other) = objects
         // Updates sent after the kill are numbered from 1,000,001.
         let firstAfterKill: UInt64 = 1_000_001
         let arrival = Task { () -> (UInt64, ContinuousClock.Instant)? in

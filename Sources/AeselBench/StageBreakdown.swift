@@ -48,7 +48,7 @@ public enum StageBreakdown {
 
         let cache = SceneDeviceCache()
         _ = cache.beginLoad(sceneKey: event.sceneKey)
-        let recipients = try (0..<devicesPerScene).map { try Recipient(Device(key: "device-\($0)", hostname: "127.0.0.1", port: 20_000 + $0)) }
+        let recipients = (0..<devicesPerScene).compactMap { Recipient(Device(key: "device-\($0)", hostname: "127.0.0.1", port: 20_000 + $0)) }
         _ = cache.finishLoad(sceneKey: event.sceneKey, devices: recipients)
 
         return [

@@ -3,6 +3,7 @@ public import Hummingbird
 import AeselWire
 import Foundation
 import Logging
+import NIOHTTP1
 
 /// An HTTP error answered in the original's list envelope: `{"msg_type":…,"err_code":…,"err_msg":…}`.
 public struct EnvelopeError: HTTPResponseError, CustomStringConvertible {
@@ -66,15 +67,18 @@ public struct EnvelopeErrorMiddleware<Context: RequestContext>: RouterMiddleware
         } catch let error as EnvelopeError {
             throw error
         } catch let error as any HTTPResponseError {
-            let code: ErrorCode = error.status == .notFound ? .notFound : .translationError
-            let message =
-                error.status == .notFound
-                ? "no route for \(request.method) \(path)"
-                : "\(error.status.reasonPhrase): \(error)"
-            throw EnvelopeError(error.status, code, message, list: list)
+            switch error.status {
+            case .notFound: throw EnvelopeError(.notFound, .notFound, "no route for \(request.method) \(path)", list: list)
+            case .contentTooLarge: throw EnvelopeError(.contentTooLarge, .translationError, "the body is larger than \(JSONResponse.maximumBodySize) bytes", list: list)
+            default: throw EnvelopeError(error.status, .translationError, (error as? HTTPError)?.body ?? error.status.reasonPhrase, list: list)
+            }
+        } catch let error as HTTPParserError {
+            // The body ended before its Content-Length, or its chunked encoding is broken.
+            throw EnvelopeError(.badRequest, .translationError, "the request body is cut short or malformed: \(error)", list: list)
         } catch {
+            // The description may hold internals (SQL, paths): it is logged, never answered.
             context.logger.error("request failed", metadata: ["aesel.path": "\(path)", "error": "\(error)"])
-            throw EnvelopeError(.internalServerError, .processingError, "\(error)", list: list)
+            throw EnvelopeError(.internalServerError, .processingError, "internal error", list: list)
         }
     }
 }

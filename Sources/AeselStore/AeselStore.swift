@@ -66,8 +66,9 @@ public protocol AeselStore: Sendable {
     func deleteObject(key: String) async throws -> SceneObject?
     /// Objects matching the filter, ordered by key, at most `limit`.
     func objects(matching filter: ObjectFilter, limit: Int) async throws -> [SceneObject]
-    /// Applies event transforms in one transaction. An update whose sequence is older than the stored one
-    /// is skipped, so a stale event never overwrites a newer transform. Returns how many objects changed.
+    /// Applies event transforms in one transaction, each only to an object of the update's scene: an event
+    /// naming another scene writes nothing. The write-behind hands over the newest update per object in the
+    /// order the scene's pair accepted them, so the store applies them as given. Returns how many changed.
     @discardableResult
     func applyTransforms(_ updates: [TransformUpdate]) async throws -> Int
 
@@ -82,6 +83,9 @@ public protocol AeselStore: Sendable {
     /// Applies event values like ``applyTransforms(_:)``.
     @discardableResult
     func applyPropertyValues(_ updates: [PropertyValuesUpdate]) async throws -> Int
+
+    /// The keys of the objects and of the properties in `sceneKey`: what the UDP path may update there.
+    func memberKeys(ofScene sceneKey: String) async throws -> SceneMemberKeys
 
     func close() async throws
 }
@@ -126,15 +130,29 @@ public struct PropertyFilter: Sendable, Hashable {
     }
 }
 
+/// The keys of a scene's objects and properties.
+public struct SceneMemberKeys: Sendable, Hashable {
+    public var objects: Set<String>
+    public var properties: Set<String>
+
+    public init(objects: Set<String> = [], properties: Set<String> = []) {
+        self.objects = objects
+        self.properties = properties
+    }
+}
+
 /// The newest transform of one object, as the write-behind persister hands it to the store.
 public struct TransformUpdate: Sendable, Hashable {
     public var objectKey: String
+    /// The scene the event named; the update applies only to an object of this scene.
+    public var sceneKey: String
     public var transform: Transform
-    /// 0 when the events were not numbered; such an update always applies.
+    /// The event's sequence number, kept with the transform (0 when not numbered, or set by a transaction).
     public var sequence: UInt64
 
-    public init(objectKey: String, transform: Transform, sequence: UInt64) {
+    public init(objectKey: String, sceneKey: String, transform: Transform, sequence: UInt64) {
         self.objectKey = objectKey
+        self.sceneKey = sceneKey
         self.transform = transform
         self.sequence = sequence
     }
@@ -143,11 +161,13 @@ public struct TransformUpdate: Sendable, Hashable {
 /// The newest values of one property, from UDP events.
 public struct PropertyValuesUpdate: Sendable, Hashable {
     public var propertyKey: String
+    public var sceneKey: String
     public var values: [Double]
     public var sequence: UInt64
 
-    public init(propertyKey: String, values: [Double], sequence: UInt64) {
+    public init(propertyKey: String, sceneKey: String, values: [Double], sequence: UInt64) {
         self.propertyKey = propertyKey
+        self.sceneKey = sceneKey
         self.values = values
         self.sequence = sequence
     }

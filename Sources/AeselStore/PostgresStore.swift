@@ -596,10 +596,9 @@ public final class PostgresStore: AeselStore {
     public func applyTransforms(_ updates: [TransformUpdate]) async throws -> Int {
         try await applyEventUpdates(
             try updates.map { update in
-                let sequence = Int64(bitPattern: update.sequence)
-                return try """
-                    UPDATE object SET transform = \(ColumnCoding.blob(update.transform)), seq = GREATEST(seq, \(sequence))
-                    WHERE key = \(update.objectKey) AND (\(sequence) = 0 OR seq < \(sequence))
+                try """
+                    UPDATE object SET transform = \(ColumnCoding.blob(update.transform)), seq = \(Int64(bitPattern: update.sequence))
+                    WHERE key = \(update.objectKey) AND scene_key = \(update.sceneKey)
                     RETURNING key
                     """
             }
@@ -684,18 +683,28 @@ public final class PostgresStore: AeselStore {
     public func applyPropertyValues(_ updates: [PropertyValuesUpdate]) async throws -> Int {
         try await applyEventUpdates(
             updates.map { update in
-                let sequence = Int64(bitPattern: update.sequence)
                 let values = ColumnCoding.json(Array(update.values.prefix(SceneProperty.maximumValues)))
                 return """
-                    UPDATE property SET property_values = \(values), seq = GREATEST(seq, \(sequence))
-                    WHERE key = \(update.propertyKey) AND (\(sequence) = 0 OR seq < \(sequence))
+                    UPDATE property SET property_values = \(values), seq = \(Int64(bitPattern: update.sequence))
+                    WHERE key = \(update.propertyKey) AND scene_key = \(update.sceneKey)
                     RETURNING key
                     """
             }
         )
     }
 
-    /// Runs event updates (each `… RETURNING key`, so a skipped one returns no row) in one transaction and
+    public func memberKeys(ofScene sceneKey: String) async throws -> SceneMemberKeys {
+        var members = SceneMemberKeys()
+        for try await key in try await client.query("SELECT key FROM object WHERE scene_key = \(sceneKey)", logger: logger).decode(String.self) {
+            members.objects.insert(key)
+        }
+        for try await key in try await client.query("SELECT key FROM property WHERE scene_key = \(sceneKey)", logger: logger).decode(String.self) {
+            members.properties.insert(key)
+        }
+        return members
+    }
+
+    /// Runs event updates (each `… RETURNING key`, so one that matches no row returns none) in one transaction and
     /// counts the rows they changed. Events are never acknowledged, so, like SQLiteStore's, their commit
     /// does not wait for the WAL flush; the next acknowledged commit makes them durable with it.
     private func applyEventUpdates(_ statements: [PostgresQuery]) async throws -> Int {

@@ -411,8 +411,8 @@ public final class SQLiteStore: AeselStore {
 
     public func applyTransforms(_ updates: [TransformUpdate]) async throws -> Int {
         try await applyEventUpdates(
-            sql: "UPDATE object SET transform = ?, seq = max(seq, ?) WHERE key = ? AND (? = 0 OR seq < ?)",
-            updates.map { ($0.objectKey, ColumnCoding.blob($0.transform), $0.sequence) }
+            sql: "UPDATE object SET transform = ?, seq = ? WHERE key = ? AND scene_key = ?",
+            updates.map { ($0.objectKey, $0.sceneKey, ColumnCoding.blob($0.transform), $0.sequence) }
         )
     }
 
@@ -489,19 +489,28 @@ public final class SQLiteStore: AeselStore {
 
     public func applyPropertyValues(_ updates: [PropertyValuesUpdate]) async throws -> Int {
         try await applyEventUpdates(
-            sql: "UPDATE property SET property_values = ?, seq = max(seq, ?) WHERE key = ? AND (? = 0 OR seq < ?)",
-            updates.map { ($0.propertyKey, ColumnCoding.json(Array($0.values.prefix(SceneProperty.maximumValues))), $0.sequence) }
+            sql: "UPDATE property SET property_values = ?, seq = ? WHERE key = ? AND scene_key = ?",
+            updates.map { ($0.propertyKey, $0.sceneKey, ColumnCoding.json(Array($0.values.prefix(SceneProperty.maximumValues))), $0.sequence) }
         )
+    }
+
+    public func memberKeys(ofScene sceneKey: String) async throws -> SceneMemberKeys {
+        try await pool.read { db in
+            SceneMemberKeys(
+                objects: Set(try String.fetchAll(db, sql: "SELECT key FROM object WHERE scene_key = ?", arguments: [sceneKey])),
+                properties: Set(try String.fetchAll(db, sql: "SELECT key FROM property WHERE scene_key = ?", arguments: [sceneKey]))
+            )
+        }
     }
 
     public func close() async throws {
         try pool.close()
     }
 
-    /// Writes event updates (key, value, sequence) in one transaction, skipping stale ones.
+    /// Writes event updates (key, scene, value, sequence) in one transaction.
     /// They are never acknowledged, so their commits skip the fsync; the next acknowledged
     /// (synchronous = FULL) commit makes them durable with it.
-    private func applyEventUpdates(sql: String, _ updates: [(key: String, value: any DatabaseValueConvertible & Sendable, sequence: UInt64)]) async throws -> Int {
+    private func applyEventUpdates(sql: String, _ updates: [(key: String, sceneKey: String, value: any DatabaseValueConvertible & Sendable, sequence: UInt64)]) async throws -> Int {
         guard !updates.isEmpty else { return 0 }
         return try await pool.writeWithoutTransaction { db in
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
@@ -510,8 +519,7 @@ public final class SQLiteStore: AeselStore {
             try db.inTransaction {
                 let statement = try db.cachedStatement(sql: sql)
                 for update in updates {
-                    let sequence = Int64(bitPattern: update.sequence)
-                    try statement.execute(arguments: [update.value, sequence, update.key, sequence, sequence])
+                    try statement.execute(arguments: [update.value, Int64(bitPattern: update.sequence), update.key, update.sceneKey])
                     changed += db.changesCount
                 }
                 return .commit

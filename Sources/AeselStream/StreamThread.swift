@@ -1,7 +1,7 @@
-public import AeselModel
+import AeselModel
 import Dispatch
 import Foundation
-public import NIOCore
+import NIOCore
 import Synchronization
 
 /// A thread of a stream back end (a receive loop, a heartbeat loop) that runs until stopped; `stop`

@@ -3,7 +3,7 @@ public import AeselStream
 import AeselWire
 import CRdKafka
 import Foundation
-public import NIOCore
+import NIOCore
 import Synchronization
 
 /// A Kafka change stream: `kafka://HOST:PORT/TOPIC`. The message key is the scene, so order holds per

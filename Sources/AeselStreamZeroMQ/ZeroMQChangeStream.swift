@@ -3,7 +3,7 @@ public import AeselStream
 import AeselWire
 import CZeroMQ
 import Foundation
-public import NIOCore
+import NIOCore
 import Synchronization
 
 /// The messages a publisher sends on this topic keep subscribers sure the stream is alive. Scene keys

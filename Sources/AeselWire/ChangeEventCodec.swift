@@ -41,7 +41,7 @@ public enum ChangeEventCodec {
                 let port = buffer.readInteger(as: UInt16.self)
             else { throw .malformed }
             var event = try BinaryEventFormat.decode(buffer)
-            if !host.isEmpty { event.source = try? SocketAddress(ipAddress: host, port: Int(port)) }
+            if !host.isEmpty { event.source = SocketAddress.validated(host: host, port: Int(port)) }
             return .update(event)
         case Self.transaction:
             guard let messageType = buffer.readInteger(as: UInt16.self), let sceneLength = buffer.readInteger(as: UInt8.self),

@@ -14,14 +14,20 @@ public enum EventCodec {
         key.utf8.count <= 255 && !key.utf8.contains(0)
     }
 
+    /// Decodes a device's datagram.
     public static func decode(_ datagram: ByteBuffer) throws(EventDecodeError) -> ObjectEvent {
+        try decode(datagram, readsSource: false)
+    }
+
+    /// - Parameter readsSource: only the internal UDP change stream (`UDPStreamFraming`) passes true.
+    static func decode(_ datagram: ByteBuffer, readsSource: Bool) throws(EventDecodeError) -> ObjectEvent {
         guard datagram.readableBytes <= maximumDatagramSize else { throw .oversized }
         guard let first = datagram.readableBytesView.first else { throw .malformed }
         if first == BinaryEventFormat.magic {
             return try BinaryEventFormat.decode(datagram)
         }
         return try datagram.withUnsafeReadableBytes { bytes throws(EventDecodeError) in
-            try JSONEventFormat.decode(bytes)
+            try JSONEventFormat.decode(bytes, readsSource: readsSource)
         }
     }
 

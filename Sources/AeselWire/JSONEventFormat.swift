@@ -14,7 +14,9 @@ import Darwin
 /// every other value is skipped, and bytes after the closing brace are ignored (as rapidjson's
 /// `kParseStopWhenDoneFlag` did). `seq` and `ts` are Aesel extensions, optional in both directions.
 public enum JSONEventFormat {
-    static func decode(_ bytes: UnsafeRawBufferPointer) throws(EventDecodeError) -> ObjectEvent {
+    /// - Parameter readsSource: read `src`, the UDP change stream's sender address. Only the internal
+    ///   stream may say who sent an event; on the device port the field is ignored like any unknown one.
+    static func decode(_ bytes: UnsafeRawBufferPointer, readsSource: Bool = false) throws(EventDecodeError) -> ObjectEvent {
         var scanner = JSONScanner(bytes: bytes)
         var messageType: Int?
         var objectKey = ""
@@ -38,8 +40,8 @@ public enum JSONEventFormat {
                 case .values: values = try scanner.readValues()
                 case .sequence: sequence = UInt64(try scanner.readInteger(nonNegative: true))
                 case .timestamp: timestamp = UInt64(try scanner.readInteger(nonNegative: true))
-                case .source: source = Self.address(try scanner.readString())
-                case .other: try scanner.skipValue(depth: 0)
+                case .source where readsSource: source = SocketAddress.validated(hostPort: try scanner.readString())
+                case .source, .other: try scanner.skipValue(depth: 0)
                 }
             } while try scanner.consumeIf(UInt8(ascii: ","))
             try scanner.expect(UInt8(ascii: "}"))
@@ -60,14 +62,6 @@ public enum JSONEventFormat {
             timestamp: timestamp,
             source: source
         )
-    }
-
-    /// `"ip:port"` (IPv6 as `[ip]:port`), as `src` carries it.
-    static func address(_ text: String) -> SocketAddress? {
-        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]) else { return nil }
-        var host = text[..<colon]
-        if host.first == "[", host.last == "]" { host = host.dropFirst().dropLast() }
-        return try? SocketAddress(ipAddress: String(host), port: port)
     }
 
     /// Writes the outbound shape of reference 2.3. Doubles print in Swift's shortest round-trip form.

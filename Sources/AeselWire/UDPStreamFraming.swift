@@ -24,7 +24,7 @@ public enum UDPStreamFraming {
             EventCodec.isValidKey(scene)
         else { throw .malformed }
         let json = datagram.getSlice(at: newline + 1, length: datagram.readableBytes - sceneLength - 1) ?? ByteBuffer()
-        if let update = try? EventCodec.decode(json), update.source != nil, update.sceneKey == scene {
+        if let update = try? EventCodec.decode(json, readsSource: true), update.source != nil, update.sceneKey == scene {
             return .update(update)
         }
         return .transaction(TransactionEvent(sceneKey: scene, messageType: 0, json: json))

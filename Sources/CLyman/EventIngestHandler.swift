@@ -1,34 +1,50 @@
 import CoreMetrics
 import AeselModel
+public import AeselStore
 public import AeselStream
 import AeselWire
 public import NIOCore
 
-/// CLyman's UDP ingest: decode each datagram once, drop what is bad, stale or aimed at an object another
-/// device has locked, forward it to the change stream, then hand it to the write-behind persister.
-/// Forward first, persist after.
+/// CLyman's UDP ingest: decode each datagram once, drop what is bad, outside the scene it names, aimed at
+/// an object another device has locked, or stale; forward the rest to the change stream, then hand it to
+/// the write-behind persister. Forward first, persist after.
 ///
-/// Lives on the UDP channel's event loop; its state is confined there, so it needs no lock.
+/// Lives on the UDP channel's event loop; its state is confined there, so it needs no lock. Events of a
+/// scene whose members are loading wait here, in order, and go on when the load ends.
 public final class EventIngestHandler: ChannelInboundHandler {
     public typealias InboundIn = AddressedEnvelope<ByteBuffer>
 
-    /// Bounds the memory a flood of made-up object keys can take; clearing only forgets staleness.
-    static let maximumTrackedObjects = 1 << 20
+    /// Events held for one loading scene, and for all of them; more are dropped as `scene_loading`.
+    static let maximumHeldPerScene = 256
+    static let maximumHeld = 4096
 
     private let stream: any ChangeStream
     private let writeBehind: TransformWriteBehind
     private let metrics: IngestMetrics
     private let locks: ObjectLocks
     private let senders: any SenderDirectory
-    /// Newest sequence number seen per object, for numbered events only.
-    private var newestSequence: [String: UInt64] = [:]
+    private let members: SceneMembers
+    private let store: any AeselStore
+    private var sequences = ObjectSequences()
+    private var held: [String: [ObjectEvent]] = [:]
+    private var heldCount = 0
 
-    public init(stream: any ChangeStream, writeBehind: TransformWriteBehind, metrics: IngestMetrics, locks: ObjectLocks, senders: any SenderDirectory) {
+    public init(
+        stream: any ChangeStream,
+        writeBehind: TransformWriteBehind,
+        metrics: IngestMetrics,
+        locks: ObjectLocks,
+        senders: any SenderDirectory,
+        members: SceneMembers,
+        store: any AeselStore
+    ) {
         self.stream = stream
         self.writeBehind = writeBehind
         self.metrics = metrics
         self.locks = locks
         self.senders = senders
+        self.members = members
+        self.store = store
     }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -42,36 +58,88 @@ public final class EventIngestHandler: ChannelInboundHandler {
             return
         }
         event.source = envelope.remoteAddress
-        // Before the staleness check, so that another device's refused event cannot raise the sequence.
+        handle(event, now: .now(), eventLoop: context.eventLoop)
+    }
+
+    private func handle(_ event: ObjectEvent, now: NIODeadline, eventLoop: any EventLoop) {
+        switch members.check(objectKey: event.objectKey, kind: event.kind, sceneKey: event.sceneKey, now: now) {
+        case .member(let startLoad):
+            if startLoad { load(event.sceneKey, eventLoop: eventLoop) }
+            accept(event, now: now)
+        case .notMember:
+            metrics.notInScene.increment()
+        case .hold(let startLoad):
+            if startLoad { load(event.sceneKey, eventLoop: eventLoop) }
+            hold(event)
+        case .overloaded:
+            metrics.sceneLoading.increment()
+        }
+    }
+
+    /// An event of the scene it names: refused if locked by another device or stale, else forwarded.
+    private func accept(_ event: ObjectEvent, now: NIODeadline) {
+        // Before the staleness check, so that a refused event cannot advance the sequence.
         if event.kind == .objectUpdate, let owner = locks.owner(of: event.objectKey), owner != sender(of: event) {
             metrics.locked.increment()
             return
         }
-        guard accept(event) else {
-            metrics.stale.increment()
-            return
+        if event.sequence != 0 {
+            let (accepted, evicted) = sequences.accept(objectKey: event.objectKey, sequence: event.sequence, now: now)
+            if evicted > 0 { metrics.evicted(evicted, from: .sequences) }
+            guard accepted else {
+                metrics.stale.increment()
+                return
+            }
         }
         stream.publish(.update(event))
         writeBehind.record(event)
+    }
+
+    private func hold(_ event: ObjectEvent) {
+        guard heldCount < Self.maximumHeld else {
+            metrics.sceneLoading.increment()
+            return
+        }
+        var events = held.removeValue(forKey: event.sceneKey) ?? []
+        if events.count < Self.maximumHeldPerScene {
+            events.append(event)
+            heldCount += 1
+        } else {
+            metrics.sceneLoading.increment()
+        }
+        held[event.sceneKey] = events
+    }
+
+    /// Reads the scene's members; the answer is installed on this loop, before any later datagram.
+    private func load(_ sceneKey: String, eventLoop: any EventLoop) {
+        let handler = NIOLoopBound(self, eventLoop: eventLoop)
+        let store = self.store
+        // Unstructured on purpose: the hot path cannot await. The task ends with the store call.
+        Task {
+            let keys = try? await store.memberKeys(ofScene: sceneKey)
+            eventLoop.execute { handler.value.finishLoad(sceneKey, keys: keys, eventLoop: eventLoop) }
+        }
+    }
+
+    private func finishLoad(_ sceneKey: String, keys: SceneMemberKeys?, eventLoop: any EventLoop) {
+        members.finishLoad(sceneKey: sceneKey, keys: keys)
+        guard let events = held.removeValue(forKey: sceneKey) else { return }
+        heldCount -= events.count
+        guard keys != nil else {
+            // The store failed; held events are not retried, or an outage would loop on loads.
+            metrics.sceneLoading.increment(by: events.count)
+            return
+        }
+        let now = NIODeadline.now()
+        for event in events {
+            handle(event, now: now, eventLoop: eventLoop)
+        }
     }
 
     /// The registered device at the datagram's source address. A device key named in a binary event is
     /// not proof of identity, so locks go by address.
     private func sender(of event: ObjectEvent) -> String? {
         event.source.flatMap { senders.deviceKey(in: event.sceneKey, at: $0) }
-    }
-
-    /// A numbered event older than (or a duplicate of) one already seen for its object is stale.
-    private func accept(_ event: ObjectEvent) -> Bool {
-        guard event.sequence != 0 else { return true }
-        if let newest = newestSequence[event.objectKey], event.sequence <= newest {
-            return false
-        }
-        if newestSequence.count >= Self.maximumTrackedObjects {
-            newestSequence.removeAll(keepingCapacity: true)
-        }
-        newestSequence[event.objectKey] = event.sequence
-        return true
     }
 
     public func errorCaught(context: ChannelHandlerContext, error: any Error) {

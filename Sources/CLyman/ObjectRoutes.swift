@@ -16,12 +16,14 @@ public struct ObjectRoutes: Sendable {
     private let writeBehind: TransformWriteBehind
     private let locks: ObjectLocks
     private let stream: any ChangeStream
+    private let members: SceneMembers
 
-    public init(store: any AeselStore, writeBehind: TransformWriteBehind, locks: ObjectLocks, stream: any ChangeStream) {
+    public init(store: any AeselStore, writeBehind: TransformWriteBehind, locks: ObjectLocks, stream: any ChangeStream, members: SceneMembers) {
         self.store = store
         self.writeBehind = writeBehind
         self.locks = locks
         self.stream = stream
+        self.members = members
     }
 
     /// Adds the object routes to `group` (`/v1`, or `/v1/scene/{scene}` for the gateway's scoped form).
@@ -45,6 +47,7 @@ public struct ObjectRoutes: Sendable {
                 throw EnvelopeError.notFound("no object \(object.key)", list: .objects, messageType: ObjectMessageType.delete.rawValue)
             }
             locks.set(owner: "", of: deleted.key)
+            members.removed(deleted.key, kind: .objectUpdate, from: deleted.sceneKey)
             writeBehind.discard(key: deleted.key)
             emit(.delete, deleted)
             return try respond(.delete, [deleted])
@@ -109,6 +112,7 @@ public struct ObjectRoutes: Sendable {
                 actions: json.actions ?? []
             )
             try await store.createObject(object)
+            members.added(object.key, kind: .objectUpdate, to: object.sceneKey)
             if !object.owner.isEmpty { locks.set(owner: object.owner, of: object.key) }
             emit(.create, object)
             created.append(object)
@@ -140,7 +144,8 @@ public struct ObjectRoutes: Sendable {
             for asset in json.assets ?? [] where !object.assets.contains(asset) { object.assets.append(asset) }
             if let actions = json.actions { object.actions = actions }
         } after: { object in
-            if json.transform != nil { writeBehind.supersede(objectKey: object.key, transform: object.transform) }
+            if sceneKey == nil, json.scene?.nonEmpty != nil { members.moved(object.key, kind: .objectUpdate, to: object.sceneKey) }
+            if json.transform != nil { writeBehind.supersede(object) }
         }
     }
 

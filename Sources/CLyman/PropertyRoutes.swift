@@ -14,11 +14,13 @@ public struct PropertyRoutes: Sendable {
     private let store: any AeselStore
     private let writeBehind: TransformWriteBehind
     private let stream: any ChangeStream
+    private let members: SceneMembers
 
-    public init(store: any AeselStore, writeBehind: TransformWriteBehind, stream: any ChangeStream) {
+    public init(store: any AeselStore, writeBehind: TransformWriteBehind, stream: any ChangeStream, members: SceneMembers) {
         self.store = store
         self.writeBehind = writeBehind
         self.stream = stream
+        self.members = members
     }
 
     public func add<Context: RequestContext>(to group: RouterGroup<Context>) {
@@ -49,7 +51,8 @@ public struct PropertyRoutes: Sendable {
                 if let values = json.values { property.values = values }
                 if let actions = json.actions { property.actions = actions }
             } after: { property in
-                if json.values != nil { writeBehind.supersede(propertyKey: property.key, values: property.values) }
+                if sceneKey == nil, json.scene?.nonEmpty != nil { members.moved(property.key, kind: .propertyUpdate, to: property.sceneKey) }
+                if json.values != nil { writeBehind.supersede(property) }
             }
         }
         group.delete("property/{key}") { _, context in
@@ -57,6 +60,7 @@ public struct PropertyRoutes: Sendable {
             guard let deleted = try await store.deleteProperty(key: property.key) else {
                 throw EnvelopeError.notFound("no property \(property.key)", list: .properties, messageType: ObjectMessageType.delete.propertyCode)
             }
+            members.removed(deleted.key, kind: .propertyUpdate, from: deleted.sceneKey)
             writeBehind.discard(key: deleted.key)
             emit(.delete, deleted)
             return try respond(.delete, [deleted])
@@ -98,6 +102,7 @@ public struct PropertyRoutes: Sendable {
                 actions: json.actions ?? []
             )
             try await store.createProperty(property)
+            members.added(property.key, kind: .propertyUpdate, to: property.sceneKey)
             emit(.create, property)
             created.append(property)
         }

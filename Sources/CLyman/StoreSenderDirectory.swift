@@ -1,5 +1,6 @@
 import AeselModel
 public import AeselStore
+import CoreMetrics
 public import NIOCore
 import Synchronization
 
@@ -18,6 +19,7 @@ public final class StoreSenderDirectory: SenderDirectory {
     private let store: any AeselStore
     private let refreshInterval: TimeAmount
     private let entries = Mutex<[String: Entry]>([:])
+    private let evictions = Counter(label: "aesel_state_evictions_total", dimensions: [("table", "senders")])
 
     public init(store: any AeselStore, refreshInterval: TimeAmount = .seconds(2)) {
         self.store = store
@@ -26,16 +28,21 @@ public final class StoreSenderDirectory: SenderDirectory {
 
     public func deviceKey(in sceneKey: String, at address: SocketAddress) -> String? {
         let now = NIODeadline.now()
-        let (key, load) = entries.withLock { entries -> (String?, Bool) in
+        let (key, load, evicted) = entries.withLock { entries -> (String?, Bool, Int) in
             // Scene keys come from datagrams: bound what made-up ones can cost.
-            if entries[sceneKey] == nil, entries.count >= Self.maximumScenes { entries.removeAll(keepingCapacity: true) }
+            var evicted = 0
+            if entries[sceneKey] == nil, entries.count >= Self.maximumScenes {
+                evicted = entries.count
+                entries.removeAll(keepingCapacity: true)
+            }
             var entry = entries[sceneKey] ?? Entry(devices: [:], loadedAt: .uptimeNanoseconds(0), loading: false)
             let stale = now - entry.loadedAt > refreshInterval
             let load = stale && !entry.loading
             if load { entry.loading = true }
             entries[sceneKey] = entry
-            return (entry.devices[address], load)
+            return (entry.devices[address], load, evicted)
         }
+        if evicted > 0 { evictions.increment(by: evicted) }
         if load {
             // Unstructured on purpose: the hot path cannot await; the task ends with the store call.
             Task { await self.load(sceneKey) }
@@ -47,8 +54,7 @@ public final class StoreSenderDirectory: SenderDirectory {
         let devices = (try? await store.devices(inScene: sceneKey)) ?? []
         var byAddress: [SocketAddress: String] = [:]
         for device in devices {
-            let host = device.hostname == "localhost" ? "127.0.0.1" : device.hostname
-            if let address = try? SocketAddress(ipAddress: host, port: device.port) { byAddress[address] = device.key }
+            if let address = SocketAddress.validated(host: device.hostname, port: device.port) { byAddress[address] = device.key }
         }
         entries.withLock { $0[sceneKey] = Entry(devices: byAddress, loadedAt: .now(), loading: false) }
     }

@@ -39,10 +39,10 @@ public final class TransformWriteBehind: Service {
     func record(_ event: ObjectEvent) {
         switch event.kind {
         case .objectUpdate:
-            let update = TransformUpdate(objectKey: event.objectKey, transform: event.transform, sequence: event.sequence)
+            let update = TransformUpdate(objectKey: event.objectKey, sceneKey: event.sceneKey, transform: event.transform, sequence: event.sequence)
             state.withLock { $0.pending[event.objectKey] = update }
         case .propertyUpdate:
-            let update = PropertyValuesUpdate(propertyKey: event.objectKey, values: event.values, sequence: event.sequence)
+            let update = PropertyValuesUpdate(propertyKey: event.objectKey, sceneKey: event.sceneKey, values: event.values, sequence: event.sequence)
             state.withLock { $0.pendingValues[event.objectKey] = update }
         }
     }
@@ -59,13 +59,13 @@ public final class TransformWriteBehind: Service {
 
     /// A transaction has just set this transform: write it again after any event transform already on its
     /// way to the store, so that the acknowledged value is the one that stays.
-    public func supersede(objectKey: String, transform: Transform) {
-        state.withLock { $0.pending[objectKey] = TransformUpdate(objectKey: objectKey, transform: transform, sequence: 0) }
+    public func supersede(_ object: SceneObject) {
+        state.withLock { $0.pending[object.key] = TransformUpdate(objectKey: object.key, sceneKey: object.sceneKey, transform: object.transform, sequence: 0) }
     }
 
     /// The same for a property's values.
-    public func supersede(propertyKey: String, values: [Double]) {
-        state.withLock { $0.pendingValues[propertyKey] = PropertyValuesUpdate(propertyKey: propertyKey, values: values, sequence: 0) }
+    public func supersede(_ property: SceneProperty) {
+        state.withLock { $0.pendingValues[property.key] = PropertyValuesUpdate(propertyKey: property.key, sceneKey: property.sceneKey, values: property.values, sequence: 0) }
     }
 
     /// Forgets what events recorded for a key, when its record was deleted.

@@ -163,7 +163,7 @@ public final class FanOut: ChangeStreamSubscriber {
                 if try await store.scene(key: sceneKey) == nil {
                     recipients = nil
                 } else {
-                    recipients = try await store.devices(inScene: sceneKey).compactMap { try? Recipient($0) }
+                    recipients = try await store.devices(inScene: sceneKey).compactMap(Recipient.init)
                 }
             } catch {
                 metrics.loadFailures.increment()

@@ -33,7 +33,7 @@ public struct SceneCacheRefresher: Service {
             do {
                 let recipients: [Recipient]? =
                     try await store.scene(key: sceneKey) == nil
-                    ? nil : try await store.devices(inScene: sceneKey).compactMap { try? Recipient($0) }
+                    ? nil : try await store.devices(inScene: sceneKey).compactMap(Recipient.init)
                 cache.finishRefresh(sceneKey: sceneKey, version: version, devices: recipients)
             } catch {
                 logger.warning("scene refresh failed", metadata: ["aesel.scene": "\(sceneKey)", "error": "\(error)"])

@@ -1,4 +1,5 @@
 public import AeselModel
+public import CoreMetrics
 public import NIOCore
 import Synchronization
 
@@ -14,10 +15,11 @@ public struct Recipient: Sendable, Hashable {
         self.format = format
     }
 
-    /// Fails for a hostname that is not an IP literal (or `localhost`): the fan-out never resolves names.
-    public init(_ device: Device) throws {
-        let host = device.hostname == "localhost" ? "127.0.0.1" : device.hostname
-        self.init(deviceKey: device.key, address: try SocketAddress(ipAddress: host, port: device.port), format: device.format)
+    /// Nil for a hostname that is not an IP literal (or `localhost`), or a port out of range: the fan-out
+    /// never resolves names.
+    public init?(_ device: Device) {
+        guard let address = SocketAddress.validated(host: device.hostname, port: device.port) else { return nil }
+        self.init(deviceKey: device.key, address: address, format: device.format)
     }
 }
 
@@ -32,6 +34,10 @@ public final class SceneDeviceCache: Sendable {
     static let maximumPendingEvents = 256
     /// How long a scene the store does not know is remembered as unknown.
     static let unknownSceneTTL = TimeAmount.seconds(1)
+    /// Scene keys come from events, so the number of entries is bounded; a full table evicts.
+    static let maximumScenes = 20_000
+    /// Scenes without events for this long are the first to be evicted from a full table.
+    static let idleLimit = TimeAmount.seconds(60)
 
     public enum Change: Sendable {
         case register(Recipient)
@@ -55,11 +61,16 @@ public final class SceneDeviceCache: Sendable {
     }
 
     private let entries = Mutex<[String: Entry]>([:])
+    private let evictions: Counter
 
-    public init() {}
+    public init(evictions: Counter = Counter(label: "aesel_state_evictions_total", dimensions: [("table", "scene_devices")])) {
+        self.evictions = evictions
+    }
 
     public func lookup(_ event: ChangeEvent) -> Lookup {
         let now = NIODeadline.now()
+        var evicted = 0
+        defer { if evicted > 0 { evictions.increment(by: evicted) } }
         return entries.withLock { entries in
             switch entries[event.sceneKey] {
             case .ready(let recipients, let version, _):
@@ -73,11 +84,33 @@ public final class SceneDeviceCache: Sendable {
                 return .queued
             case .unknown(let until) where now < until:
                 return .unknownScene
-            case .unknown, nil:
+            case .unknown:
+                entries[event.sceneKey] = .loading(pending: [event], changes: [])
+                return .startLoad
+            case nil:
+                if entries.count >= Self.maximumScenes { evicted = Self.evict(&entries, now: now) }
+                guard entries.count < Self.maximumScenes else { return .pendingOverflow }
                 entries[event.sceneKey] = .loading(pending: [event], changes: [])
                 return .startLoad
             }
         }
+    }
+
+    /// Makes room in a full table: unknown scenes and idle ones first, then every scene not loading
+    /// (they reload on their next event). Returns how many went.
+    private static func evict(_ entries: inout [String: Entry], now: NIODeadline) -> Int {
+        let before = entries.count
+        entries = entries.filter { _, entry in
+            switch entry {
+            case .ready(_, _, let lastUsed): now - lastUsed <= idleLimit
+            case .loading: true
+            case .unknown: false
+            }
+        }
+        if entries.count >= maximumScenes {
+            entries = entries.filter { if case .loading = $0.value { true } else { false } }
+        }
+        return before - entries.count
     }
 
     /// Marks an uncached scene as loading, so that changes and events from now on wait for the load.

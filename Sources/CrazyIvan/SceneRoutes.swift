@@ -70,7 +70,7 @@ public struct SceneRoutes: Sendable {
             let sceneKey = try context.parameters.decoded("scene")
             fanOut.preload([sceneKey])
             if request.uri.queryParameters.get("moved") == "true" {
-                fanOut.announceMove(of: sceneKey, to: try await store.devices(inScene: sceneKey).compactMap { try? Recipient($0) })
+                fanOut.announceMove(of: sceneKey, to: try await store.devices(inScene: sceneKey).compactMap(Recipient.init))
             }
             return try JSONResponse.make(SceneList.response(.cache, scenes: [SceneJSON(Scene(key: sceneKey))]))
         }
@@ -217,7 +217,7 @@ public struct SceneRoutes: Sendable {
             format: deviceJSON.format ?? .json,
             transform: try Self.transform(deviceJSON.transform) ?? .identity
         )
-        guard let recipient = try? Recipient(device) else {
+        guard let recipient = Recipient(device) else {
             return try registrationFailure(type, .insufficientData, "hostname \(hostname) is not an IP address")
         }
         if let problem = fanOut.unreachable(recipient.address) {

@@ -1,5 +1,6 @@
 import Adrestia
 import AeselBench
+import AeselHTTP
 import AeselModel
 import ArgumentParser
 import CrazyIvan
@@ -16,6 +17,29 @@ struct AeselCommand: AsyncParsableCommand {
         abstract: "Aesel: a real-time back end that keeps 3D scenes in sync across devices.",
         subcommands: [Serve.self, AdrestiaCommand.self, Pair.self, Clyman.self, CrazyIvanCommand.self, BenchCommand.self, Routes.self, Relay.self]
     )
+}
+
+/// How long HTTP clients may take, for every server process.
+struct HTTPOptions: ParsableArguments {
+    @Option(help: "Seconds an HTTP connection may stay open between requests.")
+    var httpIdleTimeout = 60.0
+
+    @Option(help: "Seconds from a request's first byte to the end of its head.")
+    var httpHeaderTimeout = 10.0
+
+    @Option(help: "Seconds from the end of a request's head to the end of its body.")
+    var httpBodyTimeout = 30.0
+
+    func validate() throws {
+        guard [httpIdleTimeout, httpHeaderTimeout, httpBodyTimeout].allSatisfy({ $0 > 0 && $0 < 86_400 }) else {
+            throw ValidationError("HTTP timeouts are seconds, above 0 and under a day")
+        }
+    }
+
+    var limits: HTTPConnectionLimits {
+        func seconds(_ value: Double) -> TimeAmount { .nanoseconds(Int64(value * 1e9)) }
+        return HTTPConnectionLimits(idleTimeout: seconds(httpIdleTimeout), headerTimeout: seconds(httpHeaderTimeout), bodyTimeout: seconds(httpBodyTimeout))
+    }
 }
 
 /// The options every server process takes.
@@ -47,6 +71,8 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "Log level: trace, debug, info, notice, warning, error or critical.")
     var logLevel: Logger.Level = .info
 
+    @OptionGroup var http: HTTPOptions
+
     /// Runs the server with these options in `role` until SIGINT or SIGTERM.
     func run(_ role: AeselServer.Role, identity: AeselServer.PairIdentity? = nil) async throws {
         let (logger, registry) = bootstrapObservability(logLevel: logLevel)
@@ -61,7 +87,8 @@ struct ServerOptions: ParsableArguments {
                 fanOut: .init(echoToSender: echoToSender),
                 stream: stream,
                 persistInterval: .milliseconds(persistInterval),
-                identity: identity
+                identity: identity,
+                httpLimits: http.limits
             ),
             registry: registry,
             logger: logger
@@ -175,6 +202,8 @@ struct AdrestiaCommand: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error or critical.")
     var logLevel: Logger.Level = .info
 
+    @OptionGroup var http: HTTPOptions
+
     func validate() throws {
         guard probeInterval > 0, misses > 0 else { throw ValidationError("--probe-interval and --misses must be positive") }
         if case .embedded(adrestia: .some) = discovery { throw ValidationError("Adrestia's --discovery is embedded or etcd://HOST:PORT") }
@@ -187,7 +216,9 @@ struct AdrestiaCommand: AsyncParsableCommand {
         let (logger, registry) = bootstrapObservability(logLevel: logLevel)
         let settings = ClusterSettings(probeInterval: .milliseconds(probeInterval), missesAllowed: misses, crossRegionFailover: crossRegionFailover)
         let server = AdrestiaServer(
-            configuration: .init(host: host, advertiseHost: advertiseHost, httpPort: httpPort, dataFolder: data, store: store, discovery: discovery, cluster: settings),
+            configuration: .init(
+                host: host, advertiseHost: advertiseHost, httpPort: httpPort, dataFolder: data, store: store, discovery: discovery,
+                cluster: settings, httpLimits: http.limits),
             registry: registry,
             logger: logger
         )

@@ -22,7 +22,9 @@ struct ClusterTests {
     }
 
     /// Sends numbered updates every 10 ms while `body` runs, and returns the numbers each receiver got.
-    static func stream(from sender: AeselClient, to receivers: [AeselClient], scene: String, count: Int, during body: @escaping @Sendable (Int) async throws -> Void) async throws -> [[UInt64]] {
+    static func stream(
+        from sender: AeselClient, to receivers: [AeselClient], object: String, scene: String, count: Int, during body: @escaping @Sendable (Int) async throws -> Void
+    ) async throws -> [[UInt64]] {
         let collectors = receivers.map { receiver in
             Task {
                 var numbers: [UInt64] = []
@@ -34,7 +36,7 @@ struct ClusterTests {
             }
         }
         for step in 1...count {
-            sender.send(ObjectEvent(sceneKey: scene, objectKey: "thing", sequence: UInt64(step)))
+            sender.send(ObjectEvent(sceneKey: scene, objectKey: object, sequence: UInt64(step)))
             try await body(step)
             try await Task.sleep(for: .milliseconds(10))
         }
@@ -60,7 +62,7 @@ struct ClusterTests {
 
         // 2.5 s of updates, the pair killed after 0.5 s. How long the move takes is `aesel bench --failover`'s
         // to measure; here it only has to happen while the stream lasts.
-        let received = try await Self.stream(from: clients[0], to: Array(clients[1...]), scene: "harbour", count: 250) { step in
+        let received = try await Self.stream(from: clients[0], to: Array(clients[1...]), object: try await cluster.createObject(in: "harbour"), scene: "harbour", count: 250) { step in
             if step == 50 { cluster.kill(before.pair) }
         }
         for numbers in received {
@@ -120,7 +122,7 @@ struct ClusterTests {
         #expect(down, "a hung pair answers no probe")
         let moved = try await eventually(timeout: .seconds(10)) { try await cluster.endpoint(of: "hall")?.pair == other }
         #expect(moved)
-        let received = try await Self.stream(from: clients[0], to: Array(clients[1...]), scene: "hall", count: 150) { _ in }
+        let received = try await Self.stream(from: clients[0], to: Array(clients[1...]), object: try await cluster.createObject(in: "hall"), scene: "hall", count: 150) { _ in }
         for numbers in received { #expect(numbers.last == 150, "the devices moved to the healthy pair") }
 
         cluster.kill(before.pair, signal: SIGCONT)
@@ -205,7 +207,7 @@ struct ClusterTests {
             clients.append(try await AeselClient.connect(.init(gateway: cluster.adrestia.url, sceneKey: "stage", deviceKey: name, silenceTimeout: .seconds(60))))
         }
         let before = try #require(try await cluster.endpoint(of: "stage"))
-        let received = try await Self.stream(from: clients[0], to: Array(clients[1...]), scene: "stage", count: 250) { step in
+        let received = try await Self.stream(from: clients[0], to: Array(clients[1...]), object: try await cluster.createObject(in: "stage"), scene: "stage", count: 250) { step in
             if step == 50 { cluster.kill(before.pair) }
         }
         for numbers in received {

@@ -73,8 +73,10 @@ struct EventPathTests {
         defer { server.stop() }
         let devices = try await server.devices("sender", "receiver", registeredIn: "s")
         let (sender, receiver) = (devices[0], devices[1])
+        let object = try await server.createObject(in: "s")
+        receiver.drain()
         for sequence in [UInt64(5), 3, 5, 6] {
-            sender.send(ObjectEvent(sceneKey: "s", objectKey: "o", transform: .identity, sequence: sequence, senderDeviceKey: "sender"), as: .binary, to: server.udpPort)
+            sender.send(ObjectEvent(sceneKey: "s", objectKey: object, transform: .identity, sequence: sequence, senderDeviceKey: "sender"), as: .binary, to: server.udpPort)
         }
         #expect(receiver.receiveEvent()?.sequence == 5)
         #expect(receiver.receiveEvent()?.sequence == 6)
@@ -88,7 +90,9 @@ struct EventPathTests {
         defer { server.stop() }
         let devices = try await server.devices("sender", "leaver", "stayer", registeredIn: "room")
         let (sender, leaver, stayer) = (devices[0], devices[1], devices[2])
-        let event = #"{"msg_type":1,"key":"o","scene":"room"}"#
+        let object = try await server.createObject(in: "room")
+        for device in devices { device.drain() }
+        let event = #"{"msg_type":1,"key":"\#(object)","scene":"room"}"#
         sender.send(event, to: server.udpPort)
         #expect(leaver.receive() != nil)
         #expect(stayer.receive() != nil)
@@ -108,13 +112,16 @@ struct EventPathTests {
         defer { server.stop() }
         let devices = try await server.devices("sender", "receiver", registeredIn: "s")
         let (sender, receiver) = (devices[0], devices[1])
-        let good = #"{"msg_type":1,"key":"o","scene":"s"}"#
+        let object = try await server.createObject(in: "s")
+        receiver.drain()
+        let good = #"{"msg_type":1,"key":"\#(object)","scene":"s"}"#
         let bad: [[UInt8]] = [
             Array("garbage \u{0}\u{1}".utf8),
             Array(#"{"msg_type":1,"key":"o","sce"#.utf8),
             [UInt8](repeating: UInt8(ascii: "{"), count: 65_000),
             Array(#"{"msg_type":"one","key":"o","scene":"s"}"#.utf8),
-            Array(#"{"msg_type":1,"key":"o","scene":"no-such-scene"}"#.utf8),
+            Array(#"{"msg_type":1,"key":"\#(object)","scene":"no-such-scene"}"#.utf8),
+            Array(#"{"msg_type":1,"key":"not-an-object","scene":"s"}"#.utf8),
             [0xAE, 1, 1, 0, 0, 0],
         ]
         for datagram in bad {
@@ -129,7 +136,7 @@ struct EventPathTests {
         #expect(metrics[#"aesel_udp_dropped_total{reason="malformed"}"#] == 3)
         #expect(metrics[#"aesel_udp_dropped_total{reason="oversized"}"#] == 1)
         #expect(metrics[#"aesel_udp_dropped_total{reason="wrong_type"}"#] == 1)
-        #expect(metrics[#"aesel_udp_dropped_total{reason="unknown_scene"}"#] == 1)
+        #expect(metrics[#"aesel_udp_dropped_total{reason="not_in_scene"}"#] == 2)
         #expect(metrics["aesel_udp_received_total"] == Double(bad.count * 2))
         #expect(try await server.request("GET", "/health").json["status"] as? String == "up")
     }

@@ -76,10 +76,11 @@ struct LayoutTests {
         let devices = try await server.devices("sender", "receiver", registeredIn: "p")
         let created = try await server.request("POST", "/v1/object", body: #"{"objects":[{"scene":"p","name":"thing"}]}"#)
         #expect(created.status == 200)
+        let object = try #require((created.json["objects"] as? [[String: Any]])?.first?["key"] as? String)
         #expect(devices[1].receive() != nil)
         devices[0].drain()
         for step in 1...200 {
-            devices[0].send(#"{"msg_type":1,"key":"o","scene":"p","seq":\#(step)}"#, to: server.udpPort)
+            devices[0].send(#"{"msg_type":1,"key":"\#(object)","scene":"p","seq":\#(step)}"#, to: server.udpPort)
         }
         var sequences: [UInt64] = []
         while let event = devices[1].receiveEvent() { sequences.append(event.sequence) }
@@ -96,7 +97,8 @@ struct LayoutTests {
         let pair = try Pair(stream: try transport.stream())
         defer { pair.stop() }
         let devices = try await pair.crazyIvan.devices("sender", "receiver", registeredIn: "loss")
-        let event = #"{"msg_type":1,"key":"o","scene":"loss"}"#
+        let event = #"{"msg_type":1,"key":"\#(try await pair.clyman.createObject(in: "loss"))","scene":"loss"}"#
+        for device in devices { device.drain() }
 
         // CrazyIvan dies: CLyman keeps taking events, says it is unhealthy, counts what it cannot hand over.
         try await pair.crazyIvan.restartLater {
@@ -137,7 +139,8 @@ struct LayoutTests {
         let server = try TestServer("pair", arguments: ["--stream", "kafka://\(broker.address)/loss"])
         defer { server.stop() }
         let devices = try await server.devices("sender", "receiver", registeredIn: "loss")
-        let event = #"{"msg_type":1,"key":"o","scene":"loss"}"#
+        let event = #"{"msg_type":1,"key":"\#(try await server.createObject(in: "loss"))","scene":"loss"}"#
+        for device in devices { device.drain() }
         devices[0].send(event, to: server.udpPort)
         #expect(devices[1].receive() != nil)
 

@@ -509,34 +509,51 @@ struct StoreContractTests {
         }
     }
 
-    @Test("Objects: a stale transform never overwrites a newer one", arguments: StoreKind.allCases)
-    func staleTransforms(kind: StoreKind) async throws {
+    @Test("Objects: event transforms apply as given, only to objects of the update's scene", arguments: StoreKind.allCases)
+    func eventTransforms(kind: StoreKind) async throws {
         try await withStore(kind) { store in
             try await store.createObject(SceneObject(key: "o", sceneKey: "s"))
             try await store.createObject(SceneObject(key: "p", sceneKey: "s"))
+            try await store.createObject(SceneObject(key: "other", sceneKey: "t"))
             let newer = Transform(rowMajor: [1, 0, 0, 2])
             let older = Transform(rowMajor: [1, 0, 0, 1])
             #expect(try await store.applyTransforms([]) == 0)
-            #expect(try await store.applyTransforms([TransformUpdate(objectKey: "o", transform: newer, sequence: 10)]) == 1)
-            #expect(try await store.applyTransforms([TransformUpdate(objectKey: "o", transform: older, sequence: 9)]) == 0)
-            #expect(try await store.applyTransforms([TransformUpdate(objectKey: "o", transform: older, sequence: 10)]) == 0)
-            #expect(try await store.object(key: "o")?.transform == newer)
+            #expect(try await store.applyTransforms([TransformUpdate(objectKey: "o", sceneKey: "s", transform: newer, sequence: 10)]) == 1)
             #expect(try await store.object(key: "o")?.sequence == 10)
-            // Unnumbered events always apply; the stored sequence stays the highest seen.
-            #expect(try await store.applyTransforms([TransformUpdate(objectKey: "o", transform: older, sequence: 0)]) == 1)
+            // The write-behind decides what is newest: a number far below the stored one (a sender that
+            // counts again, or one poisoned by a huge number) still applies.
+            #expect(try await store.applyTransforms([TransformUpdate(objectKey: "o", sceneKey: "s", transform: older, sequence: 3)]) == 1)
             #expect(try await store.object(key: "o")?.transform == older)
-            #expect(try await store.object(key: "o")?.sequence == 10)
-            // One call, several objects: only the fresh updates count.
+            #expect(try await store.object(key: "o")?.sequence == 3)
+            // An update naming another scene, or a scene that does not exist, writes nothing.
+            #expect(try await store.applyTransforms([TransformUpdate(objectKey: "other", sceneKey: "s", transform: newer, sequence: 1)]) == 0)
+            #expect(try await store.applyTransforms([TransformUpdate(objectKey: "o", sceneKey: "nowhere", transform: newer, sequence: 0)]) == 0)
+            #expect(try await store.object(key: "other")?.transform == .identity)
+            #expect(try await store.object(key: "o")?.transform == older)
+            // One call, several objects.
             let changed = try await store.applyTransforms([
-                TransformUpdate(objectKey: "o", transform: newer, sequence: 11),
-                TransformUpdate(objectKey: "p", transform: Self.moved, sequence: 1),
-                TransformUpdate(objectKey: "p", transform: newer, sequence: 1),
-                TransformUpdate(objectKey: "missing", transform: older, sequence: 1),
+                TransformUpdate(objectKey: "o", sceneKey: "s", transform: newer, sequence: 11),
+                TransformUpdate(objectKey: "p", sceneKey: "s", transform: Self.moved, sequence: 1),
+                TransformUpdate(objectKey: "missing", sceneKey: "s", transform: older, sequence: 1),
             ])
             #expect(changed == 2)
             #expect(try await store.object(key: "o")?.transform == newer)
             #expect(try await store.object(key: "p")?.transform == Self.moved)
-            #expect(try await store.object(key: "p")?.sequence == 1)
+        }
+    }
+
+    @Test("Scene members: the keys of a scene's objects and properties", arguments: StoreKind.allCases)
+    func memberKeys(kind: StoreKind) async throws {
+        try await withStore(kind) { store in
+            try await store.createObject(SceneObject(key: "o1", sceneKey: "s"))
+            try await store.createObject(SceneObject(key: "o2", sceneKey: "s"))
+            try await store.createObject(SceneObject(key: "o3", sceneKey: "t"))
+            try await store.createProperty(SceneProperty(key: "p1", sceneKey: "s"))
+            #expect(try await store.memberKeys(ofScene: "s") == SceneMemberKeys(objects: ["o1", "o2"], properties: ["p1"]))
+            #expect(try await store.memberKeys(ofScene: "t") == SceneMemberKeys(objects: ["o3"]))
+            #expect(try await store.memberKeys(ofScene: "nowhere") == SceneMemberKeys())
+            _ = try await store.deleteObject(key: "o1")
+            #expect(try await store.memberKeys(ofScene: "s").objects == ["o2"])
         }
     }
 
@@ -610,24 +627,21 @@ struct StoreContractTests {
         }
     }
 
-    @Test("Properties: stale values never overwrite newer ones", arguments: StoreKind.allCases)
-    func stalePropertyValues(kind: StoreKind) async throws {
+    @Test("Properties: event values apply as given, only to properties of the update's scene", arguments: StoreKind.allCases)
+    func eventPropertyValues(kind: StoreKind) async throws {
         try await withStore(kind) { store in
             try await store.createProperty(SceneProperty(key: "p", sceneKey: "s", values: [0]))
             try await store.createProperty(SceneProperty(key: "q", sceneKey: "s"))
             #expect(try await store.applyPropertyValues([]) == 0)
-            #expect(try await store.applyPropertyValues([PropertyValuesUpdate(propertyKey: "p", values: [2, 2], sequence: 10)]) == 1)
-            #expect(try await store.applyPropertyValues([PropertyValuesUpdate(propertyKey: "p", values: [1], sequence: 9)]) == 0)
-            #expect(try await store.applyPropertyValues([PropertyValuesUpdate(propertyKey: "p", values: [1], sequence: 10)]) == 0)
+            #expect(try await store.applyPropertyValues([PropertyValuesUpdate(propertyKey: "p", sceneKey: "s", values: [2, 2], sequence: 10)]) == 1)
             #expect(try await store.property(key: "p")?.values == [2, 2])
-            #expect(try await store.applyPropertyValues([PropertyValuesUpdate(propertyKey: "p", values: [3], sequence: 0)]) == 1)
+            #expect(try await store.applyPropertyValues([PropertyValuesUpdate(propertyKey: "p", sceneKey: "t", values: [9], sequence: 11)]) == 0)
+            #expect(try await store.applyPropertyValues([PropertyValuesUpdate(propertyKey: "p", sceneKey: "s", values: [3], sequence: 0)]) == 1)
             #expect(try await store.property(key: "p")?.values == [3])
-            #expect(try await store.property(key: "p")?.sequence == 10)
             let changed = try await store.applyPropertyValues([
-                PropertyValuesUpdate(propertyKey: "p", values: [4], sequence: 11),
-                PropertyValuesUpdate(propertyKey: "q", values: [1, 2, 3, 4, 5], sequence: 1),
-                PropertyValuesUpdate(propertyKey: "q", values: [6], sequence: 1),
-                PropertyValuesUpdate(propertyKey: "missing", values: [1], sequence: 1),
+                PropertyValuesUpdate(propertyKey: "p", sceneKey: "s", values: [4], sequence: 11),
+                PropertyValuesUpdate(propertyKey: "q", sceneKey: "s", values: [1, 2, 3, 4, 5], sequence: 1),
+                PropertyValuesUpdate(propertyKey: "missing", sceneKey: "s", values: [1], sequence: 1),
             ])
             #expect(changed == 2)
             #expect(try await store.property(key: "p")?.values == [4])
@@ -649,7 +663,7 @@ struct StoreContractTests {
             try await store.register(device, inScene: "s1")
             try await store.setLink(link)
             try await store.createObject(Self.cube)
-            try await store.applyTransforms([TransformUpdate(objectKey: "o1", transform: .identity, sequence: 4)])
+            try await store.applyTransforms([TransformUpdate(objectKey: "o1", sceneKey: Self.cube.sceneKey, transform: .identity, sequence: 4)])
             try await store.createProperty(Self.brightness)
             #expect(try await store.assignScene("s1", toPair: "A", ifCurrently: nil))
             #expect(try await store.assignScene("unborn", toPair: "B", ifCurrently: nil))

@@ -228,10 +228,12 @@ struct TransactionTests {
 
         // Deleting a scene deregisters its devices: they receive nothing more.
         let devices = try await server.devices("a", "b", registeredIn: "paris")
-        devices[0].send(#"{"msg_type":1,"key":"o","scene":"paris"}"#, to: server.udpPort)
+        let object = try await server.createObject(in: "paris")
+        for device in devices { device.drain() }
+        devices[0].send(#"{"msg_type":1,"key":"\#(object)","scene":"paris"}"#, to: server.udpPort)
         #expect(devices[1].receive() != nil)
         #expect(try await server.request("DELETE", "/v1/scene/paris").status == 200)
-        devices[0].send(#"{"msg_type":1,"key":"o","scene":"paris"}"#, to: server.udpPort)
+        devices[0].send(#"{"msg_type":1,"key":"\#(object)","scene":"paris"}"#, to: server.udpPort)
         #expect(devices[1].receive() == nil)
         #expect(try await server.request("GET", "/v1/scene/paris").status == 404)
         #expect(try await server.request("DELETE", "/v1/scene/paris").status == 404)

@@ -1,6 +1,6 @@
 import CoreMetrics
 import UnixSignals
-import AeselHTTP
+public import AeselHTTP
 import AeselStore
 import Hummingbird
 public import Logging
@@ -23,8 +23,12 @@ public struct AdrestiaServer {
         public var advertiseHost: String?
         public var discovery: DiscoverySetting
         public var cluster: ClusterSettings
+        public var httpLimits: HTTPConnectionLimits
 
-        public init(host: String, advertiseHost: String? = nil, httpPort: Int, dataFolder: String, store: String?, discovery: DiscoverySetting, cluster: ClusterSettings) {
+        public init(
+            host: String, advertiseHost: String? = nil, httpPort: Int, dataFolder: String, store: String?, discovery: DiscoverySetting,
+            cluster: ClusterSettings, httpLimits: HTTPConnectionLimits = .init()
+        ) {
             self.host = host
             self.advertiseHost = advertiseHost
             self.httpPort = httpPort
@@ -32,6 +36,7 @@ public struct AdrestiaServer {
             self.store = store
             self.discovery = discovery
             self.cluster = cluster
+            self.httpLimits = httpLimits
         }
     }
 
@@ -53,6 +58,7 @@ public struct AdrestiaServer {
         let discovery = configuration.discovery
         let app = Application(
             router: router,
+            server: .http1(limits: configuration.httpLimits),
             configuration: .init(address: .hostname(configuration.host, port: configuration.httpPort), serverName: "aesel-adrestia"),
             onServerRunning: { channel in
                 guard let http = channel.localAddress else { return }

@@ -51,6 +51,8 @@ struct PairStatus: Sendable {
     var outstanding: (number: UInt64, sentAt: ContinuousClock.Instant)?
     /// Whether Adrestia's probe receiver is registered in the pair's probe scene.
     var probeRegistered = false
+    /// The object of the probe scene that probes move (events act only on objects of their scene).
+    var probeObjectKey = ""
 }
 
 /// Adrestia's cluster state (DESIGN.md section 5): the pairs discovery reports, their health, and the
@@ -110,10 +112,10 @@ final class ClusterManager: Sendable {
     // MARK: Health
 
     /// Marks misses for the probes still unanswered and returns the probes to send now, numbered `number`.
-    func startProbeRound(number: UInt64, now: ContinuousClock.Instant) -> [PairAnnouncement] {
+    func startProbeRound(number: UInt64, now: ContinuousClock.Instant) -> [(pair: PairAnnouncement, objectKey: String)] {
         var wentDown: [String] = []
-        let targets: [PairAnnouncement] = pairs.withLock { pairs in
-            var targets: [PairAnnouncement] = []
+        let targets: [(PairAnnouncement, String)] = pairs.withLock { pairs in
+            var targets: [(PairAnnouncement, String)] = []
             for (id, var status) in pairs where status.probeRegistered {
                 if status.outstanding != nil {
                     status.probeMisses += 1
@@ -122,7 +124,7 @@ final class ClusterManager: Sendable {
                 }
                 if status.probeRegistered {
                     status.outstanding = (number, now)
-                    targets.append(status.announcement)
+                    targets.append((status.announcement, status.probeObjectKey))
                 }
                 pairs[id] = status
             }
@@ -151,9 +153,11 @@ final class ClusterManager: Sendable {
         if cameUp { logger.info("pair healthy", metadata: ["aesel.pair": "\(pairID)"]) }
     }
 
-    func probeRegistered(pairID: String, announcement: PairAnnouncement) {
+    func probeRegistered(pairID: String, announcement: PairAnnouncement, objectKey: String) {
         pairs.withLock { pairs in
-            if pairs[pairID]?.announcement == announcement { pairs[pairID]?.probeRegistered = true }
+            guard pairs[pairID]?.announcement == announcement else { return }
+            pairs[pairID]?.probeRegistered = true
+            pairs[pairID]?.probeObjectKey = objectKey
         }
     }
 

@@ -1,5 +1,5 @@
 import NIOFoundationCompat
-public import AsyncHTTPClient
+import AsyncHTTPClient
 import Foundation
 import Logging
 import NIOCore

@@ -14,7 +14,8 @@ import ServiceLifecycle
 /// broken stream and a hung process all count as misses. Both halves' `/health` are checked over HTTP
 /// too. Discovery is read every 200 ms.
 struct HealthProber: Service {
-    static let probeObjectKey = "adrestia-probe"
+    /// The probe device's key, and the probe object's name.
+    static let probeName = "adrestia-probe"
     static let probeScenePrefix = "aesel-probe-"
 
     let cluster: ClusterManager
@@ -56,8 +57,8 @@ struct HealthProber: Service {
             await withTaskGroup(of: Void.self) { group in
                 for status in cluster.snapshot where !status.probeRegistered {
                     group.addTask {
-                        if await registerProbe(with: status.announcement, port: receiverPort) {
-                            cluster.probeRegistered(pairID: status.announcement.id, announcement: status.announcement)
+                        if let objectKey = await registerProbe(with: status.announcement, port: receiverPort) {
+                            cluster.probeRegistered(pairID: status.announcement.id, announcement: status.announcement, objectKey: objectKey)
                         }
                     }
                 }
@@ -68,24 +69,35 @@ struct HealthProber: Service {
         }
     }
 
-    /// Registers the receive socket as the one device of the pair's probe scene, in the pair's region.
-    private func registerProbe(with pair: PairAnnouncement, port: Int) async -> Bool {
+    /// Registers the receive socket as the one device of the pair's probe scene, in the pair's region,
+    /// and returns the key of the scene's probe object, which it creates if there is none.
+    private func registerProbe(with pair: PairAnnouncement, port: Int) async -> String? {
         let scene = Self.probeScenePrefix + pair.id
-        let body: [String: Any] = [
-            "scenes": [["key": scene, "region": pair.region, "devices": [["key": Self.probeObjectKey, "hostname": advertisedHost, "port": port, "format": "binary"]]]]
+        let registration: [String: Any] = [
+            "scenes": [["key": scene, "region": pair.region, "devices": [["key": Self.probeName, "hostname": advertisedHost, "port": port, "format": "binary"]]]]
         ]
-        guard let data = try? JSONSerialization.data(withJSONObject: body) else { return false }
-        do {
-            let (status, answer) = try await clusterCall(.POST, "\(pair.crazyIvanHTTP)/v1/scene/\(pathSegment(scene))/register", json: data, timeout: .milliseconds(500))
-            let envelope = (try? JSONSerialization.jsonObject(with: Data(buffer: answer))) as? [String: Any]
-            guard status == .ok, envelope?["err_code"] as? Int == ErrorCode.noError.rawValue else {
-                logger.warning("probe registration refused", metadata: ["aesel.pair": "\(pair.id)", "aesel.answer": "\(String(buffer: answer))"])
-                return false
-            }
-            return true
-        } catch {
-            return false
+        guard await probeCall(pair, "\(pair.crazyIvanHTTP)/v1/scene/\(pathSegment(scene))/register", registration) != nil else { return nil }
+        let probeObject: [String: Any] = ["objects": [["name": Self.probeName, "scene": scene]], "num_records": 1]
+        if let found = await probeCall(pair, "\(pair.clymanHTTP)/v1/object/query", probeObject), let key = Self.firstObjectKey(found) {
+            return key
         }
+        return await probeCall(pair, "\(pair.clymanHTTP)/v1/object", probeObject).flatMap(Self.firstObjectKey)
+    }
+
+    /// POSTs one of the probe's set-up calls; the answer's envelope, or nil when it is refused.
+    private func probeCall(_ pair: PairAnnouncement, _ url: String, _ body: [String: Any]) async -> [String: Any]? {
+        guard let data = try? JSONSerialization.data(withJSONObject: body) else { return nil }
+        guard let (status, answer) = try? await clusterCall(.POST, url, json: data, timeout: .milliseconds(500)) else { return nil }
+        let envelope = (try? JSONSerialization.jsonObject(with: Data(buffer: answer))) as? [String: Any]
+        guard status == .ok, envelope?["err_code"] as? Int == ErrorCode.noError.rawValue else {
+            logger.warning("probe set-up refused", metadata: ["aesel.pair": "\(pair.id)", "aesel.url": "\(url)", "aesel.answer": "\(String(buffer: answer))"])
+            return nil
+        }
+        return envelope
+    }
+
+    private static func firstObjectKey(_ envelope: [String: Any]) -> String? {
+        ((envelope["objects"] as? [[String: Any]])?.first?["key"] as? String)?.nonEmpty
     }
 
     /// Sends a round of probes every `probeInterval`. Numbers grow across restarts (microseconds since
@@ -96,9 +108,9 @@ struct HealthProber: Service {
         while !Task.isCancelled {
             round += 1
             let number = base + round
-            for pair in cluster.startProbeRound(number: number, now: .now) {
-                guard let (host, port) = pair.udpHostAndPort, let address = try? SocketAddress(ipAddress: host, port: port) else { continue }
-                let event = ObjectEvent(sceneKey: Self.probeScenePrefix + pair.id, objectKey: Self.probeObjectKey, sequence: number)
+            for (pair, objectKey) in cluster.startProbeRound(number: number, now: .now) {
+                guard let (host, port) = pair.udpHostAndPort, let address = SocketAddress.validated(host: host, port: port) else { continue }
+                let event = ObjectEvent(sceneKey: Self.probeScenePrefix + pair.id, objectKey: objectKey, sequence: number)
                 let payload = EventCodec.encode(event, as: .binary, allocator: sender.allocator)
                 sender.writeAndFlush(AddressedEnvelope(remoteAddress: address, data: payload), promise: nil)
             }

@@ -105,6 +105,12 @@ final class TestCluster: @unchecked Sendable {
         #expect(created.status == 200, "scene \(key) created")
     }
 
+    /// Creates an object in `scene` through the gateway; returns its key.
+    func createObject(in scene: String) async throws -> String {
+        let created = try await adrestia.request("POST", "/v1/scene/\(scene)/object", body: #"{"objects":[{"name":"thing"}]}"#)
+        return try #require((created.json["objects"] as? [[String: Any]])?.first?["key"] as? String, "object created in \(scene)")
+    }
+
     func stop() async {
         for pair in pairs.values { pair.process.stop(signal: SIGKILL) }
         adrestia.stop()

@@ -117,7 +117,7 @@ final class TestServer: @unchecked Sendable {
 
     /// Creates an object in `scene`; returns its key.
     func createObject(in scene: String, name: String = "thing") async throws -> String {
-        let reply = try await request("POST", "/v1/scene/\(scene)/object", body: #"{"objects":[{"name":"\#(name)"}]}"#)
+        let reply = try await request("POST", "/v1/object", body: #"{"objects":[{"name":"\#(name)","scene":"\#(scene)"}]}"#)
         let objects = reply.json["objects"] as? [[String: Any]]
         return objects?.first?["key"] as? String ?? ""
     }

@@ -1,0 +1,275 @@
+import Hummingbird
+public import HummingbirdCore
+import CoreMetrics
+import Logging
+public import NIOCore
+import NIOHTTPTypes
+import NIOHTTPTypesHTTP1
+
+/// How long an HTTP connection may take over each part of a request, so that a client cannot hold a
+/// descriptor by sending nothing, a request head byte by byte, or a body slower than its length says.
+public struct HTTPConnectionLimits: Sendable, Equatable {
+    /// Between requests, with no byte of the next one arrived (keep-alive).
+    public var idleTimeout: TimeAmount
+    /// From a request's first byte to the end of its head.
+    public var headerTimeout: TimeAmount
+    /// From the end of a request's head to the end of its body.
+    public var bodyTimeout: TimeAmount
+    /// After an answer given before its request's body ended (a 413, say): how much more of the body is
+    /// read and thrown away, and for how long, so that a client still sending reads the answer. Past
+    /// either, the server stops sending, keeps discarding for a moment, and closes.
+    public var drainLimit: Int
+    public var drainTimeout: TimeAmount
+
+    public init(
+        idleTimeout: TimeAmount = .seconds(60),
+        headerTimeout: TimeAmount = .seconds(10),
+        bodyTimeout: TimeAmount = .seconds(30),
+        drainLimit: Int = 64 << 20,
+        drainTimeout: TimeAmount = .seconds(10)
+    ) {
+        self.idleTimeout = idleTimeout
+        self.headerTimeout = headerTimeout
+        self.bodyTimeout = bodyTimeout
+        self.drainLimit = drainLimit
+        self.drainTimeout = drainTimeout
+    }
+}
+
+extension HTTPServerBuilder {
+    /// HTTP/1.1 with Aesel's connection limits.
+    public static func http1(limits: HTTPConnectionLimits) -> HTTPServerBuilder {
+        let metrics = HTTPConnectionGuard.Metrics()
+        return HTTPServerBuilder { responder in
+            GuardedHTTP1Channel(inner: HTTP1Channel(responder: responder), limits: limits, metrics: metrics)
+        }
+    }
+}
+
+/// Hummingbird's HTTP/1 channel with an ``HTTPConnectionGuard`` in its pipeline: one handler before the
+/// HTTP decoder sees bytes arrive, one after it sees request and response parts.
+struct GuardedHTTP1Channel: ServerChildChannel {
+    let inner: HTTP1Channel
+    let limits: HTTPConnectionLimits
+    let metrics: HTTPConnectionGuard.Metrics
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<HTTP1Channel.Value> {
+        let (limits, metrics, inner) = (self.limits, self.metrics, self.inner)
+        return channel.eventLoop.makeCompletedFuture {
+            let connection = HTTPConnectionGuard(limits: limits, metrics: metrics)
+            try channel.pipeline.syncOperations.addHandler(HTTPConnectionGuard.BytesHandler(connection: connection), position: .first)
+            return NIOLoopBound(connection, eventLoop: channel.eventLoop)
+        }.flatMap { connection in
+            inner.setup(channel: channel, logger: logger).flatMapThrowing { value in
+                let operations = channel.pipeline.syncOperations
+                let codec = try operations.context(handlerType: HTTP1ToHTTPServerCodec.self)
+                try operations.addHandler(HTTPConnectionGuard.PartsHandler(connection: connection.value), position: .after(codec.handler))
+                return value
+            }
+        }
+    }
+
+    func handle(value: HTTP1Channel.Value, logger: Logger) async {
+        await inner.handle(value: value, logger: logger)
+    }
+}
+
+/// One connection's request timers and body drain, confined to its event loop.
+final class HTTPConnectionGuard {
+    struct Metrics: Sendable {
+        let idle = Counter(label: "aesel_http_timeouts_total", dimensions: [("phase", "idle")])
+        let header = Counter(label: "aesel_http_timeouts_total", dimensions: [("phase", "header")])
+        let body = Counter(label: "aesel_http_timeouts_total", dimensions: [("phase", "body")])
+        let drain = Counter(label: "aesel_http_timeouts_total", dimensions: [("phase", "drain")])
+    }
+
+    enum Phase {
+        /// No request on the wire; `bytesArrived` once the next one has begun.
+        case waiting(bytesArrived: Bool)
+        /// The head is in, the body is arriving.
+        case readingBody
+        /// The request is in; the server is answering (no timer: the work is the server's).
+        case answering
+        /// Answered before the body ended: the rest is read and thrown away.
+        case draining(bytesLeft: Int)
+        /// Past the drain's bounds: output is shut, input discarded until the client goes.
+        case lingering
+    }
+
+    private let limits: HTTPConnectionLimits
+    private let metrics: Metrics
+    private var phase = Phase.waiting(bytesArrived: false)
+    private var timer: Scheduled<Void>?
+    private var context: ChannelHandlerContext?
+
+    init(limits: HTTPConnectionLimits, metrics: Metrics) {
+        self.limits = limits
+        self.metrics = metrics
+    }
+
+    private func arm(_ delay: TimeAmount, _ counter: Counter) {
+        timer?.cancel()
+        guard let context else { return }
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        timer = context.eventLoop.scheduleTask(in: delay) {
+            counter.increment()
+            loopBound.value.timedOut()
+        }
+    }
+
+    private func timedOut() {
+        timer = nil
+        guard let context else { return }
+        if case .draining = phase {
+            linger(context)
+        } else {
+            context.close(promise: nil)
+        }
+    }
+
+    /// Stops answering, throws away what the client still sends for a moment, then closes: a client
+    /// blocked writing its body gets to read the answer instead of a reset.
+    private func linger(_ context: ChannelHandlerContext) {
+        phase = .lingering
+        context.close(mode: .output, promise: nil)
+        timer?.cancel()
+        let channel = context.channel
+        timer = context.eventLoop.scheduleTask(in: .seconds(2)) { channel.close(promise: nil) }
+        context.read()
+    }
+
+    fileprivate func active(_ context: ChannelHandlerContext) {
+        self.context = context
+        arm(limits.idleTimeout, metrics.idle)
+    }
+
+    fileprivate func inactive() {
+        timer?.cancel()
+        timer = nil
+        context = nil
+    }
+
+    fileprivate func bytesArrived(_ count: Int) {
+        if case .waiting(bytesArrived: false) = phase {
+            phase = .waiting(bytesArrived: true)
+            arm(limits.headerTimeout, metrics.header)
+        }
+    }
+
+    /// Whether the part goes on up the pipeline.
+    fileprivate func read(_ part: HTTPRequestPart) -> Bool {
+        switch (part, phase) {
+        case (_, .lingering):
+            return false
+        case (.head, _):
+            phase = .readingBody
+            arm(limits.bodyTimeout, metrics.body)
+            return true
+        case (.body(let buffer), .draining(let bytesLeft)):
+            let left = bytesLeft - buffer.readableBytes
+            if left < 0, let context {
+                metrics.drain.increment()
+                linger(context)
+            } else {
+                phase = .draining(bytesLeft: left)
+            }
+            return false
+        case (.body, _):
+            return true
+        case (.end, .draining):
+            phase = .waiting(bytesArrived: false)
+            arm(limits.idleTimeout, metrics.idle)
+            return true
+        case (.end, _):
+            phase = .answering
+            timer?.cancel()
+            timer = nil
+            return true
+        }
+    }
+
+    fileprivate func wrote(_ part: HTTPResponsePart) {
+        guard case .end = part else { return }
+        switch phase {
+        case .readingBody:
+            phase = .draining(bytesLeft: limits.drainLimit)
+            arm(limits.drainTimeout, metrics.drain)
+        case .answering:
+            phase = .waiting(bytesArrived: false)
+            arm(limits.idleTimeout, metrics.idle)
+        case .waiting, .draining, .lingering:
+            break
+        }
+    }
+
+    /// Whether to read on by itself: while draining or lingering nobody above asks for more.
+    fileprivate var readsByItself: Bool {
+        switch phase {
+        case .draining, .lingering: true
+        default: false
+        }
+    }
+
+    /// Before the HTTP decoder: notes that bytes arrived, and keeps reading while draining.
+    final class BytesHandler: ChannelDuplexHandler, RemovableChannelHandler {
+        typealias InboundIn = ByteBuffer
+        typealias InboundOut = ByteBuffer
+        typealias OutboundIn = ByteBuffer
+
+        let connection: HTTPConnectionGuard
+
+        init(connection: HTTPConnectionGuard) {
+            self.connection = connection
+        }
+
+        func handlerAdded(context: ChannelHandlerContext) {
+            if context.channel.isActive { connection.active(context) }
+        }
+
+        func channelActive(context: ChannelHandlerContext) {
+            connection.active(context)
+            context.fireChannelActive()
+        }
+
+        func channelInactive(context: ChannelHandlerContext) {
+            connection.inactive()
+            context.fireChannelInactive()
+        }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            connection.bytesArrived(Self.unwrapInboundIn(data).readableBytes)
+            context.fireChannelRead(data)
+        }
+
+        func channelReadComplete(context: ChannelHandlerContext) {
+            context.fireChannelReadComplete()
+            if connection.readsByItself { context.read() }
+        }
+    }
+
+    /// After the HTTP decoder: request and response parts move the phase; drained parts stop here.
+    final class PartsHandler: ChannelDuplexHandler, RemovableChannelHandler {
+        typealias InboundIn = HTTPRequestPart
+        typealias InboundOut = HTTPRequestPart
+        typealias OutboundIn = HTTPResponsePart
+        typealias OutboundOut = HTTPResponsePart
+
+        let connection: HTTPConnectionGuard
+
+        init(connection: HTTPConnectionGuard) {
+            self.connection = connection
+        }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            if connection.read(Self.unwrapInboundIn(data)) { context.fireChannelRead(data) }
+        }
+
+        func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+            connection.wrote(Self.unwrapOutboundIn(data))
+            context.write(data, promise: promise)
+        }
+    }
+}
+
+@available(*, unavailable)
+extension HTTPConnectionGuard: Sendable {}

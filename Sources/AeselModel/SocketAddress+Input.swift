@@ -1,0 +1,21 @@
+public import NIOCore
+
+extension SocketAddress {
+    /// The address of an IP literal and a port that came from outside (a datagram, a request, a stored
+    /// registration), or nil when either is not valid. `SocketAddress(ipAddress:port:)` traps on a port
+    /// outside 0...65535, so input never reaches it unchecked. `localhost` is taken as 127.0.0.1, as
+    /// devices register it; no other name is resolved.
+    public static func validated(host: some StringProtocol, port: Int) -> SocketAddress? {
+        guard (0...65535).contains(port), !host.isEmpty else { return nil }
+        return try? SocketAddress(ipAddress: host == "localhost" ? "127.0.0.1" : String(host), port: port)
+    }
+
+    /// `ip:port`, with an IPv6 address in brackets (`[::1]:9000`), as the UDP stream's `src` and the
+    /// cluster's announcements write it; nil when it is not that shape.
+    public static func validated(hostPort text: some StringProtocol) -> SocketAddress? {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]) else { return nil }
+        var host = text[..<colon]
+        if host.first == "[", host.last == "]" { host = host.dropFirst().dropLast() }
+        return validated(host: host, port: port)
+    }
+}
