@@ -188,7 +188,7 @@ let package = Package(
         .testTarget(
             name: "AeselTests",
             dependencies: [
-                "AeselModel", "AeselWire", "AeselStore", "AeselBench", "CrazyIvan", "AeselClient",
+                "AeselModel", "AeselWire", "AeselStore", "AeselBench", "CLyman", "CrazyIvan", "AeselClient",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -1,0 +1,102 @@
+import AeselModel
+import AeselStore
+@testable import CLyman
+import NIOCore
+import Testing
+
+/// CLyman's ingest state machines on their own: scene members and the sequence window.
+@Suite("Ingest state")
+struct IngestStateTests {
+    static let start = NIODeadline.uptimeNanoseconds(1_000_000_000_000)
+
+    @Test("Scene members: the first event loads, later ones wait for it, then members pass and others drop")
+    func firstLoad() {
+        let members = SceneMembers(metrics: IngestMetrics())
+        #expect(members.check(objectKey: "o", kind: .objectUpdate, sceneKey: "s", now: Self.start) == .hold(startLoad: true))
+        #expect(members.check(objectKey: "o", kind: .objectUpdate, sceneKey: "s", now: Self.start) == .hold(startLoad: false))
+        members.finishLoad(sceneKey: "s", keys: SceneMemberKeys(objects: ["o"], properties: ["p"]), now: Self.start)
+        #expect(members.check(objectKey: "o", kind: .objectUpdate, sceneKey: "s", now: Self.start) == .member(startLoad: false))
+        #expect(members.check(objectKey: "p", kind: .propertyUpdate, sceneKey: "s", now: Self.start) == .member(startLoad: false))
+        // A property key is not an object key.
+        #expect(members.check(objectKey: "p", kind: .objectUpdate, sceneKey: "s", now: Self.start) == .notMember)
+    }
+
+    @Test("Scene members: a missing key reloads at most every so often; changes made during a load survive it")
+    func reloads() {
+        let members = SceneMembers(metrics: IngestMetrics())
+        _ = members.check(objectKey: "o", kind: .objectUpdate, sceneKey: "s", now: Self.start)
+        members.added("new", kind: .objectUpdate, to: "s")
+        members.finishLoad(sceneKey: "s", keys: SceneMemberKeys(objects: ["o"]), now: Self.start)
+        #expect(members.check(objectKey: "new", kind: .objectUpdate, sceneKey: "s", now: Self.start) == .member(startLoad: false))
+        #expect(members.check(objectKey: "elsewhere", kind: .objectUpdate, sceneKey: "s", now: Self.start) == .notMember)
+        let later = Self.start + members.configuration.missReloadInterval + .milliseconds(1)
+        #expect(members.check(objectKey: "elsewhere", kind: .objectUpdate, sceneKey: "s", now: later) == .hold(startLoad: true))
+        // While it reloads, members pass and other keys wait.
+        #expect(members.check(objectKey: "o", kind: .objectUpdate, sceneKey: "s", now: later) == .member(startLoad: false))
+        #expect(members.check(objectKey: "elsewhere", kind: .objectUpdate, sceneKey: "s", now: later) == .hold(startLoad: false))
+        members.removed("o", kind: .objectUpdate, from: "s")
+        members.finishLoad(sceneKey: "s", keys: SceneMemberKeys(objects: ["o", "new", "elsewhere"]), now: later)
+        #expect(members.check(objectKey: "elsewhere", kind: .objectUpdate, sceneKey: "s", now: later) == .member(startLoad: false))
+        #expect(members.check(objectKey: "o", kind: .objectUpdate, sceneKey: "s", now: later) == .notMember, "deleted during the load")
+        // Moved: it leaves its old scene.
+        _ = members.check(objectKey: "x", kind: .objectUpdate, sceneKey: "t", now: later)
+        members.finishLoad(sceneKey: "t", keys: SceneMemberKeys(), now: later)
+        members.moved("new", kind: .objectUpdate, to: "t")
+        #expect(members.check(objectKey: "new", kind: .objectUpdate, sceneKey: "t", now: later) == .member(startLoad: false))
+        #expect(members.check(objectKey: "new", kind: .objectUpdate, sceneKey: "s", now: later) == .notMember)
+    }
+
+    @Test("Scene members: loads in flight and scenes held are bounded; a full table evicts made-up scenes first")
+    func bounds() {
+        var configuration = SceneMembers.Configuration()
+        configuration.maximumScenes = 100
+        configuration.maximumConcurrentLoads = 4
+        let members = SceneMembers(configuration: configuration, metrics: IngestMetrics())
+        for index in 0..<4 {
+            #expect(members.check(objectKey: "o", kind: .objectUpdate, sceneKey: "s\(index)", now: Self.start) == .hold(startLoad: true))
+        }
+        #expect(members.check(objectKey: "o", kind: .objectUpdate, sceneKey: "s4", now: Self.start) == .overloaded)
+        members.finishLoad(sceneKey: "s0", keys: SceneMemberKeys(objects: ["o"]), now: Self.start)
+        for index in 1..<4 { members.finishLoad(sceneKey: "s\(index)", keys: SceneMemberKeys(), now: Self.start) }
+        for index in 4..<300 {
+            _ = members.check(objectKey: "o", kind: .objectUpdate, sceneKey: "made-up-\(index)", now: Self.start)
+            members.finishLoad(sceneKey: "made-up-\(index)", keys: SceneMemberKeys(), now: Self.start)
+        }
+        #expect(members.count <= 100)
+        #expect(members.check(objectKey: "o", kind: .objectUpdate, sceneKey: "s0", now: Self.start) == .member(startLoad: false), "a real scene stays")
+        // A failed first load forgets the scene: its next event tries again.
+        _ = members.check(objectKey: "o", kind: .objectUpdate, sceneKey: "down", now: Self.start)
+        members.finishLoad(sceneKey: "down", keys: nil, now: Self.start)
+        #expect(members.check(objectKey: "o", kind: .objectUpdate, sceneKey: "down", now: Self.start) == .hold(startLoad: true))
+    }
+
+    @Test("Sequences: older and repeated numbers are stale; far older ones, or after a quiet spell, start again")
+    func sequences() {
+        var sequences = ObjectSequences()
+        #expect(sequences.accept(objectKey: "o", sequence: 10, now: Self.start).accepted)
+        #expect(!sequences.accept(objectKey: "o", sequence: 10, now: Self.start).accepted)
+        #expect(!sequences.accept(objectKey: "o", sequence: 9, now: Self.start).accepted)
+        #expect(sequences.accept(objectKey: "o", sequence: 11, now: Self.start).accepted)
+        #expect(sequences.accept(objectKey: "o", sequence: .max, now: Self.start).accepted)
+        #expect(sequences.accept(objectKey: "o", sequence: 1, now: Self.start).accepted, "far behind: a sender counting again")
+        #expect(!sequences.accept(objectKey: "o", sequence: 1, now: Self.start).accepted)
+        #expect(sequences.accept(objectKey: "o", sequence: 500, now: Self.start).accepted)
+        let quiet = Self.start + sequences.configuration.memory
+        #expect(sequences.accept(objectKey: "o", sequence: 400, now: quiet).accepted, "forgotten after a quiet spell")
+    }
+
+    @Test("Sequences: a full table forgets idle objects, then everything, and says how many")
+    func sequenceBounds() {
+        var configuration = ObjectSequences.Configuration()
+        configuration.capacity = 10
+        var sequences = ObjectSequences(configuration: configuration)
+        for index in 0..<10 { _ = sequences.accept(objectKey: "old-\(index)", sequence: 1, now: Self.start) }
+        let later = Self.start + configuration.memory
+        let first = sequences.accept(objectKey: "new-0", sequence: 1, now: later)
+        #expect(first.accepted && first.evicted == 10, "the idle ones go")
+        for index in 1..<10 { _ = sequences.accept(objectKey: "new-\(index)", sequence: 1, now: later) }
+        let full = sequences.accept(objectKey: "one-more", sequence: 1, now: later)
+        #expect(full.accepted && full.evicted == 10, "none idle: all go")
+        #expect(sequences.count == 1)
+    }
+}
