@@ -268,7 +268,7 @@ public struct AeselServer {
 
 /// The store of a server process: PostgreSQL when given its URL, else SQLite in the data folder.
 func openStore(url: String?, dataFolder: String, logger: Logger) async throws -> any AeselStore {
-    guard let url else { return try SQLiteStore(dataFolder: dataFolder) }
+    guard let url else { return try await SQLiteStore.open(dataFolder: dataFolder) }
     return try await PostgresStore(url: url, logger: logger)
 }
 

@@ -175,10 +175,13 @@ public struct PropertyValuesUpdate: Sendable, Hashable {
 
 public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     case duplicateKey(String)
+    /// The store could not be opened in time because something else holds it.
+    case busy(path: String, holders: String)
 
     public var description: String {
         switch self {
         case .duplicateKey(let key): "the key \(key) already exists"
+        case .busy(let path, let holders): "the store \(path) is busy: \(holders)"
         }
     }
 }

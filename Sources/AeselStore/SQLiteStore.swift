@@ -2,6 +2,10 @@ public import AeselModel
 import Foundation
 import GRDB
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The embedded store: one SQLite file, in WAL mode with full synchronous commits.
 ///
 /// GRDB runs every statement on its own serial writer queue (and a reader pool), so callers await
@@ -9,8 +13,9 @@ import GRDB
 public final class SQLiteStore: AeselStore {
     private let pool: DatabasePool
 
-    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
-    public init(path: String) throws {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date, in this
+    /// process alone: ``open(dataFolder:patience:)`` is safe when several processes open one file.
+    init(path: String) throws {
         var configuration = Configuration()
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = FULL")
@@ -20,10 +25,70 @@ public final class SQLiteStore: AeselStore {
         try Self.migrator.migrate(pool)
     }
 
-    /// Opens `aesel.sqlite` in the data folder, creating the folder.
-    public convenience init(dataFolder: String) throws {
+    /// Opens `aesel.sqlite` in the data folder, creating both, when other processes may be opening it
+    /// at the same moment (the two halves of a pair started together).
+    ///
+    /// Switching to WAL and migrating are not safe to race: SQLite answers "database is locked" at once,
+    /// without waiting, when two connections both try to take the write lock from a read lock, and GRDB
+    /// chooses the migrations to run before it takes the lock. So the set-up runs under an exclusive
+    /// lock on `aesel.sqlite.setup` beside the database, and a database still busy (another program
+    /// holding a write lock) is retried for up to `patience`, then reported with who holds it.
+    public static func open(dataFolder: String, patience: Duration = .seconds(30)) async throws -> SQLiteStore {
         try FileManager.default.createDirectory(atPath: dataFolder, withIntermediateDirectories: true)
-        try self.init(path: (dataFolder as NSString).appendingPathComponent("aesel.sqlite"))
+        let path = (dataFolder as NSString).appendingPathComponent("aesel.sqlite")
+        let deadline = ContinuousClock.now + patience
+        let setupLock = try SetupLock(path: path + ".setup")
+        defer { setupLock.release() }
+        var lastError: any Error
+        repeat {
+            do {
+                if try setupLock.acquire() { return try SQLiteStore(path: path) }
+                lastError = StoreError.busy(path: path, holders: "another process setting it up")
+            } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY || error.resultCode == .SQLITE_LOCKED {
+                lastError = error
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        } while ContinuousClock.now < deadline
+        throw StoreError.busy(path: path, holders: Self.holders(of: path) + " (last error: \(lastError))")
+    }
+
+    /// The processes that have the database open, from /proc (Linux), for the message of a busy store.
+    static func holders(of path: String) -> String {
+        let me = ProcessInfo.processInfo.processIdentifier
+        let processes = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        var holders: [String] = []
+        for pid in processes.compactMap(Int32.init) where pid != me {
+            let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")) ?? []
+            let holds = fds.contains { fd in
+                (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\(fd)"))?.hasPrefix(path) ?? false
+            }
+            guard holds else { continue }
+            let command = (try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8))?.replacingOccurrences(of: "\0", with: " ") ?? ""
+            holders.append("pid \(pid) \(command.trimmingCharacters(in: .whitespaces))")
+        }
+        return holders.isEmpty ? "no other process has it open" : "held by " + holders.joined(separator: ", ")
+    }
+
+    /// An exclusive `flock` on a file of its own, taken without blocking.
+    private final class SetupLock {
+        private let descriptor: Int32
+        private var held = false
+
+        init(path: String) throws {
+            descriptor = Glibc.open(path, O_CREAT | O_RDWR | O_CLOEXEC, 0o644)
+            guard descriptor >= 0 else { throw StoreError.busy(path: path, holders: "cannot open it: errno \(errno)") }
+        }
+
+        func acquire() throws -> Bool {
+            if held { return true }
+            held = flock(descriptor, LOCK_EX | LOCK_NB) == 0
+            return held
+        }
+
+        func release() {
+            if held { flock(descriptor, LOCK_UN) }
+            Glibc.close(descriptor)
+        }
     }
 
     private static var migrator: DatabaseMigrator {

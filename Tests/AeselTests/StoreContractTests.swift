@@ -36,7 +36,7 @@ struct StoreLocation: Sendable {
             let folder = NSTemporaryDirectory() + "aesel-store-\(UUID().uuidString)"
             return StoreLocation(
                 kind: kind,
-                open: { try SQLiteStore(dataFolder: folder) },
+                open: { try await SQLiteStore.open(dataFolder: folder) },
                 remove: { try? FileManager.default.removeItem(atPath: folder) }
             )
         case .postgres:
