@@ -9,7 +9,8 @@ import NIOHTTPTypesHTTP1
 /// How long an HTTP connection may take over each part of a request, so that a client cannot hold a
 /// descriptor by sending nothing, a request head byte by byte, or a body slower than its length says.
 public struct HTTPConnectionLimits: Sendable, Equatable {
-    /// Between requests, with no byte of the next one arrived (keep-alive).
+    /// Between requests, with no byte of the next one arrived (keep-alive); and while an answer cannot
+    /// be written because the client reads nothing.
     public var idleTimeout: TimeAmount
     /// From a request's first byte to the end of its head.
     public var headerTimeout: TimeAmount
@@ -81,6 +82,7 @@ final class HTTPConnectionGuard {
         let header = Counter(label: "aesel_http_timeouts_total", dimensions: [("phase", "header")])
         let body = Counter(label: "aesel_http_timeouts_total", dimensions: [("phase", "body")])
         let drain = Counter(label: "aesel_http_timeouts_total", dimensions: [("phase", "drain")])
+        let write = Counter(label: "aesel_http_timeouts_total", dimensions: [("phase", "write")])
     }
 
     enum Phase {
@@ -100,6 +102,8 @@ final class HTTPConnectionGuard {
     private let metrics: Metrics
     private var phase = Phase.waiting(bytesArrived: false)
     private var timer: Scheduled<Void>?
+    /// Runs while the socket is not writable: a client that reads nothing is closed after `idleTimeout`.
+    private var writeStall: Scheduled<Void>?
     private var context: ChannelHandlerContext?
 
     init(limits: HTTPConnectionLimits, metrics: Metrics) {
@@ -146,7 +150,21 @@ final class HTTPConnectionGuard {
     fileprivate func inactive() {
         timer?.cancel()
         timer = nil
+        writeStall?.cancel()
+        writeStall = nil
         context = nil
+    }
+
+    fileprivate func writabilityChanged(_ writable: Bool) {
+        writeStall?.cancel()
+        writeStall = nil
+        guard !writable, let context else { return }
+        let channel = context.channel
+        let counter = metrics.write
+        writeStall = context.eventLoop.scheduleTask(in: limits.idleTimeout) {
+            counter.increment()
+            channel.close(promise: nil)
+        }
     }
 
     fileprivate func bytesArrived(_ count: Int) {
@@ -244,6 +262,11 @@ final class HTTPConnectionGuard {
         func channelReadComplete(context: ChannelHandlerContext) {
             context.fireChannelReadComplete()
             if connection.readsByItself { context.read() }
+        }
+
+        func channelWritabilityChanged(context: ChannelHandlerContext) {
+            connection.writabilityChanged(context.channel.isWritable)
+            context.fireChannelWritabilityChanged()
         }
     }
 

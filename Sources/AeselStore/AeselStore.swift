@@ -175,7 +175,7 @@ public struct PropertyValuesUpdate: Sendable, Hashable {
 
 public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     case duplicateKey(String)
-    /// The store could not be opened in time because something else holds it.
+    /// The store could not be opened in time: something else holds it, or its server does not answer.
     case busy(path: String, holders: String)
 
     public var description: String {

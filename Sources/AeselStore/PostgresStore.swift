@@ -42,17 +42,27 @@ public final class PostgresStore: AeselStore {
 
     /// Connects to the database at `url` (`postgres://user[:password]@host[:port]/database`; TLS is not
     /// used) and creates the tables that are missing.
-    public init(url: String, logger: Logger = Logger(label: "aesel.store.postgres")) async throws {
+    /// A server that cannot be reached yet (it may be starting too) is retried for up to `patience`.
+    public init(url: String, patience: Duration = .seconds(30), logger: Logger = Logger(label: "aesel.store.postgres")) async throws {
+        let parts = try ConnectionURL(url)
         let client = PostgresClient(configuration: try Self.configuration(url: url), backgroundLogger: logger)
         self.client = client
         self.logger = logger
         runTask = await Self.startRunning(client)
-        do {
-            try await createSchema()
-        } catch {
-            runTask.cancel()
-            await runTask.value
-            throw error
+        let deadline = ContinuousClock.now + patience
+        while true {
+            do {
+                try await createSchema()
+                return
+            } catch let error as PSQLError where error.code != .server && ContinuousClock.now < deadline {
+                // Not an answer from the server (refused, reset, timed out): try again.
+                logger.debug("PostgreSQL not reachable yet", metadata: ["error": "\(String(reflecting: error))"])
+                try? await Task.sleep(for: .milliseconds(250))
+            } catch {
+                runTask.cancel()
+                await runTask.value
+                throw StoreError.busy(path: "postgres://\(parts.host):\(parts.port)/\(parts.database ?? parts.user)", holders: "cannot open it (unreachable servers are retried for \(patience)): \(String(reflecting: error))")
+            }
         }
     }
 

@@ -271,6 +271,47 @@ struct HostileInputTests {
         #expect(try await server.request("GET", "/health").status == 200)
     }
 
+    @Test("HTTP: a client that stops reading a large answer is closed, and others are served meanwhile")
+    func stalledReader() async throws {
+        let server = try TestServer(arguments: ["--http-idle-timeout", "1"])
+        defer { server.stop() }
+        #expect(try await server.request("PUT", "/v1/scene/big", body: #"{"scenes":[{"name":"big"}]}"#).status == 200)
+        let name = String(repeating: "n", count: 1000)
+        for _ in 0..<4 {
+            let objects = Array(repeating: #"{"scene":"big","name":"\#(name)"}"#, count: 800).joined(separator: ",")
+            #expect(try await server.request("POST", "/v1/object", body: #"{"objects":[\#(objects)]}"#).status == 200)
+        }
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var small: Int32 = 4096
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, socklen_t(MemoryLayout<Int32>.size))
+        var address = UDPSocket.loopback(port: UInt16(server.process.port("http")!))
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        #expect(connected == 0)
+        let body = #"{"num_records":10000,"objects":[{"scene":"big"}]}"#
+        let request = Array("POST /v1/object/query HTTP/1.1\r\nHost: a\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)".utf8)
+        _ = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        // Read nothing while the server is stuck writing; it still answers others.
+        try await Task.sleep(for: .seconds(3))
+        #expect(try await server.request("GET", "/health").status == 200)
+        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var received = 0
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        var ended = false
+        while true {
+            let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if count > 0 { received += count; continue }
+            ended = count == 0 || errno == ECONNRESET
+            break
+        }
+        #expect(ended, "the server closed the connection")
+        #expect(received < 3_000_000, "the answer (about 3.3 MB) was cut off: \(received) bytes arrived")
+        #expect(try await server.metrics()[#"aesel_http_timeouts_total{phase="write"}"#] == 1)
+    }
+
     @Test("HTTP: a client that writes a 20 MB body before reading still reads the 413, and keep-alive goes on")
     func oversizedBody() async throws {
         let server = try TestServer()
