@@ -76,15 +76,14 @@ struct ClymanHalf {
         let lockedObjects = try await store.objects(matching: locked, limit: Int(Int32.max))
         let locks = ObjectLocks(Dictionary(lockedObjects.map { ($0.key, $0.owner) }) { first, _ in first })
         let writeBehind = TransformWriteBehind(store: store, interval: persistInterval, metrics: ingestMetrics, logger: logger)
-        let members = SceneMembers(metrics: ingestMetrics)
+        let members = SceneMembers(metrics: ingestMetrics) { try await store.memberKeys(ofScene: $0) }
         let ingestChannel = try await UDPChannel.bootstrap(on: eventLoop).bind(host: host, port: udpPort).get()
         do {
             let stream = try makeStream(ingestChannel)
             try await ingestChannel.eventLoop.submit {
                 try ingestChannel.pipeline.syncOperations.addHandler(
                     EventIngestHandler(
-                        stream: stream, writeBehind: writeBehind, metrics: ingestMetrics, locks: locks, senders: senders,
-                        members: members, store: store
+                        stream: stream, writeBehind: writeBehind, metrics: ingestMetrics, locks: locks, senders: senders, members: members
                     )
                 )
             }.get()

@@ -1,6 +1,6 @@
 import CoreMetrics
 import AeselModel
-public import AeselStore
+import AeselStore
 public import AeselStream
 import AeselWire
 public import NIOCore
@@ -24,7 +24,6 @@ public final class EventIngestHandler: ChannelInboundHandler {
     private let locks: ObjectLocks
     private let senders: any SenderDirectory
     private let members: SceneMembers
-    private let store: any AeselStore
     private var sequences = ObjectSequences()
     private var held: [String: [ObjectEvent]] = [:]
     private var heldCount = 0
@@ -35,8 +34,7 @@ public final class EventIngestHandler: ChannelInboundHandler {
         metrics: IngestMetrics,
         locks: ObjectLocks,
         senders: any SenderDirectory,
-        members: SceneMembers,
-        store: any AeselStore
+        members: SceneMembers
     ) {
         self.stream = stream
         self.writeBehind = writeBehind
@@ -44,7 +42,15 @@ public final class EventIngestHandler: ChannelInboundHandler {
         self.locks = locks
         self.senders = senders
         self.members = members
-        self.store = store
+    }
+
+    public func handlerAdded(context: ChannelHandlerContext) {
+        // Load answers are installed on this loop, before any later datagram is checked.
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let eventLoop = context.eventLoop
+        members.onLoad { sceneKey, keys in
+            eventLoop.execute { handler.value.finishLoad(sceneKey, keys: keys) }
+        }
     }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -58,18 +64,16 @@ public final class EventIngestHandler: ChannelInboundHandler {
             return
         }
         event.source = envelope.remoteAddress
-        handle(event, now: .now(), eventLoop: context.eventLoop)
+        handle(event, now: .now())
     }
 
-    private func handle(_ event: ObjectEvent, now: NIODeadline, eventLoop: any EventLoop) {
+    private func handle(_ event: ObjectEvent, now: NIODeadline) {
         switch members.check(objectKey: event.objectKey, kind: event.kind, sceneKey: event.sceneKey, now: now) {
-        case .member(let startLoad):
-            if startLoad { load(event.sceneKey, eventLoop: eventLoop) }
+        case .member:
             accept(event, now: now)
         case .notMember:
             metrics.notInScene.increment()
-        case .hold(let startLoad):
-            if startLoad { load(event.sceneKey, eventLoop: eventLoop) }
+        case .hold:
             hold(event)
         case .overloaded:
             metrics.sceneLoading.increment()
@@ -110,18 +114,7 @@ public final class EventIngestHandler: ChannelInboundHandler {
         held[event.sceneKey] = events
     }
 
-    /// Reads the scene's members; the answer is installed on this loop, before any later datagram.
-    private func load(_ sceneKey: String, eventLoop: any EventLoop) {
-        let handler = NIOLoopBound(self, eventLoop: eventLoop)
-        let store = self.store
-        // Unstructured on purpose: the hot path cannot await. The task ends with the store call.
-        Task {
-            let keys = try? await store.memberKeys(ofScene: sceneKey)
-            eventLoop.execute { handler.value.finishLoad(sceneKey, keys: keys, eventLoop: eventLoop) }
-        }
-    }
-
-    private func finishLoad(_ sceneKey: String, keys: SceneMemberKeys?, eventLoop: any EventLoop) {
+    private func finishLoad(_ sceneKey: String, keys: SceneMemberKeys?) {
         members.finishLoad(sceneKey: sceneKey, keys: keys)
         guard let events = held.removeValue(forKey: sceneKey) else { return }
         heldCount -= events.count
@@ -132,7 +125,7 @@ public final class EventIngestHandler: ChannelInboundHandler {
         }
         let now = NIODeadline.now()
         for event in events {
-            handle(event, now: now, eventLoop: eventLoop)
+            handle(event, now: now)
         }
     }
 

@@ -113,6 +113,8 @@ public struct ObjectRoutes: Sendable {
             )
             try await store.createObject(object)
             members.added(object.key, kind: .objectUpdate, to: object.sceneKey)
+            // Its events are likely to follow: have the scene's members ready for the first one.
+            members.prefetch(object.sceneKey)
             if !object.owner.isEmpty { locks.set(owner: object.owner, of: object.key) }
             emit(.create, object)
             created.append(object)

@@ -103,6 +103,7 @@ public struct PropertyRoutes: Sendable {
             )
             try await store.createProperty(property)
             members.added(property.key, kind: .propertyUpdate, to: property.sceneKey)
+            members.prefetch(property.sceneKey)
             emit(.create, property)
             created.append(property)
         }

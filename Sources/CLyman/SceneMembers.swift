@@ -6,8 +6,8 @@ import Synchronization
 /// Which objects and properties each scene holds, in memory, so that the UDP path drops an event for an
 /// object outside the scene it names without a store read.
 ///
-/// A scene is loaded from the store on its first event; until the load ends the caller holds that
-/// scene's events. A key the loaded scene lacks may have been created by another process: it starts one
+/// A scene is loaded from the store on its first event, or earlier when this process creates an object
+/// in it (``prefetch(_:)``); until the load ends the caller holds that scene's events. A key the loaded scene lacks may have been created by another process: it starts one
 /// reload (at most every `missReloadInterval`), and its events wait for it. Every entry is reloaded in
 /// the background after `refreshInterval`. This process's own object routes update entries at once.
 /// Entries are keyed by input, so their number is bounded, and so is the number of loads in flight.
@@ -24,15 +24,19 @@ public final class SceneMembers: Sendable {
     }
 
     public enum Verdict: Equatable {
-        /// The event may act; with `startLoad`, the caller starts a background refresh of the scene.
-        case member(startLoad: Bool)
+        case member
         case notMember
-        /// The caller holds the event until ``finishLoad(sceneKey:keys:now:)``, and with `startLoad`
-        /// starts that load.
-        case hold(startLoad: Bool)
+        /// The scene's members are loading: the caller holds the event until its load listener runs.
+        case hold
         /// Too many scenes are loading, or the table is full of loading scenes: the event is dropped.
         case overloaded
     }
+
+    /// Reads a scene's keys from the store.
+    public typealias Loader = @Sendable (_ sceneKey: String) async throws -> SceneMemberKeys
+    /// Told each load's answer (nil when it failed); it must pass it to ``finishLoad(sceneKey:keys:now:)``,
+    /// on the thread that checks events, so that no event overtakes the ones held for the load.
+    public typealias LoadListener = @Sendable (_ sceneKey: String, _ keys: SceneMemberKeys?) -> Void
 
     /// A change this process made, applied at once, and again over a load that was reading meanwhile.
     public enum Change: Sendable {
@@ -75,51 +79,88 @@ public final class SceneMembers: Sendable {
     let configuration: Configuration
     private let state = Mutex(State())
     private let metrics: IngestMetrics
+    private let loader: Loader
+    private let listener = Mutex<LoadListener?>(nil)
 
-    public init(configuration: Configuration = .init(), metrics: IngestMetrics) {
+    public init(configuration: Configuration = .init(), metrics: IngestMetrics, loader: @escaping Loader) {
         self.configuration = configuration
         self.metrics = metrics
+        self.loader = loader
     }
 
-    /// Whether the event may act in the scene it names. Called on the hot path.
+    /// Sets who installs load answers (the ingest handler, on its event loop). Until then they install
+    /// themselves.
+    public func onLoad(_ listener: @escaping LoadListener) {
+        self.listener.withLock { $0 = listener }
+    }
+
+    /// Starts loading a scene this process is about to see events of, unless it is known or loading.
+    public func prefetch(_ sceneKey: String) {
+        let start = state.withLock { state -> Bool in
+            guard state.entries[sceneKey] == nil, state.loadsInFlight < configuration.maximumConcurrentLoads,
+                state.entries.count < configuration.maximumScenes
+            else { return false }
+            state.loadsInFlight += 1
+            state.entries[sceneKey] = Entry(loading: true, lastUsed: .now())
+            return true
+        }
+        if start { load(sceneKey) }
+    }
+
+    private func load(_ sceneKey: String) {
+        // Unstructured on purpose: the hot path cannot await. The task ends with the store call.
+        Task {
+            let keys = try? await loader(sceneKey)
+            if let listener = listener.withLock({ $0 }) {
+                listener(sceneKey, keys)
+            } else {
+                finishLoad(sceneKey: sceneKey, keys: keys)
+            }
+        }
+    }
+
+    /// Whether the event may act in the scene it names; starts the loads it needs. Called on the hot path.
     public func check(objectKey: String, kind: EventKind, sceneKey: String, now: NIODeadline = .now()) -> Verdict {
-        let (verdict, evicted) = state.withLock { state -> (Verdict, Int) in
+        let (verdict, startLoad, evicted) = state.withLock { state -> (Verdict, Bool, Int) in
             let canLoad = state.loadsInFlight < configuration.maximumConcurrentLoads
             guard var entry = state.entries[sceneKey] else {
-                guard canLoad else { return (.overloaded, 0) }
+                guard canLoad else { return (.overloaded, false, 0) }
                 let evicted = state.entries.count >= configuration.maximumScenes ? Self.evict(&state, now: now, limit: configuration) : 0
-                guard state.entries.count < configuration.maximumScenes else { return (.overloaded, evicted) }
+                guard state.entries.count < configuration.maximumScenes else { return (.overloaded, false, evicted) }
                 state.loadsInFlight += 1
                 state.entries[sceneKey] = Entry(loading: true, lastUsed: now)
-                return (.hold(startLoad: true), evicted)
+                return (.hold, true, evicted)
             }
             entry.lastUsed = now
             let verdict: Verdict
+            var startLoad = false
             if entry.contains(objectKey, kind) {
                 // Stale-while-revalidate: members keep flowing while a refresh reads.
-                let refresh = canLoad && !entry.loading && now - entry.loadedAt > configuration.refreshInterval
-                verdict = .member(startLoad: refresh)
+                startLoad = canLoad && !entry.loading && now - entry.loadedAt > configuration.refreshInterval
+                verdict = .member
             } else if entry.loading {
-                verdict = .hold(startLoad: false)
+                verdict = .hold
             } else if canLoad, now - entry.loadedAt > configuration.missReloadInterval {
-                verdict = .hold(startLoad: true)
+                startLoad = true
+                verdict = .hold
             } else {
                 verdict = .notMember
             }
-            if verdict == .member(startLoad: true) || verdict == .hold(startLoad: true) {
+            if startLoad {
                 entry.loading = true
                 state.loadsInFlight += 1
             }
             state.entries[sceneKey] = entry
-            return (verdict, 0)
+            return (verdict, startLoad, 0)
         }
         if evicted > 0 { metrics.evicted(evicted, from: .sceneMembers) }
+        if startLoad { load(sceneKey) }
         return verdict
     }
 
     /// Installs a load's answer (nil: it failed, and the scene is forgotten so its next event tries
     /// again). The caller then checks the events it held, in order.
-    public func finishLoad(sceneKey: String, keys: SceneMemberKeys?, now: NIODeadline = .now()) {
+    func finishLoad(sceneKey: String, keys: SceneMemberKeys?, now: NIODeadline = .now()) {
         state.withLock { state in
             state.loadsInFlight -= 1
             guard var entry = state.entries[sceneKey], entry.loading else { return }

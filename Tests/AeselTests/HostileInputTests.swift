@@ -164,10 +164,13 @@ struct HostileInputTests {
         #expect(after - warmed < 32 * 1024, "RSS grew from \(warmed) kB to \(after) kB over 80,000 more made-up keys")
         let metrics = try await server.metrics()
         #expect((metrics[#"aesel_udp_dropped_total{reason="not_in_scene"}"#] ?? 0) > 0)
-        // Still up and delivering.
-        devices[1].drain()
-        sender.send(Self.update(object, in: "s", x: 5), to: server.udpPort)
-        #expect(devices[1].receiveEvent()?.transform == Self.moved(5))
+        // Still up and delivering, once it has worked through the flood.
+        let delivering = await eventually(timeout: .seconds(20)) {
+            devices[1].drain()
+            sender.send(Self.update(object, in: "s", x: 5), to: server.udpPort)
+            return devices[1].receiveEvent()?.transform == Self.moved(5)
+        }
+        #expect(delivering)
     }
 
     static func residentKilobytes(of pid: pid_t) throws -> Int {
@@ -277,7 +280,7 @@ struct HostileInputTests {
         defer { server.stop() }
         #expect(try await server.request("PUT", "/v1/scene/big", body: #"{"scenes":[{"name":"big"}]}"#).status == 200)
         let name = String(repeating: "n", count: 1000)
-        for _ in 0..<4 {
+        for _ in 0..<10 {
             let objects = Array(repeating: #"{"scene":"big","name":"\#(name)"}"#, count: 800).joined(separator: ",")
             #expect(try await server.request("POST", "/v1/object", body: #"{"objects":[\#(objects)]}"#).status == 200)
         }
@@ -293,8 +296,11 @@ struct HostileInputTests {
         let body = #"{"num_records":10000,"objects":[{"scene":"big"}]}"#
         let request = Array("POST /v1/object/query HTTP/1.1\r\nHost: a\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)".utf8)
         _ = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-        // Read nothing while the server is stuck writing; it still answers others.
-        try await Task.sleep(for: .seconds(3))
+        // Read nothing while the server is stuck writing; it still answers others, and gives up on this one.
+        let closed = try await eventually(timeout: .seconds(60)) {
+            try await server.metrics()[#"aesel_http_timeouts_total{phase="write"}"#] == 1
+        }
+        #expect(closed)
         #expect(try await server.request("GET", "/health").status == 200)
         var timeout = timeval(tv_sec: 10, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
@@ -308,8 +314,8 @@ struct HostileInputTests {
             break
         }
         #expect(ended, "the server closed the connection")
-        #expect(received < 3_000_000, "the answer (about 3.3 MB) was cut off: \(received) bytes arrived")
-        #expect(try await server.metrics()[#"aesel_http_timeouts_total{phase="write"}"#] == 1)
+        // More than the kernel's socket buffers can hold, so a cut shows.
+        #expect(received < 7_000_000, "the answer (about 9 MB) was cut off: \(received) bytes arrived")
     }
 
     @Test("HTTP: a client that writes a 20 MB body before reading still reads the 413, and keep-alive goes on")

@@ -9,40 +9,50 @@ import Testing
 struct IngestStateTests {
     static let start = NIODeadline.uptimeNanoseconds(1_000_000_000_000)
 
+    /// Members whose loads never answer by themselves: the test installs each answer.
+    static func members(_ configuration: SceneMembers.Configuration = .init()) -> SceneMembers {
+        let members = SceneMembers(configuration: configuration, metrics: IngestMetrics()) { _ in
+            try await Task.sleep(for: .seconds(3600))
+            return SceneMemberKeys()
+        }
+        members.onLoad { _, _ in }
+        return members
+    }
+
     @Test("Scene members: the first event loads, later ones wait for it, then members pass and others drop")
     func firstLoad() {
-        let members = SceneMembers(metrics: IngestMetrics())
-        #expect(members.check(objectKey: "o", kind: .objectUpdate, sceneKey: "s", now: Self.start) == .hold(startLoad: true))
-        #expect(members.check(objectKey: "o", kind: .objectUpdate, sceneKey: "s", now: Self.start) == .hold(startLoad: false))
+        let members = Self.members()
+        #expect(members.check(objectKey: "o", kind: .objectUpdate, sceneKey: "s", now: Self.start) == .hold)
+        #expect(members.check(objectKey: "o", kind: .objectUpdate, sceneKey: "s", now: Self.start) == .hold)
         members.finishLoad(sceneKey: "s", keys: SceneMemberKeys(objects: ["o"], properties: ["p"]), now: Self.start)
-        #expect(members.check(objectKey: "o", kind: .objectUpdate, sceneKey: "s", now: Self.start) == .member(startLoad: false))
-        #expect(members.check(objectKey: "p", kind: .propertyUpdate, sceneKey: "s", now: Self.start) == .member(startLoad: false))
+        #expect(members.check(objectKey: "o", kind: .objectUpdate, sceneKey: "s", now: Self.start) == .member)
+        #expect(members.check(objectKey: "p", kind: .propertyUpdate, sceneKey: "s", now: Self.start) == .member)
         // A property key is not an object key.
         #expect(members.check(objectKey: "p", kind: .objectUpdate, sceneKey: "s", now: Self.start) == .notMember)
     }
 
     @Test("Scene members: a missing key reloads at most every so often; changes made during a load survive it")
     func reloads() {
-        let members = SceneMembers(metrics: IngestMetrics())
+        let members = Self.members()
         _ = members.check(objectKey: "o", kind: .objectUpdate, sceneKey: "s", now: Self.start)
         members.added("new", kind: .objectUpdate, to: "s")
         members.finishLoad(sceneKey: "s", keys: SceneMemberKeys(objects: ["o"]), now: Self.start)
-        #expect(members.check(objectKey: "new", kind: .objectUpdate, sceneKey: "s", now: Self.start) == .member(startLoad: false))
+        #expect(members.check(objectKey: "new", kind: .objectUpdate, sceneKey: "s", now: Self.start) == .member)
         #expect(members.check(objectKey: "elsewhere", kind: .objectUpdate, sceneKey: "s", now: Self.start) == .notMember)
         let later = Self.start + members.configuration.missReloadInterval + .milliseconds(1)
-        #expect(members.check(objectKey: "elsewhere", kind: .objectUpdate, sceneKey: "s", now: later) == .hold(startLoad: true))
+        #expect(members.check(objectKey: "elsewhere", kind: .objectUpdate, sceneKey: "s", now: later) == .hold)
         // While it reloads, members pass and other keys wait.
-        #expect(members.check(objectKey: "o", kind: .objectUpdate, sceneKey: "s", now: later) == .member(startLoad: false))
-        #expect(members.check(objectKey: "elsewhere", kind: .objectUpdate, sceneKey: "s", now: later) == .hold(startLoad: false))
+        #expect(members.check(objectKey: "o", kind: .objectUpdate, sceneKey: "s", now: later) == .member)
+        #expect(members.check(objectKey: "elsewhere", kind: .objectUpdate, sceneKey: "s", now: later) == .hold)
         members.removed("o", kind: .objectUpdate, from: "s")
         members.finishLoad(sceneKey: "s", keys: SceneMemberKeys(objects: ["o", "new", "elsewhere"]), now: later)
-        #expect(members.check(objectKey: "elsewhere", kind: .objectUpdate, sceneKey: "s", now: later) == .member(startLoad: false))
+        #expect(members.check(objectKey: "elsewhere", kind: .objectUpdate, sceneKey: "s", now: later) == .member)
         #expect(members.check(objectKey: "o", kind: .objectUpdate, sceneKey: "s", now: later) == .notMember, "deleted during the load")
         // Moved: it leaves its old scene.
         _ = members.check(objectKey: "x", kind: .objectUpdate, sceneKey: "t", now: later)
         members.finishLoad(sceneKey: "t", keys: SceneMemberKeys(), now: later)
         members.moved("new", kind: .objectUpdate, to: "t")
-        #expect(members.check(objectKey: "new", kind: .objectUpdate, sceneKey: "t", now: later) == .member(startLoad: false))
+        #expect(members.check(objectKey: "new", kind: .objectUpdate, sceneKey: "t", now: later) == .member)
         #expect(members.check(objectKey: "new", kind: .objectUpdate, sceneKey: "s", now: later) == .notMember)
     }
 
@@ -51,9 +61,9 @@ struct IngestStateTests {
         var configuration = SceneMembers.Configuration()
         configuration.maximumScenes = 100
         configuration.maximumConcurrentLoads = 4
-        let members = SceneMembers(configuration: configuration, metrics: IngestMetrics())
+        let members = Self.members(configuration)
         for index in 0..<4 {
-            #expect(members.check(objectKey: "o", kind: .objectUpdate, sceneKey: "s\(index)", now: Self.start) == .hold(startLoad: true))
+            #expect(members.check(objectKey: "o", kind: .objectUpdate, sceneKey: "s\(index)", now: Self.start) == .hold)
         }
         #expect(members.check(objectKey: "o", kind: .objectUpdate, sceneKey: "s4", now: Self.start) == .overloaded)
         members.finishLoad(sceneKey: "s0", keys: SceneMemberKeys(objects: ["o"]), now: Self.start)
@@ -63,11 +73,11 @@ struct IngestStateTests {
             members.finishLoad(sceneKey: "made-up-\(index)", keys: SceneMemberKeys(), now: Self.start)
         }
         #expect(members.count <= 100)
-        #expect(members.check(objectKey: "o", kind: .objectUpdate, sceneKey: "s0", now: Self.start) == .member(startLoad: false), "a real scene stays")
+        #expect(members.check(objectKey: "o", kind: .objectUpdate, sceneKey: "s0", now: Self.start) == .member, "a real scene stays")
         // A failed first load forgets the scene: its next event tries again.
         _ = members.check(objectKey: "o", kind: .objectUpdate, sceneKey: "down", now: Self.start)
         members.finishLoad(sceneKey: "down", keys: nil, now: Self.start)
-        #expect(members.check(objectKey: "o", kind: .objectUpdate, sceneKey: "down", now: Self.start) == .hold(startLoad: true))
+        #expect(members.check(objectKey: "o", kind: .objectUpdate, sceneKey: "down", now: Self.start) == .hold)
     }
 
     @Test("Sequences: older and repeated numbers are stale; far older ones, or after a quiet spell, start again")
