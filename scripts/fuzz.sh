@@ -79,8 +79,12 @@ trap 'rm -rf "$work"' EXIT
 # Swift's runtime backtracer installs its signal handlers first, and libFuzzer does not replace a handler
 # it finds: with it on, a trap kills the fuzzer before libFuzzer saves the input. So it is off while
 # fuzzing, and on when an input is replayed, for the crash's stack.
+# With AddressSanitizer, Swift's backtracer hangs on a crash (its helper never returns), but libFuzzer then
+# prints the stack itself, so it stays off there too.
 fuzzing_backtrace=enable=no
-replay_backtrace=enable=yes,interactive=no,color=no,sanitize=yes
+replay_backtrace=enable=yes,interactive=no,color=no,sanitize=yes,timeout=20s
+[ "$asan" = 1 ] && replay_backtrace=enable=no
+stack_lines="Fatal error|runtime failure|invariant failed|ERROR: AddressSanitizer|ERROR: libFuzzer|^ *[0-9]+ .* in [A-Za-z]+ at |^ +#[0-9]+ 0x[0-9a-f]+ in [^ ]*(Aesel|Fuzz|NIO|LLVMFuzzer)"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=1:symbolize=1}
 
 failed=0
@@ -98,11 +102,11 @@ for fuzzer in "${fuzzers[@]}"; do
     regressions_failed=0
     for input in Fuzz/regressions/"$fuzzer"/*; do
         [ -f "$input" ] || continue
-        if SWIFT_BACKTRACE=$replay_backtrace "$exe" "$input" > "$work/$fuzzer/replay.log" 2>&1; then
+        if SWIFT_BACKTRACE=$replay_backtrace timeout 120 "$exe" "$input" > "$work/$fuzzer/replay.log" 2>&1; then
             cp "$input" "$work/$fuzzer/corpus/regression-$(basename "$input")"
         else
             echo "REGRESSION: $input crashes $fuzzer again:"
-            grep -E "Fatal error|runtime failure|invariant failed|ERROR: AddressSanitizer|^ *[0-9]+ .* in $fuzzer at" "$work/$fuzzer/replay.log" | head -20 || tail -20 "$work/$fuzzer/replay.log"
+            grep -E "$stack_lines" "$work/$fuzzer/replay.log" | cut -c1-400 | head -24 || tail -20 "$work/$fuzzer/replay.log"
             regressions_failed=$((regressions_failed + 1))
         fi
     done
@@ -148,8 +152,8 @@ for fuzzer in "${fuzzers[@]}"; do
             first=$(find "$artifacts" -maxdepth 1 -type f -name 'crash-*' -newer "$work/$fuzzer/started" | head -1)
             if [ -n "$first" ]; then
                 echo "stack of $first:"
-                SWIFT_BACKTRACE=$replay_backtrace "$exe" -timeout=10 "$first" 2>&1 \
-                    | grep -E "Fatal error|runtime failure|invariant failed|ERROR: AddressSanitizer|^ *[0-9]+ .* in $fuzzer at" | head -30 || true
+                SWIFT_BACKTRACE=$replay_backtrace timeout 120 "$exe" -timeout=10 "$first" > "$work/$fuzzer/first.log" 2>&1 || true
+                grep -E "$stack_lines" "$work/$fuzzer/first.log" | cut -c1-400 | head -30 || true
             fi
             echo "reproduce: $exe <input>; keep it: copy it to Fuzz/regressions/$fuzzer/"
         fi
