@@ -1,0 +1,1 @@
+../../../Sources/CrazyIvan/Geography.swift

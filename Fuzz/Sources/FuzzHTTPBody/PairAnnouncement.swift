@@ -1,0 +1,1 @@
+../../../Sources/Adrestia/Cluster/PairAnnouncement.swift
