@@ -1,5 +1,9 @@
 public import NIOCore
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 extension SocketAddress {
     /// The address of an IP literal and a port that came from outside (a datagram, a request, a stored
     /// registration), or nil when either is not valid. `SocketAddress(ipAddress:port:)` traps on a port
@@ -17,5 +21,18 @@ extension SocketAddress {
         var host = text[..<colon]
         if host.first == "[", host.last == "]" { host = host.dropFirst().dropLast() }
         return validated(host: host, port: port)
+    }
+}
+
+extension SocketAddress {
+    /// The IP address as text, with an IPv6 scope (`fe80::1%lo`) when it has one, which `ipAddress`
+    /// leaves out: what crosses the change streams must read back as the same address.
+    public var ipAddressWithScope: String? {
+        guard case .v6 = self else { return ipAddress }
+        return withSockAddr { pointer, length -> String? in
+            var host = [CChar](repeating: 0, count: Int(NI_MAXHOST))
+            guard getnameinfo(pointer, socklen_t(length), &host, socklen_t(host.count), nil, 0, NI_NUMERICHOST) == 0 else { return nil }
+            return String(cString: host)
+        } ?? ipAddress
     }
 }

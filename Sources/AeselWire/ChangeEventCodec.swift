@@ -17,7 +17,7 @@ public enum ChangeEventCodec {
         switch event {
         case .update(let update):
             buffer.writeInteger(Self.update)
-            let host = update.source?.ipAddress ?? ""
+            let host = update.source?.ipAddressWithScope ?? ""
             buffer.writeInteger(UInt8(host.utf8.count))
             buffer.writeString(host)
             buffer.writeInteger(UInt16(update.source?.port ?? 0))

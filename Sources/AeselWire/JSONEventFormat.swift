@@ -97,7 +97,7 @@ public enum JSONEventFormat {
             buffer.writeStaticString(",\"ts\":")
             buffer.writeString(String(event.timestamp))
         }
-        if includeSource, let source = event.source, let host = source.ipAddress, let port = source.port {
+        if includeSource, let source = event.source, let host = source.ipAddressWithScope, let port = source.port {
             buffer.writeStaticString(",\"src\":")
             writeJSONString(source.protocol == .inet6 ? "[\(host)]:\(port)" : "\(host):\(port)", into: &buffer)
         }

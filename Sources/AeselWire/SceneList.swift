@@ -196,6 +196,22 @@ public struct DeviceTransformJSON: Codable, Sendable, Equatable {
         translation = [transform.translation.x, transform.translation.y, transform.translation.z]
         rotation = [transform.rotation.x, transform.rotation.y, transform.rotation.z]
     }
+
+    /// The largest coordinate a pose may have: scene links subtract and compose poses, and the bound keeps
+    /// every result finite (an infinity, once stored, could not be answered as JSON).
+    public static let maximumCoordinate = 1e12
+
+    /// The pose (a vector left out is zero), or nil when a vector is not three numbers within
+    /// ±``maximumCoordinate``.
+    public var pose: DeviceTransform? {
+        func vector(_ values: [Double]?) -> SIMD3<Double>? {
+            guard let values else { return .zero }
+            guard values.count == 3, values.allSatisfy({ abs($0) <= Self.maximumCoordinate }) else { return nil }
+            return SIMD3(values[0], values[1], values[2])
+        }
+        guard let translation = vector(translation), let rotation = vector(rotation) else { return nil }
+        return DeviceTransform(translation: translation, rotation: rotation)
+    }
 }
 
 extension String {

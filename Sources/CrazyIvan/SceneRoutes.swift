@@ -324,14 +324,14 @@ public struct SceneRoutes: Sendable {
         return nil
     }
 
-    /// `{"translation":[x,y,z],"rotation":[x,y,z]}` as a pose; nil when absent.
+    /// `{"translation":[x,y,z],"rotation":[x,y,z]}` as a pose; nil when absent, a 400 when out of bounds.
     static func transform(_ json: DeviceTransformJSON?) throws -> DeviceTransform? {
         guard let json else { return nil }
-        func vector(_ values: [Double]?) -> SIMD3<Double> {
-            guard let values, values.count == 3 else { return .zero }
-            return SIMD3(values[0], values[1], values[2])
+        guard let pose = json.pose else {
+            throw EnvelopeError(
+                .badRequest, .translationError, "translation and rotation must be 3 numbers within ±\(DeviceTransformJSON.maximumCoordinate)", list: .scenes)
         }
-        return DeviceTransform(translation: vector(json.translation), rotation: vector(json.rotation))
+        return pose
     }
 
     /// Registration outcomes travel in `err_code` with HTTP 200 (reference 3.4).

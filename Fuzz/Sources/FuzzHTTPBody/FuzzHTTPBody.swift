@@ -164,6 +164,7 @@ func scenes(_ list: SceneList) {
             // Mirror of SceneRoutes.register's checks and of SceneRoutes.transform (CrazyIvan).
             guard let hostname = deviceJSON.hostname?.nonEmpty, let port = deviceJSON.port, (1...65535).contains(port) else { continue }
             let pose = transform(deviceJSON.transform) ?? .identity
+            if deviceJSON.transform != nil, transform(deviceJSON.transform) == nil { continue }  // a 400
             let device = Device(
                 key: deviceJSON.key?.nonEmpty ?? "device",
                 hostname: hostname,
@@ -172,8 +173,8 @@ func scenes(_ list: SceneList) {
                 format: deviceJSON.format ?? .json,
                 transform: pose
             )
-            // Mirror of Recipient.init (CrazyIvan): the fan-out's address for the device.
-            _ = try? SocketAddress(ipAddress: hostname == "localhost" ? "127.0.0.1" : hostname, port: port)
+            // As Recipient.init (CrazyIvan): the fan-out's address for the device.
+            _ = SocketAddress.validated(host: hostname, port: port)
             devices.append(DeviceJSON(device))
         }
         if let first = json.devices?.first, let pose = transform(first.transform) { poses.append((key, pose)) }
@@ -205,14 +206,9 @@ func scenes(_ list: SceneList) {
     if start >= 0, count >= 0 { _ = Array(answer.dropFirst(start).prefix(count)) }  // mirror of SceneRoutes.query
 }
 
-/// Mirror of SceneRoutes.transform (CrazyIvan): three numbers each, anything else is zero.
+/// As SceneRoutes.transform (CrazyIvan): the pose, or nil when absent or refused (a 400 there).
 func transform(_ json: DeviceTransformJSON?) -> DeviceTransform? {
-    guard let json else { return nil }
-    func vector(_ values: [Double]?) -> SIMD3<Double> {
-        guard let values, values.count == 3 else { return .zero }
-        return SIMD3(values[0], values[1], values[2])
-    }
-    return DeviceTransform(translation: vector(json.translation), rotation: vector(json.rotation))
+    json?.pose
 }
 
 /// A pose or link computed from the poses in a body is stored and answered: it must be finite to encode.
