@@ -22,6 +22,7 @@ public struct PropertyRoutes: Sendable {
     }
 
     public func add<Context: RequestContext>(to group: RouterGroup<Context>) {
+        let group = group.group().add(middleware: NULParameterRefusal<Context>())
         group.post("property") { request, context in
             try await create(request, sceneKey: context.parameters.decodedIfPresent("scene"))
         }
@@ -47,7 +48,7 @@ public struct PropertyRoutes: Sendable {
                 if let parent = json.parent?.nonEmpty { property.parent = parent }
                 if let value = json.assetSubID?.nonEmpty { property.assetSubID = value }
                 if let values = json.values { property.values = values }
-                if let actions = json.actions { property.actions = actions }
+                if let actions = json.actions { property.actions = uniqueActions(actions) }
             } after: { property in
                 if json.values != nil { writeBehind.supersede(propertyKey: property.key, values: property.values) }
             }
@@ -95,7 +96,7 @@ public struct PropertyRoutes: Sendable {
                 parent: json.parent ?? "",
                 assetSubID: json.assetSubID ?? "",
                 values: json.values ?? [],
-                actions: json.actions ?? []
+                actions: json.actions.map(uniqueActions) ?? []
             )
             try await store.createProperty(property)
             emit(.create, property)
@@ -106,8 +107,8 @@ public struct PropertyRoutes: Sendable {
 
     private static func check(_ json: PropertyJSON, _ type: ObjectMessageType) throws {
         try JSONResponse.checkLengths([json.name, json.scene, json.parent, json.assetSubID], list: .properties, messageType: type.propertyCode)
-        if (json.actions?.count ?? 0) > ActionEdit<PropertyKeyframe>.maximumActions {
-            throw EnvelopeError(.badRequest, .insufficientData, "at most \(ActionEdit<PropertyKeyframe>.maximumActions) actions", list: .properties, messageType: type.propertyCode)
+        if let actions = json.actions {
+            try checkActions(actions.map(\.name), maximum: ActionEdit<PropertyKeyframe>.maximumActions, list: .properties, messageType: type.propertyCode)
         }
     }
 
