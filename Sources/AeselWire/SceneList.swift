@@ -187,9 +187,26 @@ public struct DeviceTransformJSON: Codable, Sendable, Equatable {
     public var translation: [Double]?
     public var rotation: [Double]?
 
+    enum CodingKeys: String, CodingKey {
+        case translation, rotation
+    }
+
     public init(translation: [Double]?, rotation: [Double]?) {
         self.translation = translation
         self.rotation = rotation
+    }
+
+    /// Each array, when given, holds exactly x, y and z: any other length is refused (400 with err_code 110)
+    /// rather than read as zeros, which would silently put the device at the origin.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        translation = try container.decodeIfPresent([Double].self, forKey: .translation)
+        rotation = try container.decodeIfPresent([Double].self, forKey: .rotation)
+        for (values, key) in [(translation, CodingKeys.translation), (rotation, CodingKeys.rotation)] {
+            if let values, values.count != 3 {
+                throw DecodingError.dataCorruptedError(forKey: key, in: container, debugDescription: "holds \(values.count) numbers, not 3 (x, y, z)")
+            }
+        }
     }
 
     public init(_ transform: DeviceTransform) {

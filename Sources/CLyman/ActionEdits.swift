@@ -105,6 +105,43 @@ extension FrameNumbered {
     }
 }
 
+/// No store keeps NUL (PostgreSQL refuses it), so no path or query parameter may carry one (`%00`), as no
+/// body may: 400 with err_code 110, before the route reads the store.
+struct NULParameterRefusal<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        if request.uri.path.contains("%00") || request.uri.query?.contains("%00") == true {
+            throw EnvelopeError(.badRequest, .translationError, "strings may not contain NUL (\\u0000)", list: .init(path: request.uri.path))
+        }
+        return try await next(request, context)
+    }
+}
+
+/// The actions of a create or update body, one per name (the last given wins, as in the original, which
+/// kept actions in a map by name), in the order their names first appear.
+func uniqueActions<Keyframe: Sendable & Hashable & Codable & FrameNumbered>(_ given: [Action<Keyframe>]) -> [Action<Keyframe>] {
+    var actions: [Action<Keyframe>] = []
+    for action in given {
+        if let at = actions.firstIndex(where: { $0.name == action.name }) {
+            actions[at] = action
+        } else {
+            actions.append(action)
+        }
+    }
+    return actions
+}
+
+/// Refuses the actions of a create or update body that the action routes would refuse: more than
+/// `maximumActions`, an empty name (it could never be addressed) or one too long to index.
+func checkActions(_ names: [String], maximum: Int, list: EnvelopeError.List, messageType: Int) throws {
+    if names.count > maximum {
+        throw EnvelopeError(.badRequest, .insufficientData, "at most \(maximum) actions", list: list, messageType: messageType)
+    }
+    if names.contains(where: \.isEmpty) {
+        throw EnvelopeError(.badRequest, .insufficientData, "an action needs a name", list: list, messageType: messageType)
+    }
+    try JSONResponse.checkLengths(names, list: list, messageType: messageType)
+}
+
 /// Registers the action and keyframe routes under `{segment}/{key}` and turns requests into edits.
 struct ActionRoutes<Keyframe: Sendable & Hashable & Codable & FrameNumbered> {
     let segment: String
@@ -117,9 +154,7 @@ struct ActionRoutes<Keyframe: Sendable & Hashable & Codable & FrameNumbered> {
         let base = "\(segment)/{key}/action"
         group.post(RouterPath(base)) { request, context in
             let action = try await JSONResponse.decode(Action<Keyframe>.self, from: request, list: list, messageType: ObjectMessageType.actionCreate.rawValue + codeOffset)
-            guard !action.name.isEmpty else {
-                throw EnvelopeError(.badRequest, .insufficientData, "an action needs a name", list: list, messageType: ObjectMessageType.actionCreate.rawValue + codeOffset)
-            }
+            try checkActions([action.name], maximum: 1, list: list, messageType: ObjectMessageType.actionCreate.rawValue + codeOffset)
             return try await edit(context.parameters.decoded("key"), context.parameters.decodedIfPresent("scene"), .addAction(action))
         }
         group.post(RouterPath("\(base)/{action}")) { request, context in

@@ -28,6 +28,7 @@ public struct ObjectRoutes: Sendable {
 
     /// Adds the object routes to `group` (`/v1`, or `/v1/scene/{scene}` for the gateway's scoped form).
     public func add<Context: RequestContext>(to group: RouterGroup<Context>) {
+        let group = group.group().add(middleware: NULParameterRefusal<Context>())
         group.post("object") { request, context in
             try await create(request, sceneKey: context.parameters.decodedIfPresent("scene"))
         }
@@ -109,7 +110,7 @@ public struct ObjectRoutes: Sendable {
                 assetSubID: json.assetSubID ?? "",
                 transform: json.transform ?? .identity,
                 assets: json.assets ?? [],
-                actions: json.actions ?? []
+                actions: json.actions.map(uniqueActions) ?? []
             )
             try await store.createObject(object)
             members.added(object.key, kind: .objectUpdate, to: object.sceneKey)
@@ -144,7 +145,7 @@ public struct ObjectRoutes: Sendable {
             if let value = json.assetSubID?.nonEmpty { object.assetSubID = value }
             if let transform = json.transform { object.transform = transform }
             for asset in json.assets ?? [] where !object.assets.contains(asset) { object.assets.append(asset) }
-            if let actions = json.actions { object.actions = actions }
+            if let actions = json.actions { object.actions = uniqueActions(actions) }
         } after: { object in
             if sceneKey == nil, json.scene?.nonEmpty != nil { members.moved(object.key, kind: .objectUpdate, to: object.sceneKey) }
             if json.transform != nil { writeBehind.supersede(object) }
@@ -153,11 +154,11 @@ public struct ObjectRoutes: Sendable {
 
     private static func checkLengths(_ json: ObjectJSON, _ type: ObjectMessageType) throws {
         try JSONResponse.checkLengths(
-            [json.name, json.scene, json.type, json.subtype, json.owner, json.parent, json.assetSubID] + (json.actions ?? []).map(\.name),
+            [json.name, json.scene, json.type, json.subtype, json.owner, json.parent, json.assetSubID],
             list: .objects, messageType: type.rawValue
         )
-        if (json.actions?.count ?? 0) > ActionEdit<ObjectKeyframe>.maximumActions {
-            throw EnvelopeError(.badRequest, .insufficientData, "at most \(ActionEdit<ObjectKeyframe>.maximumActions) actions", list: .objects, messageType: type.rawValue)
+        if let actions = json.actions {
+            try checkActions(actions.map(\.name), maximum: ActionEdit<ObjectKeyframe>.maximumActions, list: .objects, messageType: type.rawValue)
         }
     }
 

@@ -24,6 +24,7 @@ public struct PropertyRoutes: Sendable {
     }
 
     public func add<Context: RequestContext>(to group: RouterGroup<Context>) {
+        let group = group.group().add(middleware: NULParameterRefusal<Context>())
         group.post("property") { request, context in
             try await create(request, sceneKey: context.parameters.decodedIfPresent("scene"))
         }
@@ -49,7 +50,7 @@ public struct PropertyRoutes: Sendable {
                 if let parent = json.parent?.nonEmpty { property.parent = parent }
                 if let value = json.assetSubID?.nonEmpty { property.assetSubID = value }
                 if let values = json.values { property.values = values }
-                if let actions = json.actions { property.actions = actions }
+                if let actions = json.actions { property.actions = uniqueActions(actions) }
             } after: { property in
                 if sceneKey == nil, json.scene?.nonEmpty != nil { members.moved(property.key, kind: .propertyUpdate, to: property.sceneKey) }
                 if json.values != nil { writeBehind.supersede(property) }
@@ -99,7 +100,7 @@ public struct PropertyRoutes: Sendable {
                 parent: json.parent ?? "",
                 assetSubID: json.assetSubID ?? "",
                 values: json.values ?? [],
-                actions: json.actions ?? []
+                actions: json.actions.map(uniqueActions) ?? []
             )
             try await store.createProperty(property)
             members.added(property.key, kind: .propertyUpdate, to: property.sceneKey)
@@ -112,8 +113,8 @@ public struct PropertyRoutes: Sendable {
 
     private static func check(_ json: PropertyJSON, _ type: ObjectMessageType) throws {
         try JSONResponse.checkLengths([json.name, json.scene, json.parent, json.assetSubID], list: .properties, messageType: type.propertyCode)
-        if (json.actions?.count ?? 0) > ActionEdit<PropertyKeyframe>.maximumActions {
-            throw EnvelopeError(.badRequest, .insufficientData, "at most \(ActionEdit<PropertyKeyframe>.maximumActions) actions", list: .properties, messageType: type.propertyCode)
+        if let actions = json.actions {
+            try checkActions(actions.map(\.name), maximum: ActionEdit<PropertyKeyframe>.maximumActions, list: .properties, messageType: type.propertyCode)
         }
     }
 

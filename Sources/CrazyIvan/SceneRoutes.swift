@@ -32,6 +32,8 @@ public struct SceneRoutes: Sendable {
     }
 
     public func add<Context: RequestContext>(to router: Router<Context>) {
+        // The same paths, through a group that refuses NUL in the path and query first.
+        let router = router.group().add(middleware: NULParameterRefusal<Context>())
         router.post("/v1/scene") { request, _ in
             try await create(request, pathKey: nil)
         }
@@ -114,6 +116,8 @@ public struct SceneRoutes: Sendable {
     func update(_ request: Request, sceneKey: String) async throws -> Response {
         let list = try await JSONResponse.decode(SceneList.self, from: request, list: .scenes, messageType: SceneMessageType.update.rawValue)
         let json = list.scenes?.first ?? SceneJSON()
+        // The limits of a create hold for an update too.
+        try JSONResponse.checkLengths([json.name, json.region], list: .scenes, messageType: SceneMessageType.update.rawValue)
         let removing = list.operation == 11
         return try await change(sceneKey, .update, transactionID: list.transactionID) { scene in
             if let value = json.name?.nonEmpty { scene.name = value }
@@ -230,6 +234,10 @@ public struct SceneRoutes: Sendable {
             scene = existing
         } else {
             scene = sceneJSON.scene(key: sceneKey)
+            // The limits of a create hold for a scene created by a registration too.
+            guard [scene.name, scene.region].allSatisfy({ $0.utf8.count <= JSONResponse.maximumFieldLength }) else {
+                return try registrationFailure(type, .insufficientData, "a scene name or region is longer than \(JSONResponse.maximumFieldLength) bytes")
+            }
             do {
                 try await store.createScene(scene)
             } catch StoreError.duplicateKey {}  // created meanwhile by a concurrent registration
@@ -324,7 +332,8 @@ public struct SceneRoutes: Sendable {
         return nil
     }
 
-    /// `{"translation":[x,y,z],"rotation":[x,y,z]}` as a pose; nil when absent, a 400 when out of bounds.
+    /// `{"translation":[x,y,z],"rotation":[x,y,z]}` as a pose; nil when absent. A missing array is zeros;
+    /// other lengths were refused when the body was decoded, coordinates beyond the bound are a 400 here.
     static func transform(_ json: DeviceTransformJSON?) throws -> DeviceTransform? {
         guard let json else { return nil }
         guard let pose = json.pose else {
@@ -341,5 +350,16 @@ public struct SceneRoutes: Sendable {
         body.eventDestinationHost = eventDestination.host
         body.eventDestinationPort = eventDestination.port
         return try JSONResponse.make(body)
+    }
+}
+
+/// No store keeps NUL (PostgreSQL refuses it), so no path or query parameter may carry one (`%00`), as no
+/// body may: 400 with err_code 110, before the route reads the store.
+struct NULParameterRefusal<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        if request.uri.path.contains("%00") || request.uri.query?.contains("%00") == true {
+            throw EnvelopeError(.badRequest, .translationError, "strings may not contain NUL (\\u0000)", list: .init(path: request.uri.path))
+        }
+        return try await next(request, context)
     }
 }
