@@ -45,3 +45,11 @@ python3 -m openapi_spec_validator --help >/dev/null 2>&1 || python3 -m pip insta
 python3 -m openapi_spec_validator docs/openapi.yaml docs/adrestia.yaml
 
 swift test --skip-build
+
+# Hostile input (docs/security.md): every past fuzzer crash replayed, then libFuzzer over the decoders for a
+# fixed budget; schemathesis against both HTTP specs on real servers (once more on the PostgreSQL store,
+# which refuses what SQLite would store).
+./scripts/fuzz.sh --time "${FUZZ_TIME:-30}"
+./scripts/schemathesis.sh .build/debug/aesel
+SCHEMATHESIS_STORE="$AESEL_TEST_POSTGRES_URL" SCHEMATHESIS_GATEWAY_EXAMPLES=0 \
+    ./scripts/schemathesis.sh .build/debug/aesel

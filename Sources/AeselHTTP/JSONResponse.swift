@@ -76,7 +76,8 @@ public enum JSONResponse {
             // The decoder says only "not valid JSON"; the parser says where.
             do {
                 _ = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
-                return "invalid JSON: \(context.debugDescription)"
+                // The JSON parses: what Foundation's decoder refused is a number it cannot hold.
+                return "a number is out of range, or not an integer where one is expected"
             } catch {
                 let detail = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String
                 return "invalid JSON: \(detail ?? context.debugDescription)"

@@ -42,13 +42,16 @@ struct GatewayRoutes: Sendable {
         }
         // The original's scene keys of a cluster, here a pair: 416 with [] when it has none.
         router.get("/cluster/{name}") { _, context in
-            let scenes = try await cluster.store.scenes(onPair: context.parameters.decoded("name"))
+            let name = try context.parameters.decoded("name")
+            // No pair has such an id (and PostgreSQL refuses NUL): nothing to read.
+            guard EventCodec.isValidKey(name) else { return try JSONResponse.make([String](), status: .rangeNotSatisfiable) }
+            let scenes = try await cluster.store.scenes(onPair: name)
             return try JSONResponse.make(scenes, status: scenes.isEmpty ? .rangeNotSatisfiable : .ok)
         }
         router.get("/v1/scene/{scene}/endpoint") { request, context in
             let sceneKey = try context.parameters.decoded("scene")
             // Only scenes that exist get a pair: a made-up key must not take a place in the mapping.
-            guard try await cluster.store.scene(key: sceneKey) != nil else {
+            guard EventCodec.isValidKey(sceneKey), try await cluster.store.scene(key: sceneKey) != nil else {
                 throw EnvelopeError.notFound("no scene \(sceneKey)", list: .scenes, messageType: SceneMessageType.get.rawValue)
             }
             if let failed = request.uri.queryParameters.get("failed") { cluster.reportFailed(endpoint: failed) }
@@ -145,6 +148,10 @@ struct GatewayRoutes: Sendable {
     /// Any other `/v1` call: a scene's own routes go to its pair if it has a healthy one, the rest to any
     /// healthy pair; objects and properties to CLyman, the rest to CrazyIvan.
     func forward(_ request: Request) async throws -> Response {
+        // The pairs answer these methods only; anything else is answered here as a pair would.
+        guard [.get, .put, .post, .delete].contains(request.method) else {
+            throw EnvelopeError.notFound("no route for \(request.method) \(request.uri.path)", list: .init(path: request.uri.path), messageType: 0)
+        }
         var request = request
         let body = try await request.collectBody(upTo: JSONResponse.maximumBodySize)
         let segments = request.uri.path.split(separator: "/")
