@@ -227,13 +227,8 @@ struct HostileInputTests {
     /// A raw TCP exchange: sends `bytes` (optionally then shuts down writing), returns what arrives until
     /// the server closes, or nil if it has not closed within 10 s.
     static func exchange(_ server: TestServer, _ bytes: [UInt8], shutWrite: Bool = false) throws -> [UInt8]? {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let fd = connectHTTP(server)
         defer { close(fd) }
-        var address = UDPSocket.loopback(port: UInt16(server.process.port("http")!))
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        #expect(connected == 0)
         var timeout = timeval(tv_sec: 10, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         var offset = 0
@@ -251,6 +246,18 @@ struct HostileInputTests {
             if count < 0 { return errno == EAGAIN || errno == EWOULDBLOCK ? nil : answer }
             answer += buffer[0..<count]
         }
+    }
+
+    /// A TCP connection to the server's HTTP port; `receiveBuffer` (set before connecting) caps the window.
+    static func connectHTTP(_ server: TestServer, receiveBuffer: Int32? = nil) -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        if var size = receiveBuffer { setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size)) }
+        var address = UDPSocket.loopback(port: UInt16(server.process.port("http")!))
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        #expect(connected == 0)
+        return fd
     }
 
     static func status(_ answer: [UInt8]?) -> String? {
@@ -284,15 +291,8 @@ struct HostileInputTests {
             let objects = Array(repeating: #"{"scene":"big","name":"\#(name)"}"#, count: 800).joined(separator: ",")
             #expect(try await server.request("POST", "/v1/object", body: #"{"objects":[\#(objects)]}"#).status == 200)
         }
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let fd = Self.connectHTTP(server, receiveBuffer: 4096)
         defer { close(fd) }
-        var small: Int32 = 4096
-        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, socklen_t(MemoryLayout<Int32>.size))
-        var address = UDPSocket.loopback(port: UInt16(server.process.port("http")!))
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        #expect(connected == 0)
         let body = #"{"num_records":10000,"objects":[{"scene":"big"}]}"#
         let request = Array("POST /v1/object/query HTTP/1.1\r\nHost: a\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)".utf8)
         _ = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
