@@ -93,19 +93,31 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // Durable storage: the store protocol and its SQLite back end.
+        // Durable storage: the store protocol, its records and errors, and the column encodings the SQL
+        // back ends share.
         .target(
             name: "AeselStore",
+            dependencies: ["AeselModel"],
+            swiftSettings: swiftSettings
+        ),
+        // The embedded store: one SQLite file, through GRDB.
+        .target(
+            name: "AeselStoreSQLite",
+            dependencies: ["AeselModel", "AeselStore", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: swiftSettings
+        ),
+        // The shared store: PostgreSQL, through postgres-nio.
+        .target(
+            name: "AeselStorePostgres",
             dependencies: [
-                "AeselModel",
-                .product(name: "GRDB", package: "GRDB.swift"),
+                "AeselModel", "AeselStore",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
-        // HTTP plumbing shared by the services: envelope responses, error mapping, connection limits.
+        // HTTP plumbing shared by the services: envelope responses, error mapping, connection limits, /metrics.
         .target(
             name: "AeselHTTP",
             dependencies: [
@@ -117,6 +129,7 @@ let package = Package(
                 .product(name: "NIOHTTPTypesHTTP1", package: "swift-nio-extras"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -134,26 +147,56 @@ let package = Package(
             dependencies: serviceDependencies + ["CSendMultiple"],
             swiftSettings: swiftSettings
         ),
-        // The server processes: `aesel serve` and the pair and half layouts, and Adrestia, the gateway and
-        // cluster manager (discovery, health probes, scene-to-pair mapping, failover).
+        // Adrestia, the gateway and cluster manager: discovery, health probes, the scene-to-pair mapping,
+        // failover and forwarding. It reaches pairs only over HTTP and UDP, so it links neither half.
         .target(
             name: "Adrestia",
-            dependencies: serviceDependencies + [
-                "CLyman", "CrazyIvan", "AeselStreamZeroMQ", "AeselStreamKafka", "AeselStreamUDP",
-                .product(name: "Prometheus", package: "swift-prometheus"),
-                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            dependencies: [
+                "AeselModel", "AeselWire", "AeselStore", "AeselHTTP",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
-        // `aesel bench`: simulated devices, the baseline relay and the report.
+        // The composition root of the pair processes (`serve`, `pair`, `clyman`, `crazyivan`): the halves
+        // joined by the chosen stream, the store chosen by location, and the ready line.
+        .target(
+            name: "AeselServer",
+            dependencies: serviceDependencies + [
+                "CLyman", "CrazyIvan", "Adrestia", "AeselStoreSQLite", "AeselStorePostgres",
+                "AeselStreamZeroMQ", "AeselStreamKafka", "AeselStreamUDP",
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Test support: real servers, brokers and stores started on free ports, device sockets. Used by the
+        // tests and by the benchmark harness; no server target links it.
+        .target(
+            name: "AeselTesting",
+            dependencies: [
+                "AeselModel", "AeselWire", "AeselStore", "AeselStoreSQLite", "AeselStorePostgres", "AeselServer",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // `aesel bench`: simulated devices, the baseline relay and the report. The top of the graph.
         .target(
             name: "AeselBench",
             dependencies: [
-                "AeselModel", "AeselWire", "CrazyIvan", "AeselClient",
+                "AeselModel", "AeselWire", "CrazyIvan", "AeselClient", "AeselServer", "AeselTesting",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -176,7 +219,7 @@ let package = Package(
         .executableTarget(
             name: "aesel",
             dependencies: [
-                "Adrestia", "AeselBench", "AeselHTTP", "AeselModel", "CrazyIvan",
+                "AeselServer", "Adrestia", "AeselBench", "AeselHTTP", "AeselModel", "CrazyIvan",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -185,10 +228,41 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The test pyramid: one target per module for what runs in-process, and the integration tests,
+        // which start real processes, brokers and stores.
+        .testTarget(name: "AeselModelTests", dependencies: ["AeselModel"], swiftSettings: swiftSettings),
         .testTarget(
-            name: "AeselTests",
+            name: "AeselWireTests",
+            dependencies: ["AeselModel", "AeselWire", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "AeselStoreTests",
+            dependencies: ["AeselModel", "AeselStore", "AeselStoreSQLite", "AeselStorePostgres", "AeselTesting"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CLymanTests",
             dependencies: [
-                "AeselModel", "AeselWire", "AeselStore", "AeselBench", "CLyman", "CrazyIvan", "AeselClient",
+                "AeselModel", "AeselWire", "AeselStore", "AeselStream", "CLyman", "AeselTesting",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CrazyIvanTests",
+            dependencies: [
+                "AeselModel", "AeselWire", "AeselStore", "CrazyIvan", "AeselTesting",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: [
+                "AeselModel", "AeselWire", "AeselStore", "AeselStorePostgres", "AeselClient", "AeselTesting",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

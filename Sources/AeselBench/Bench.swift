@@ -1,3 +1,4 @@
+import AeselTesting
 import AeselModel
 import Foundation
 

@@ -1,3 +1,4 @@
+import AeselTesting
 public import AeselModel
 import AeselWire
 import Foundation

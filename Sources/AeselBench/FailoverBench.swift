@@ -1,3 +1,4 @@
+import AeselTesting
 import AeselClient
 import AeselModel
 import AsyncHTTPClient

@@ -1,5 +1,6 @@
 import Adrestia
 import AeselBench
+import AeselServer
 import AeselHTTP
 import AeselModel
 import ArgumentParser
@@ -74,9 +75,9 @@ struct ServerOptions: ParsableArguments {
     @OptionGroup var http: HTTPOptions
 
     /// Runs the server with these options in `role` until SIGINT or SIGTERM.
-    func run(_ role: AeselServer.Role, identity: AeselServer.PairIdentity? = nil) async throws {
+    func run(_ role: PairServer.Role, identity: PairServer.PairIdentity? = nil) async throws {
         let (logger, registry) = bootstrapObservability(logLevel: logLevel)
-        let server = AeselServer(
+        let server = PairServer(
             configuration: .init(
                 role: role,
                 host: host,
@@ -160,7 +161,7 @@ struct Pair: AsyncParsableCommand {
 
     func run() async throws {
         let identity = discovery.map {
-            AeselServer.PairIdentity(pairID: pairId ?? "", region: region, discovery: $0, advertiseHost: advertiseHost ?? options.host)
+            PairServer.PairIdentity(pairID: pairId ?? "", region: region, discovery: $0, advertiseHost: advertiseHost ?? options.host)
         }
         try await options.run(.pair, identity: identity)
     }
@@ -217,14 +218,16 @@ struct AdrestiaCommand: AsyncParsableCommand {
         let settings = ClusterSettings(probeInterval: .milliseconds(probeInterval), missesAllowed: misses, crossRegionFailover: crossRegionFailover)
         let server = AdrestiaServer(
             configuration: .init(
-                host: host, advertiseHost: advertiseHost, httpPort: httpPort, dataFolder: data, store: store, discovery: discovery,
+                host: host, advertiseHost: advertiseHost, httpPort: httpPort, discovery: discovery,
                 cluster: settings, httpLimits: http.limits),
             registry: registry,
             logger: logger
         )
         let host = self.host
-        try await server.run { http in
-            ReadyLine.print(["http": "\(http.ipAddress ?? host):\(http.port ?? 0)"])
+        try await withStore(at: StoreLocation(url: store, dataFolder: data), logger: logger) { store in
+            try await server.run(store: store) { http in
+                ReadyLine.print(["http": "\(http.ipAddress ?? host):\(http.port ?? 0)"])
+            }
         }
     }
 }
@@ -361,11 +364,11 @@ struct Routes: AsyncParsableCommand {
         let routes: [String]
         if adrestia {
             let server = AdrestiaServer(
-                configuration: .init(host: "127.0.0.1", httpPort: 0, dataFolder: folder, store: nil, discovery: .embedded(adrestia: nil), cluster: .init()),
+                configuration: .init(host: "127.0.0.1", httpPort: 0, discovery: .embedded(adrestia: nil), cluster: .init()),
                 registry: PrometheusCollectorRegistry(), logger: logger)
-            routes = try await server.routes()
+            routes = try await withStore(at: StoreLocation(url: nil, dataFolder: folder), logger: logger) { server.routes(store: $0) }
         } else {
-            let server = AeselServer(configuration: .init(httpPort: 0, udpPort: 0, dataFolder: folder), registry: PrometheusCollectorRegistry(), logger: logger)
+            let server = PairServer(configuration: .init(httpPort: 0, udpPort: 0, dataFolder: folder), registry: PrometheusCollectorRegistry(), logger: logger)
             routes = try await server.routes()
         }
         for route in routes { print(route) }

@@ -1,4 +1,4 @@
-import AeselBench
+import AeselTesting
 import Foundation
 import Testing
 

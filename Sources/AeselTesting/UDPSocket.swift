@@ -8,14 +8,14 @@ import Darwin
 
 /// A plain blocking IPv4 UDP socket on loopback, for the simulated devices and the baseline relay: no
 /// framework between the benchmark and the kernel.
-struct UDPSocket: Sendable {
-    let fd: Int32
-    let port: UInt16
+package struct UDPSocket: Sendable {
+    package let fd: Int32
+    package let port: UInt16
 
     /// Binds 127.0.0.1:`port` (0 for any free port).
-    init(port: UInt16 = 0, bufferBytes: Int32 = 4 << 20) throws {
+    package init(port: UInt16 = 0, bufferBytes: Int32 = 4 << 20) throws {
         let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
-        guard fd >= 0 else { throw BenchError.system("socket", errno) }
+        guard fd >= 0 else { throw SystemCallError(call: "socket", code: errno) }
         var size = bufferBytes
         setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
         setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, socklen_t(MemoryLayout<Int32>.size))
@@ -25,7 +25,7 @@ struct UDPSocket: Sendable {
         }
         guard bound == 0 else {
             Glibc.close(fd)
-            throw BenchError.system("bind", errno)
+            throw SystemCallError(call: "bind", code: errno)
         }
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         _ = withUnsafeMutablePointer(to: &address) {
@@ -35,7 +35,7 @@ struct UDPSocket: Sendable {
         self.port = UInt16(bigEndian: address.sin_port)
     }
 
-    static func loopback(port: UInt16) -> sockaddr_in {
+    package static func loopback(port: UInt16) -> sockaddr_in {
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = port.bigEndian
@@ -44,7 +44,7 @@ struct UDPSocket: Sendable {
     }
 
     @discardableResult
-    func send(_ bytes: UnsafeRawBufferPointer, to address: sockaddr_in) -> Int {
+    package func send(_ bytes: UnsafeRawBufferPointer, to address: sockaddr_in) -> Int {
         var address = address
         return withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
@@ -55,7 +55,7 @@ struct UDPSocket: Sendable {
 
     /// Receives one datagram into `buffer`; returns its length and source, or nil when nothing is waiting
     /// (with `MSG_DONTWAIT`) or the socket is closed.
-    func receive(into buffer: UnsafeMutableRawBufferPointer, flags: Int32 = 0) -> (count: Int, source: sockaddr_in)? {
+    package func receive(into buffer: UnsafeMutableRawBufferPointer, flags: Int32 = 0) -> (count: Int, source: sockaddr_in)? {
         var source = sockaddr_in()
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         let count = withUnsafeMutablePointer(to: &source) {
@@ -66,7 +66,7 @@ struct UDPSocket: Sendable {
         return count >= 0 ? (count, source) : nil
     }
 
-    func close() {
+    package func close() {
         #if canImport(Glibc)
         _ = Glibc.close(fd)
         #else
@@ -75,29 +75,10 @@ struct UDPSocket: Sendable {
     }
 }
 
-/// CLOCK_MONOTONIC in nanoseconds: the clock of the timestamps the benchmark puts in its events.
-func monotonicNanoseconds() -> UInt64 {
-    NIODeadline.now().uptimeNanoseconds
-}
+/// A system call that failed, with its errno.
+public struct SystemCallError: Error, CustomStringConvertible {
+    public var call: String
+    public var code: Int32
 
-func sleepUntil(nanoseconds deadline: UInt64) {
-    // A timespec laid out by hand: (seconds, nanoseconds), as on 64-bit Linux.
-    var target = (Int(deadline / 1_000_000_000), Int(deadline % 1_000_000_000))
-    withUnsafeMutablePointer(to: &target) { pointer in
-        pointer.withMemoryRebound(to: timespec.self, capacity: 1) { time in
-            while clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, time, nil) == EINTR {}
-        }
-    }
-}
-
-public enum BenchError: Error, CustomStringConvertible {
-    case system(String, Int32)
-    case server(String)
-
-    public var description: String {
-        switch self {
-        case .system(let call, let code): "\(call) failed: \(String(cString: strerror(code)))"
-        case .server(let message): message
-        }
-    }
+    public var description: String { "\(call) failed: \(String(cString: strerror(code)))" }
 }

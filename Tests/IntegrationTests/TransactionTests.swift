@@ -1,4 +1,4 @@
-import AeselBench
+import AeselTesting
 import AeselModel
 import AeselWire
 import Foundation

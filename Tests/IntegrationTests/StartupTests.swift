@@ -1,5 +1,7 @@
+import AeselTesting
 import AeselModel
 import AeselStore
+import AeselStorePostgres
 import Foundation
 import Testing
 
@@ -52,7 +54,7 @@ struct StartupTests {
 
     @Test("Three servers migrating one fresh PostgreSQL database at once all start, on the whole schema")
     func concurrentPostgresMigrations() async throws {
-        let (url, remove) = try await StoreLocation.postgresDatabase()
+        let (url, remove) = try await TestStore.postgresDatabase()
         let servers = try await Self.startTogether(Array(repeating: ("serve", nil, ["--store", url]), count: 3))
         defer {
             for server in servers { server.stop() }

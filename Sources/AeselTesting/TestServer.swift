@@ -1,4 +1,3 @@
-@testable import AeselBench
 import AeselModel
 import AeselWire
 import AsyncHTTPClient
@@ -11,17 +10,17 @@ import Glibc
 #endif
 
 /// A real `aesel serve` process on free loopback ports with its own data folder, stopped by PID.
-final class TestServer: @unchecked Sendable {
+package final class TestServer: @unchecked Sendable {
     // @unchecked: `process` is replaced only by `restart`, which a test calls from one task.
-    private(set) var process: ServerProcess
-    let dataFolder: String
+    package private(set) var process: ServerProcess
+    package let dataFolder: String
     private let extraArguments: [String]
     private let command: String
 
     private let removeStore: @Sendable () async throws -> Void
 
     /// - Parameter command: `serve`, or `clyman` or `crazyivan` for one half.
-    init(_ command: String = "serve", dataFolder: String? = nil, arguments: [String] = [], removeStore: @escaping @Sendable () async throws -> Void = {}) throws {
+    package init(_ command: String = "serve", dataFolder: String? = nil, arguments: [String] = [], removeStore: @escaping @Sendable () async throws -> Void = {}) throws {
         self.command = command
         self.dataFolder = dataFolder ?? NSTemporaryDirectory() + "aesel-test-\(UUID().uuidString)"
         extraArguments = arguments
@@ -30,18 +29,18 @@ final class TestServer: @unchecked Sendable {
     }
 
     /// A server on a fresh store of `kind`: SQLite in its data folder, or a PostgreSQL database of its own.
-    static func start(store kind: StoreKind) async throws -> TestServer {
+    package static func start(store kind: StoreKind) async throws -> TestServer {
         switch kind {
         case .sqlite:
             return try TestServer()
         case .postgres:
-            let (url, remove) = try await StoreLocation.postgresDatabase()
+            let (url, remove) = try await TestStore.postgresDatabase()
             return try TestServer(arguments: ["--store", url], removeStore: remove)
         }
     }
 
     /// Stops the server and removes its store.
-    func finish() async {
+    package func finish() async {
         stop()
         try? await removeStore()
     }
@@ -54,34 +53,34 @@ final class TestServer: @unchecked Sendable {
         )
     }
 
-    var url: String { "http://\(process.endpoints["http"]!)" }
-    var udpPort: UInt16 { UInt16(process.port("udp")!) }
+    package var url: String { "http://\(process.endpoints["http"]!)" }
+    package var udpPort: UInt16 { UInt16(process.port("udp")!) }
 
     /// Stops (gracefully with SIGTERM unless told otherwise) and starts again on the same data folder;
     /// returns the exit status.
     @discardableResult
-    func restart(signal: Int32 = SIGTERM) throws -> Int32 {
+    package func restart(signal: Int32 = SIGTERM) throws -> Int32 {
         let status = process.stop(signal: signal)
         process = try Self.start(command, dataFolder: dataFolder, arguments: extraArguments)
         return status
     }
 
     /// Kills the process (SIGKILL), runs `whileDown`, then starts it again with the same arguments.
-    func restartLater(_ whileDown: () async throws -> Void) async throws {
+    package func restartLater(_ whileDown: () async throws -> Void) async throws {
         _ = process.stop(signal: SIGKILL)
         try await whileDown()
         process = try Self.start(command, dataFolder: dataFolder, arguments: extraArguments)
     }
 
     @discardableResult
-    func stop() -> Int32 {
+    package func stop() -> Int32 {
         let status = process.stop()
         try? FileManager.default.removeItem(atPath: dataFolder)
         return status
     }
 
     /// Sends a request with a raw body; returns the status and the parsed JSON body.
-    func request(_ method: String, _ path: String, body: String? = nil) async throws -> (status: Int, json: [String: Any]) {
+    package func request(_ method: String, _ path: String, body: String? = nil) async throws -> (status: Int, json: [String: Any]) {
         var request = HTTPClientRequest(url: url + path)
         request.method = HTTPMethod(rawValue: method)
         if let body { request.body = .bytes(ByteBuffer(string: body)) }
@@ -93,7 +92,7 @@ final class TestServer: @unchecked Sendable {
 
     /// Registers `device` in `scene`; returns the response body.
     @discardableResult
-    func register(_ device: TestDevice, in scene: String, format: EventFormat = .json) async throws -> [String: Any] {
+    package func register(_ device: TestDevice, in scene: String, format: EventFormat = .json) async throws -> [String: Any] {
         let body = """
             {"scenes":[{"key":"\(scene)","devices":[{"key":"\(device.key)","hostname":"127.0.0.1","port":\(device.port),"format":"\(format.rawValue)"}]}]}
             """
@@ -101,7 +100,7 @@ final class TestServer: @unchecked Sendable {
     }
 
     /// New devices, each registered in `scene` in JSON.
-    func devices(_ keys: String..., registeredIn scene: String) async throws -> [TestDevice] {
+    package func devices(_ keys: String..., registeredIn scene: String) async throws -> [TestDevice] {
         var devices: [TestDevice] = []
         for key in keys {
             let device = try TestDevice(key)
@@ -111,19 +110,19 @@ final class TestServer: @unchecked Sendable {
         return devices
     }
 
-    func deregister(_ device: TestDevice, from scene: String) async throws -> [String: Any] {
+    package func deregister(_ device: TestDevice, from scene: String) async throws -> [String: Any] {
         try await request("POST", "/v1/scene/\(scene)/deregister", body: #"{"scenes":[{"devices":[{"key":"\#(device.key)"}]}]}"#).json
     }
 
     /// Creates an object in `scene`; returns its key.
-    func createObject(in scene: String, name: String = "thing") async throws -> String {
+    package func createObject(in scene: String, name: String = "thing") async throws -> String {
         let reply = try await request("POST", "/v1/object", body: #"{"objects":[{"name":"\#(name)","scene":"\#(scene)"}]}"#)
         let objects = reply.json["objects"] as? [[String: Any]]
         return objects?.first?["key"] as? String ?? ""
     }
 
     /// The server's Prometheus samples, by name with labels, e.g. `aesel_udp_dropped_total{reason="malformed"}`.
-    func metrics() async throws -> [String: Double] {
+    package func metrics() async throws -> [String: Double] {
         let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: url + "/metrics"), timeout: .seconds(10))
         let text = String(buffer: try await response.body.collect(upTo: 1 << 22))
         var values: [String: Double] = [:]
@@ -140,54 +139,54 @@ final class TestServer: @unchecked Sendable {
 }
 
 /// A simulated device: one UDP socket that sends its events and receives the scene's.
-struct TestDevice: Sendable {
-    let key: String
-    let socket: UDPSocket
+package struct TestDevice: Sendable {
+    package let key: String
+    package let socket: UDPSocket
 
-    init(_ key: String) throws {
+    package init(_ key: String) throws {
         self.key = key
         socket = try UDPSocket()
         var timeout = timeval(tv_sec: 0, tv_usec: 300_000)
         setsockopt(socket.fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
     }
 
-    var port: UInt16 { socket.port }
+    package var port: UInt16 { socket.port }
 
-    func send(_ bytes: [UInt8], to port: UInt16) {
+    package func send(_ bytes: [UInt8], to port: UInt16) {
         bytes.withUnsafeBytes { _ = socket.send($0, to: UDPSocket.loopback(port: port)) }
     }
 
-    func send(_ text: String, to port: UInt16) {
+    package func send(_ text: String, to port: UInt16) {
         send(Array(text.utf8), to: port)
     }
 
-    func send(_ event: ObjectEvent, as format: EventFormat, to port: UInt16) {
+    package func send(_ event: ObjectEvent, as format: EventFormat, to port: UInt16) {
         send(Array(EventCodec.encode(event, as: format, allocator: ByteBufferAllocator()).readableBytesView), to: port)
     }
 
     /// The next datagram, or nil after the receive timeout (300 ms).
-    func receive() -> [UInt8]? {
+    package func receive() -> [UInt8]? {
         var buffer = [UInt8](repeating: 0, count: 65536)
         let count = buffer.withUnsafeMutableBytes { socket.receive(into: $0)?.count }
         return count.map { Array(buffer[0..<$0]) }
     }
 
     /// Reads and drops what has arrived, e.g. the event of an object just created over HTTP.
-    func drain() {
+    package func drain() {
         while receive() != nil {}
     }
 
-    func receiveEvent() -> ObjectEvent? {
+    package func receiveEvent() -> ObjectEvent? {
         receive().flatMap { try? EventCodec.decode(ByteBuffer(bytes: $0)) }
     }
 
-    func close() {
+    package func close() {
         socket.close()
     }
 }
 
 /// Polls `condition` until it holds or `timeout` passes.
-func eventually(timeout: Duration = .seconds(5), _ condition: () async throws -> Bool) async rethrows -> Bool {
+package func eventually(timeout: Duration = .seconds(5), _ condition: () async throws -> Bool) async rethrows -> Bool {
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {
         if try await condition() { return true }
@@ -198,22 +197,22 @@ func eventually(timeout: Duration = .seconds(5), _ condition: () async throws ->
 
 /// A Kafka stream URL on the test broker (`AESEL_TEST_KAFKA`, set by scripts/test.sh), with a topic of
 /// its own. The test fails, rather than skips, when there is no broker.
-func kafkaStream() throws -> String {
+package func kafkaStream() throws -> String {
     guard let broker = ProcessInfo.processInfo.environment["AESEL_TEST_KAFKA"], !broker.isEmpty else {
-        throw StoreSetupError(description: "AESEL_TEST_KAFKA is not set: run scripts/test.sh, or start a broker with scripts/kafka.sh and export its address")
+        throw TestSetupError(description: "AESEL_TEST_KAFKA is not set: run scripts/test.sh, or start a broker with scripts/kafka.sh and export its address")
     }
     return "kafka://\(broker)/aesel-\(UUID().uuidString.prefix(8).lowercased())"
 }
 
 /// A UDP port nothing is bound to right now.
-func freeUDPPort() throws -> Int {
+package func freeUDPPort() throws -> Int {
     let socket = try UDPSocket()
     defer { socket.close() }
     return Int(socket.port)
 }
 
 /// A TCP port nothing listens on right now, for servers that cannot pick their own.
-func freeTCPPort() -> Int {
+package func freeTCPPort() -> Int {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     defer { close(fd) }
     var address = UDPSocket.loopback(port: 0)

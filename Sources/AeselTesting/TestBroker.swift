@@ -1,4 +1,3 @@
-@testable import AeselBench
 import Foundation
 
 #if canImport(Glibc)
@@ -7,15 +6,15 @@ import Glibc
 
 /// A Kafka-protocol broker of the test's own (the Tansu binary scripts/test.sh exports as
 /// `AESEL_TEST_TANSU`), in memory, on a free loopback port, killed and restarted by PID.
-final class TestBroker: @unchecked Sendable {
+package final class TestBroker: @unchecked Sendable {
     // @unchecked: `process` is replaced only by `start`, which a test calls from one task.
     private var process: Process?
     private let executable: String
-    let address: String
+    package let address: String
 
-    init() throws {
+    package init() throws {
         guard let executable = ProcessInfo.processInfo.environment["AESEL_TEST_TANSU"], !executable.isEmpty else {
-            throw StoreSetupError(description: "AESEL_TEST_TANSU is not set: run scripts/test.sh")
+            throw TestSetupError(description: "AESEL_TEST_TANSU is not set: run scripts/test.sh")
         }
         self.executable = executable
         address = "127.0.0.1:\(freeTCPPort())"
@@ -23,7 +22,7 @@ final class TestBroker: @unchecked Sendable {
     }
 
     /// Starts the broker and waits until it accepts connections.
-    func start() throws {
+    package func start() throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = ["broker", "--listener-url", "tcp://\(address)", "--advertised-listener-url", "tcp://\(address)", "--storage-engine", "memory://tansu/"]
@@ -36,16 +35,16 @@ final class TestBroker: @unchecked Sendable {
             if canConnect(port: port) { return }
             usleep(50_000)
         }
-        throw StoreSetupError(description: "the Tansu broker did not start on \(address)")
+        throw TestSetupError(description: "the Tansu broker did not start on \(address)")
     }
 
-    func kill() {
+    package func kill() {
         guard let process, process.isRunning else { return }
         Glibc.kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
     }
 
-    func stop() {
+    package func stop() {
         kill()
     }
 

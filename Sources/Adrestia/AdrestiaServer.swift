@@ -1,7 +1,7 @@
 import CoreMetrics
 import UnixSignals
 public import AeselHTTP
-import AeselStore
+public import AeselStore
 import Hummingbird
 public import Logging
 public import NIOCore
@@ -16,9 +16,6 @@ public struct AdrestiaServer {
     public struct Configuration: Sendable {
         public var host: String
         public var httpPort: Int
-        public var dataFolder: String
-        /// A shared PostgreSQL store; nil for SQLite in the data folder (pairs on one machine can share it).
-        public var store: String?
         /// The address pairs send probes back to, when `host` is a wildcard.
         public var advertiseHost: String?
         public var discovery: DiscoverySetting
@@ -26,14 +23,12 @@ public struct AdrestiaServer {
         public var httpLimits: HTTPConnectionLimits
 
         public init(
-            host: String, advertiseHost: String? = nil, httpPort: Int, dataFolder: String, store: String?, discovery: DiscoverySetting,
+            host: String, advertiseHost: String? = nil, httpPort: Int, discovery: DiscoverySetting,
             cluster: ClusterSettings, httpLimits: HTTPConnectionLimits = .init()
         ) {
             self.host = host
             self.advertiseHost = advertiseHost
             self.httpPort = httpPort
-            self.dataFolder = dataFolder
-            self.store = store
             self.discovery = discovery
             self.cluster = cluster
             self.httpLimits = httpLimits
@@ -50,9 +45,9 @@ public struct AdrestiaServer {
         self.logger = logger
     }
 
-    /// Runs until SIGINT or SIGTERM. - Parameter onReady: called once with the bound HTTP address.
-    public func run(onReady: @escaping @Sendable (SocketAddress) -> Void = { _ in }) async throws {
-        let store = try await openStore(url: configuration.store, dataFolder: configuration.dataFolder, logger: logger)
+    /// Runs until SIGINT or SIGTERM on `store` (the scene-to-pair mapping), which the caller opens and closes.
+    /// - Parameter onReady: called once with the bound HTTP address.
+    public func run(store: any AeselStore, onReady: @escaping @Sendable (SocketAddress) -> Void = { _ in }) async throws {
         let (cluster, router) = makeCluster(store: store)
         let logger = self.logger
         let discovery = configuration.discovery
@@ -71,23 +66,14 @@ public struct AdrestiaServer {
             cluster: cluster, host: configuration.host, advertisedHost: configuration.advertiseHost ?? configuration.host,
             eventLoopGroup: MultiThreadedEventLoopGroup.singleton, logger: logger)
         let group = ServiceGroup(configuration: .init(services: [prober, app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        do {
-            try await group.run()
-        } catch {
-            try? await store.close()
-            throw error
-        }
-        try await store.close()
+        try await group.run()
         logger.info("adrestia stopped")
     }
 
     /// Adrestia's own routes, as `METHOD /path`, built by the same code as `run`'s (on a throwaway
-    /// store: the data folder should be a temporary one). Every other `/v1` call is forwarded to a pair.
-    public func routes() async throws -> [String] {
-        let store = try await openStore(url: configuration.store, dataFolder: configuration.dataFolder, logger: logger)
-        let routes = makeCluster(store: store).router.routes.map { "\($0.method) \($0.path)" }
-        try await store.close()
-        return routes.sorted()
+    /// store). Every other `/v1` call is forwarded to a pair.
+    public func routes(store: any AeselStore) -> [String] {
+        makeCluster(store: store).router.routes.map { "\($0.method) \($0.path)" }.sorted()
     }
 
     /// The cluster manager over the configured discovery, and the router that serves it.

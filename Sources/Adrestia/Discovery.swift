@@ -85,21 +85,21 @@ struct EtcdDirectory: PairDirectory {
 
 /// A pair's side: keeps its announcement alive until shutdown, then withdraws it. It starts announcing
 /// once `start` gives it the addresses, known when the servers are bound.
-final class PairAnnouncer: Service, Sendable {
+package final class PairAnnouncer: Service, Sendable {
     let discovery: DiscoverySetting
     let logger: Logger
     private let pending = Mutex<PairAnnouncement?>(nil)
 
-    init(discovery: DiscoverySetting, logger: Logger) {
+    package init(discovery: DiscoverySetting, logger: Logger) {
         self.discovery = discovery
         self.logger = logger
     }
 
-    func start(_ announcement: PairAnnouncement) {
+    package func start(_ announcement: PairAnnouncement) {
         pending.withLock { $0 = announcement }
     }
 
-    func run() async throws {
+    package func run() async throws {
         var ready: PairAnnouncement?
         while ready == nil {
             ready = pending.withLock { $0 }

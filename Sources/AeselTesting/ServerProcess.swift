@@ -1,3 +1,4 @@
+import AeselServer
 import Foundation
 
 #if canImport(Glibc)
@@ -29,7 +30,7 @@ public final class ServerProcess: @unchecked Sendable {
         guard let endpoints = Self.readReadyLine(from: output.fileHandleForReading, timeout: timeout) else {
             process.terminate()
             process.waitUntilExit()
-            throw BenchError.server("\(executable) \(arguments.joined(separator: " ")) did not report ready")
+            throw TestSetupError(description: "\(executable) \(arguments.joined(separator: " ")) did not report ready")
         }
         self.endpoints = endpoints
         // Keep draining stdout so the child never blocks on a full pipe.

@@ -1,93 +1,11 @@
 import AeselModel
-@testable import AeselStore
+import AeselStore
+@testable import AeselStorePostgres
+import AeselStoreSQLite
+import AeselTesting
 import Foundation
 import Testing
 
-/// The back ends that must pass the store contract.
-enum StoreKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
-    case sqlite
-    case postgres
-
-    var testDescription: String { rawValue }
-}
-
-/// Why a store could not be made for a test.
-struct StoreSetupError: Error, CustomStringConvertible {
-    var description: String
-
-    static let missingPostgresURL = StoreSetupError(
-        description: """
-            AESEL_TEST_POSTGRES_URL is not set, so the PostgreSQL contract tests cannot run. Run scripts/test.sh, \
-            or start a server with `scripts/postgres.sh start DIR PORT` and export the URL it prints.
-            """
-    )
-}
-
-/// One isolated store of a back end: a temporary folder (SQLite) or a database of its own (PostgreSQL),
-/// which a test can open several times and which is removed afterwards.
-struct StoreLocation: Sendable {
-    let kind: StoreKind
-    let open: @Sendable () async throws -> any AeselStore
-    let remove: @Sendable () async throws -> Void
-
-    static func make(_ kind: StoreKind) async throws -> StoreLocation {
-        switch kind {
-        case .sqlite:
-            let folder = NSTemporaryDirectory() + "aesel-store-\(UUID().uuidString)"
-            return StoreLocation(
-                kind: kind,
-                open: { try await SQLiteStore.open(dataFolder: folder) },
-                remove: { try? FileManager.default.removeItem(atPath: folder) }
-            )
-        case .postgres:
-            let (url, remove) = try await postgresDatabase()
-            return StoreLocation(kind: kind, open: { try await PostgresStore(url: url) }, remove: remove)
-        }
-    }
-
-    /// A new, empty database on the test PostgreSQL server: its URL, and how to drop it.
-    static func postgresDatabase() async throws -> (url: String, remove: @Sendable () async throws -> Void) {
-        guard let adminURL = ProcessInfo.processInfo.environment["AESEL_TEST_POSTGRES_URL"], !adminURL.isEmpty else {
-            throw StoreSetupError.missingPostgresURL
-        }
-        let name = "aesel_test_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
-        guard var components = URLComponents(string: adminURL) else {
-            throw StoreSetupError(description: "AESEL_TEST_POSTGRES_URL is not a URL: \(adminURL)")
-        }
-        components.path = "/" + name
-        guard let url = components.string else {
-            throw StoreSetupError(description: "cannot name database \(name) in \(adminURL)")
-        }
-        try await PostgresStore.createDatabase(name, adminURL: adminURL)
-        return (url, { try await PostgresStore.dropDatabase(name, adminURL: adminURL) })
-    }
-}
-
-/// Runs `body` with a fresh location, removed afterwards whether or not `body` throws.
-func withStoreLocation(_ kind: StoreKind, _ body: (StoreLocation) async throws -> Void) async throws {
-    let location = try await StoreLocation.make(kind)
-    do {
-        try await body(location)
-    } catch {
-        try? await location.remove()
-        throw error
-    }
-    try await location.remove()
-}
-
-/// Runs `body` with a fresh, empty store, closed and removed afterwards.
-func withStore(_ kind: StoreKind, _ body: (any AeselStore) async throws -> Void) async throws {
-    try await withStoreLocation(kind) { location in
-        let store = try await location.open()
-        do {
-            try await body(store)
-        } catch {
-            try? await store.close()
-            throw error
-        }
-        try await store.close()
-    }
-}
 
 /// Thrown by `update…` closures in the tests; the store must roll back and rethrow it.
 struct Refused: Error, Equatable {
@@ -654,7 +572,7 @@ struct StoreContractTests {
 
     @Test("Closing and reopening the store keeps every kind of row", arguments: StoreKind.allCases)
     func reopen(kind: StoreKind) async throws {
-        try await withStoreLocation(kind) { location in
+        try await withTestStore(kind) { location in
             let device = Device(key: "d1", hostname: "127.0.0.1", port: 4001, connectionString: "c", format: .binary, transform: Self.pose)
             let link = SceneLink(from: "s2", to: "s1", transform: Self.pose)
             let store = try await location.open()

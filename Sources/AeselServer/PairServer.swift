@@ -6,6 +6,7 @@ import AeselStream
 import AeselStreamKafka
 import AeselStreamUDP
 import AeselStreamZeroMQ
+import Adrestia
 import CoreMetrics
 import CLyman
 public import CrazyIvan
@@ -21,7 +22,7 @@ import UnixSignals
 /// The event-path processes: `aesel serve` (everything in one process), `aesel pair` (one CLyman and
 /// one CrazyIvan, behind Adrestia when given a discovery), and `aesel clyman` and `aesel crazyivan` (one
 /// half each, joined by a change stream and a shared store). `AdrestiaServer` is the cluster manager.
-public struct AeselServer {
+public struct PairServer {
     /// Which halves this process runs: both (`all` for `aesel serve`, which also answers the endpoint
     /// route with its own UDP port; `pair`), or one half.
     public enum Role: String, Sendable {
@@ -113,7 +114,10 @@ public struct AeselServer {
     /// Runs until SIGINT or SIGTERM, then stops taking requests and events, flushes the store and returns.
     /// - Parameter onReady: called once with the bound addresses.
     public func run(onReady: @escaping @Sendable (Endpoints) -> Void = { _ in }) async throws {
-        let store = try await openStore()
+        try await withStore(at: storeLocation, logger: logger) { store in try await run(store: store, onReady: onReady) }
+    }
+
+    private func run(store: any AeselStore, onReady: @escaping @Sendable (Endpoints) -> Void) async throws {
         // One thread for the whole event path: ingest, hand-over and fan-out run in the same turn.
         let eventLoopGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         do {
@@ -151,11 +155,9 @@ public struct AeselServer {
             let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             try await group.run()
         } catch {
-            try? await store.close()
             try? await eventLoopGroup.shutdownGracefully()
             throw error
         }
-        try await store.close()
         try await eventLoopGroup.shutdownGracefully()
         logger.info("aesel stopped")
     }
@@ -168,14 +170,16 @@ public struct AeselServer {
     /// Every route the server answers, as `METHOD /path`, built by the same code as `run`'s on a
     /// throwaway store and pair (the data folder should be a temporary one).
     public func routes() async throws -> [String] {
-        let store = try await openStore()
+        try await withStore(at: storeLocation, logger: logger) { store in try await routes(store: store) }
+    }
+
+    private func routes(store: any AeselStore) async throws -> [String] {
         let eventLoopGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let pair = try await startPair(store: store, eventLoop: eventLoopGroup.next(), udpPort: 0)
         let routes = makeRouter(store: store, pair: pair).routes.map { "\($0.method) \($0.path)" }
         await pair.clyman?.stop()
         pair.subscriber?.stop()
         pair.crazyIvan?.fanOutSocket.close()
-        try await store.close()
         try await eventLoopGroup.shutdownGracefully()
         return routes.sorted()
     }
@@ -261,23 +265,5 @@ public struct AeselServer {
         return router
     }
 
-    private func openStore() async throws -> any AeselStore {
-        try await Adrestia.openStore(url: configuration.store, dataFolder: configuration.dataFolder, logger: logger)
-    }
-}
-
-/// The store of a server process: PostgreSQL when given its URL, else SQLite in the data folder.
-func openStore(url: String?, dataFolder: String, logger: Logger) async throws -> any AeselStore {
-    guard let url else { return try await SQLiteStore.open(dataFolder: dataFolder) }
-    return try await PostgresStore(url: url, logger: logger)
-}
-
-/// `GET /metrics`: the process's registry in Prometheus's text format; `update` records gauges first.
-func addMetricsRoute(to router: Router<BasicRequestContext>, registry: PrometheusCollectorRegistry, update: @escaping @Sendable () -> Void = {}) {
-    router.get("/metrics") { _, _ in
-        update()
-        var text: [UInt8] = []
-        registry.emit(into: &text)
-        return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(bytes: text)))
-    }
+    private var storeLocation: StoreLocation { StoreLocation(url: configuration.store, dataFolder: configuration.dataFolder) }
 }

@@ -1,3 +1,4 @@
+import AeselTesting
 import Foundation
 import Testing
 

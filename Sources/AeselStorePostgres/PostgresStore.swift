@@ -1,4 +1,5 @@
 public import AeselModel
+public import AeselStore
 import Foundation
 public import Logging
 import PostgresNIO
@@ -735,12 +736,12 @@ public final class PostgresStore: AeselStore {
 extension PostgresStore {
     /// Creates the database `name` through the server at `adminURL` (usually its `postgres` database). The
     /// contract tests give each test a database of its own this way.
-    static func createDatabase(_ name: String, adminURL: String, logger: Logger = Logger(label: "aesel.store.postgres")) async throws {
+    package static func createDatabase(_ name: String, adminURL: String, logger: Logger = Logger(label: "aesel.store.postgres")) async throws {
         try await administer("CREATE DATABASE \(identifier(name))", adminURL: adminURL, logger: logger)
     }
 
     /// Drops the database `name`, closing whatever connections it still has.
-    static func dropDatabase(_ name: String, adminURL: String, logger: Logger = Logger(label: "aesel.store.postgres")) async throws {
+    package static func dropDatabase(_ name: String, adminURL: String, logger: Logger = Logger(label: "aesel.store.postgres")) async throws {
         try await administer("DROP DATABASE IF EXISTS \(identifier(name)) WITH (FORCE)", adminURL: adminURL, logger: logger)
     }
 

@@ -1,4 +1,4 @@
-@testable import AeselBench
+import AeselTesting
 import AeselClient
 import AeselModel
 import AeselWire

@@ -1,0 +1,36 @@
+import Foundation
+import NIOCore
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// CLOCK_MONOTONIC in nanoseconds: the clock of the timestamps the benchmark puts in its events.
+package func monotonicNanoseconds() -> UInt64 {
+    NIODeadline.now().uptimeNanoseconds
+}
+
+package func sleepUntil(nanoseconds deadline: UInt64) {
+    // A timespec laid out by hand: (seconds, nanoseconds), as on 64-bit Linux.
+    var target = (Int(deadline / 1_000_000_000), Int(deadline % 1_000_000_000))
+    withUnsafeMutablePointer(to: &target) { pointer in
+        pointer.withMemoryRebound(to: timespec.self, capacity: 1) { time in
+            while clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, time, nil) == EINTR {}
+        }
+    }
+}
+
+/// Why a benchmark could not run.
+public enum BenchError: Error, CustomStringConvertible {
+    case system(String, Int32)
+    case server(String)
+
+    public var description: String {
+        switch self {
+        case .system(let call, let code): "\(call) failed: \(String(cString: strerror(code)))"
+        case .server(let message): message
+        }
+    }
+}
