@@ -51,6 +51,7 @@ public enum StageBreakdown {
         _ = cache.beginLoad(sceneKey: event.sceneKey)
         let recipients = (0..<devicesPerScene).compactMap { Recipient(Device(key: "device-\($0)", hostname: "127.0.0.1", port: 20_000 + $0)) }
         _ = cache.finishLoad(sceneKey: event.sceneKey, devices: recipients)
+        while cache.nextReplay(sceneKey: event.sceneKey) != nil {}
 
         return [
             time("UDP hop in the kernel: sendto + recvfrom of one datagram on loopback", times: 1, iterations) {

@@ -58,7 +58,8 @@ struct ClymanHalf {
 
     var ingestAddress: SocketAddress { ingestChannel.localAddress! }
 
-    /// Binds the UDP port, then makes the stream with that address to announce, then starts reading.
+    /// Binds the UDP port with the ingest handler in place, then makes the stream with that address to
+    /// announce, then starts reading.
     static func start(
         host: String,
         udpPort: Int,
@@ -77,16 +78,24 @@ struct ClymanHalf {
         let locks = ObjectLocks(Dictionary(lockedObjects.map { ($0.key, $0.owner) }) { first, _ in first })
         let writeBehind = TransformWriteBehind(store: store, interval: persistInterval, metrics: ingestMetrics, logger: logger)
         let members = SceneMembers(metrics: ingestMetrics) { try await store.memberKeys(ofScene: $0) }
-        let ingestChannel = try await UDPChannel.bootstrap(on: eventLoop).bind(host: host, port: udpPort).get()
+        // The handler is in the pipeline from the start, so nothing read is lost uncounted; reading starts
+        // once the stream is attached (datagrams wait in the socket's buffer until then).
+        let ingestChannel = try await UDPChannel.bootstrap(on: eventLoop)
+            .channelOption(.autoRead, value: false)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(
+                        EventIngestHandler(writeBehind: writeBehind, metrics: ingestMetrics, locks: locks, senders: senders, members: members)
+                    )
+                }
+            }
+            .bind(host: host, port: udpPort).get()
         do {
             let stream = try makeStream(ingestChannel)
             try await ingestChannel.eventLoop.submit {
-                try ingestChannel.pipeline.syncOperations.addHandler(
-                    EventIngestHandler(
-                        stream: stream, writeBehind: writeBehind, metrics: ingestMetrics, locks: locks, senders: senders, members: members
-                    )
-                )
+                try ingestChannel.pipeline.syncOperations.handler(type: EventIngestHandler.self).attach(stream)
             }.get()
+            try await ingestChannel.setOption(.autoRead, value: true).get()
             if let fanOut = (senders as? FanOutSenders)?.fanOut {
                 fanOut.preload(Set(lockedObjects.map(\.sceneKey)))
             }
@@ -123,7 +132,7 @@ struct CrazyIvanHalf {
     ) async throws -> CrazyIvanHalf {
         let cache = SceneDeviceCache()
         let fanOutSocket = try FanOutSocket(host: host)
-        let fanOut = FanOut(socket: fanOutSocket, cache: cache, store: store, configuration: configuration, metrics: FanOutMetrics())
+        let fanOut = FanOut(socket: fanOutSocket, eventLoop: eventLoop, cache: cache, store: store, configuration: configuration, metrics: FanOutMetrics())
         return CrazyIvanHalf(fanOutSocket: fanOutSocket, fanOut: fanOut, eventLoop: eventLoop, refresher: SceneCacheRefresher(cache: cache, store: store, logger: logger))
     }
 

@@ -18,7 +18,8 @@ public final class EventIngestHandler: ChannelInboundHandler {
     static let maximumHeldPerScene = 256
     static let maximumHeld = 4096
 
-    private let stream: any ChangeStream
+    /// Set by ``attach(_:)`` before the channel reads its first datagram.
+    private var stream: (any ChangeStream)!
     private let writeBehind: TransformWriteBehind
     private let metrics: IngestMetrics
     private let locks: ObjectLocks
@@ -28,20 +29,24 @@ public final class EventIngestHandler: ChannelInboundHandler {
     private var held: [String: [ObjectEvent]] = [:]
     private var heldCount = 0
 
+    /// The stream comes later, with ``attach(_:)``: it is made once the channel is bound, as it announces
+    /// the bound address. The channel must not read before (`autoRead` off until then).
     public init(
-        stream: any ChangeStream,
         writeBehind: TransformWriteBehind,
         metrics: IngestMetrics,
         locks: ObjectLocks,
         senders: any SenderDirectory,
         members: SceneMembers
     ) {
-        self.stream = stream
         self.writeBehind = writeBehind
         self.metrics = metrics
         self.locks = locks
         self.senders = senders
         self.members = members
+    }
+
+    public func attach(_ stream: any ChangeStream) {
+        self.stream = stream
     }
 
     public func handlerAdded(context: ChannelHandlerContext) {

@@ -4,10 +4,10 @@ public import AeselStream
 import CoreMetrics
 import AeselWire
 public import NIOCore
-import Synchronization
 
 /// CrazyIvan's UDP fan-out: every event goes to each device of its scene but the sender, encoded once per
-/// format, all copies sent with one `sendmmsg`, on the thread the event arrived on.
+/// format, all copies sent with one `sendmmsg`, on the thread the event arrived on. No lock is held while
+/// sending; a scene's order across a load is kept by the cache (``SceneDeviceCache/nextReplay(sceneKey:)``).
 public final class FanOut: ChangeStreamSubscriber {
     public struct Configuration: Sendable {
         /// The original echoed events to their sender; Aesel does not, unless asked.
@@ -19,17 +19,20 @@ public final class FanOut: ChangeStreamSubscriber {
     }
 
     private let socket: FanOutSocket
-    /// Taken for each event's lookup and send. It orders a scene's events with those held while it
-    /// loaded, which a load sends from another thread; sends never block (`MSG_DONTWAIT`).
-    private let ordering = Mutex(())
+    /// The event path's loop, where a finished load replays its scene's held events.
+    private let eventLoop: any EventLoop
     private let allocator = ByteBufferAllocator()
     private let cache: SceneDeviceCache
     private let store: any AeselStore
     private let configuration: Configuration
     private let metrics: FanOutMetrics
 
-    public init(socket: FanOutSocket, cache: SceneDeviceCache, store: any AeselStore, configuration: Configuration, metrics: FanOutMetrics) {
+    public init(
+        socket: FanOutSocket, eventLoop: any EventLoop, cache: SceneDeviceCache, store: any AeselStore, configuration: Configuration,
+        metrics: FanOutMetrics
+    ) {
         self.socket = socket
+        self.eventLoop = eventLoop
         self.cache = cache
         self.store = store
         self.configuration = configuration
@@ -38,10 +41,6 @@ public final class FanOut: ChangeStreamSubscriber {
 
     /// Runs on the calling thread: the UDP event loop, a stream's receive thread or an HTTP handler.
     public func deliver(_ event: ChangeEvent) {
-        ordering.withLock { _ in route(event) }
-    }
-
-    private func route(_ event: ChangeEvent) {
         switch cache.lookup(event) {
         case .deliver(let recipients):
             send(event, to: recipients)
@@ -153,8 +152,8 @@ public final class FanOut: ChangeStreamSubscriber {
         return recipient.address == event.source
     }
 
-    /// Loads an uncached scene from the store, then sends what waited for it under the ordering lock, so
-    /// that no later event of the scene overtakes them.
+    /// Loads an uncached scene from the store, then, on the event loop, sends what waited for it before
+    /// any later event of the scene.
     private func load(sceneKey: String) {
         // Unstructured on purpose: the hot path cannot await. The task ends with the store call.
         Task {
@@ -171,13 +170,15 @@ public final class FanOut: ChangeStreamSubscriber {
                 metrics.unknownScene.increment(by: dropped.count)
                 return
             }
-            ordering.withLock { _ in
-                let (deliver, unknown) = cache.finishLoad(sceneKey: sceneKey, devices: recipients)
-                if !unknown.isEmpty { metrics.unknownScene.increment(by: unknown.count) }
-                for event in deliver {
-                    route(event)
-                }
-            }
+            eventLoop.execute { self.replay(sceneKey: sceneKey, devices: recipients) }
+        }
+    }
+
+    private func replay(sceneKey: String, devices: [Recipient]?) {
+        let unknown = cache.finishLoad(sceneKey: sceneKey, devices: devices)
+        if !unknown.isEmpty { metrics.unknownScene.increment(by: unknown.count) }
+        while let (events, recipients) = cache.nextReplay(sceneKey: sceneKey) {
+            for event in events { send(event, to: recipients) }
         }
     }
 }

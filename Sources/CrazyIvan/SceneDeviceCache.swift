@@ -25,9 +25,11 @@ public struct Recipient: Sendable, Hashable {
 
 /// CrazyIvan's Scene-Device cache (DESIGN.md section 4): scene key to an immutable list of recipients.
 ///
-/// The hot path takes the lock only to copy out the list (a reference-counted array). Registrations apply
-/// at once. A scene not cached yet is loaded from the store on its first event; events that arrive while it
-/// loads wait (bounded) and go out, in order, when it is ready. Background refreshes never overwrite a
+/// The hot path takes the lock only to copy out the list (a reference-counted array); nothing is sent under
+/// it. Registrations apply at once. A scene not cached yet is loaded from the store on its first event;
+/// events that arrive while it loads wait (bounded). When the load ends the scene replays: its held events
+/// are taken out in batches and sent while later events still queue behind them, and it becomes ready only
+/// when nothing is left, so no event overtakes an earlier one. Background refreshes never overwrite a
 /// change made after they started reading.
 public final class SceneDeviceCache: Sendable {
     /// Events held per scene while it loads; more are dropped.
@@ -57,6 +59,8 @@ public final class SceneDeviceCache: Sendable {
     enum Entry {
         case ready(recipients: [Recipient], version: UInt64, lastUsed: NIODeadline)
         case loading(pending: [ChangeEvent], changes: [Change])
+        /// Loaded; `pending` still waits to be sent, ahead of any later event.
+        case replaying(recipients: [Recipient], pending: [ChangeEvent], version: UInt64)
         case unknown(until: NIODeadline)
     }
 
@@ -82,6 +86,12 @@ public final class SceneDeviceCache: Sendable {
                 pending.append(event)
                 entries[event.sceneKey] = .loading(pending: pending, changes: changes)
                 return .queued
+            case .replaying(let recipients, var pending, let version):
+                guard pending.count < Self.maximumPendingEvents else { return .pendingOverflow }
+                entries[event.sceneKey] = nil
+                pending.append(event)
+                entries[event.sceneKey] = .replaying(recipients: recipients, pending: pending, version: version)
+                return .queued
             case .unknown(let until) where now < until:
                 return .unknownScene
             case .unknown:
@@ -103,12 +113,12 @@ public final class SceneDeviceCache: Sendable {
         entries = entries.filter { _, entry in
             switch entry {
             case .ready(_, _, let lastUsed): now - lastUsed <= idleLimit
-            case .loading: true
+            case .loading, .replaying: true
             case .unknown: false
             }
         }
         if entries.count >= maximumScenes {
-            entries = entries.filter { if case .loading = $0.value { true } else { false } }
+            entries = entries.filter { if case .ready = $0.value { false } else { true } }
         }
         return before - entries.count
     }
@@ -118,7 +128,7 @@ public final class SceneDeviceCache: Sendable {
     public func beginLoad(sceneKey: String) -> Bool {
         entries.withLock { entries in
             switch entries[sceneKey] {
-            case .ready, .loading: return false
+            case .ready, .loading, .replaying: return false
             case .unknown, nil:
                 entries[sceneKey] = .loading(pending: [], changes: [])
                 return true
@@ -126,18 +136,32 @@ public final class SceneDeviceCache: Sendable {
         }
     }
 
-    /// Installs a loaded scene and returns the events held while it loaded, to send in order.
-    /// `devices` is nil when the store has no such scene; the held events are then returned as unknown.
-    public func finishLoad(sceneKey: String, devices: [Recipient]?) -> (deliver: [ChangeEvent], unknown: [ChangeEvent]) {
+    /// Installs a loaded scene, which then replays what was held (``nextReplay(sceneKey:)``). `devices` is
+    /// nil when the store has no such scene; the held events are then returned, as unknown.
+    public func finishLoad(sceneKey: String, devices: [Recipient]?) -> [ChangeEvent] {
         entries.withLock { entries in
-            guard case .loading(let pending, let changes) = entries[sceneKey] else { return ([], []) }
+            guard case .loading(let pending, let changes) = entries[sceneKey] else { return [] }
             guard let devices else {
                 entries[sceneKey] = .unknown(until: .now() + Self.unknownSceneTTL)
-                return ([], pending)
+                return pending
             }
             let recipients = changes.reduce(devices) { Self.apply($1, to: $0) }
-            entries[sceneKey] = .ready(recipients: recipients, version: 0, lastUsed: .now())
-            return (pending, [])
+            entries[sceneKey] = .replaying(recipients: recipients, pending: pending, version: 0)
+            return []
+        }
+    }
+
+    /// The next held events of a replaying scene and its devices, to send in order before calling again;
+    /// nil once none are left, and the scene is ready.
+    public func nextReplay(sceneKey: String) -> (events: [ChangeEvent], recipients: [Recipient])? {
+        entries.withLock { entries in
+            guard case .replaying(let recipients, let pending, let version) = entries[sceneKey] else { return nil }
+            if pending.isEmpty {
+                entries[sceneKey] = .ready(recipients: recipients, version: version, lastUsed: .now())
+                return nil
+            }
+            entries[sceneKey] = .replaying(recipients: recipients, pending: [], version: version)
+            return (pending, recipients)
         }
     }
 
@@ -159,6 +183,8 @@ public final class SceneDeviceCache: Sendable {
             case .loading(let pending, var changes):
                 changes.append(change)
                 entries[sceneKey] = .loading(pending: pending, changes: changes)
+            case .replaying(let recipients, let pending, let version):
+                entries[sceneKey] = .replaying(recipients: Self.apply(change, to: recipients), pending: pending, version: version + 1)
             case .unknown:
                 entries[sceneKey] = nil  // the scene exists now
             case nil:
@@ -175,8 +201,12 @@ public final class SceneDeviceCache: Sendable {
     /// The device registered in `sceneKey` at `address`, if the scene is cached.
     public func deviceKey(in sceneKey: String, at address: SocketAddress) -> String? {
         entries.withLock { entries in
-            guard case .ready(let recipients, _, _) = entries[sceneKey] else { return nil }
-            return recipients.first { $0.address == address }?.deviceKey
+            switch entries[sceneKey] {
+            case .ready(let recipients, _, _), .replaying(let recipients, _, _):
+                return recipients.first { $0.address == address }?.deviceKey
+            default:
+                return nil
+            }
         }
     }
 

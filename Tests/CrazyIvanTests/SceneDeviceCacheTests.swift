@@ -30,18 +30,37 @@ struct SceneDeviceCacheTests {
         guard case .queued = cache.lookup(event("s", 2)) else { Issue.record("expected queueing"); return }
         // A registration made while the load runs is kept on top of what the load returns.
         cache.apply(.register(try recipient("late", 5002)), sceneKey: "s")
-        let (deliver, unknown) = cache.finishLoad(sceneKey: "s", devices: [try recipient("a", 5001)])
-        #expect(deliver.map(sequence) == [1, 2])
-        #expect(unknown.isEmpty)
+        #expect(cache.finishLoad(sceneKey: "s", devices: [try recipient("a", 5001)]).isEmpty)
+        let replay = try #require(cache.nextReplay(sceneKey: "s"))
+        #expect(replay.events.map(sequence) == [1, 2])
+        #expect(replay.recipients.map(\.deviceKey) == ["a", "late"])
+        #expect(cache.nextReplay(sceneKey: "s") == nil)
         #expect(keys(cache.lookup(event("s", 3))) == ["a", "late"])
+    }
+
+    @Test("Events that arrive while a loaded scene replays wait behind the replayed ones")
+    func eventsDuringReplay() throws {
+        let cache = SceneDeviceCache()
+        _ = cache.lookup(event("s", 1))
+        _ = cache.finishLoad(sceneKey: "s", devices: [try recipient("a", 5001)])
+        let first = try #require(cache.nextReplay(sceneKey: "s"))
+        // Another thread's event, and a registration, while the first batch is being sent.
+        guard case .queued = cache.lookup(event("s", 2)) else { Issue.record("expected queueing behind the replay"); return }
+        cache.apply(.register(try recipient("b", 5002)), sceneKey: "s")
+        #expect(cache.deviceKey(in: "s", at: try SocketAddress(ipAddress: "127.0.0.1", port: 5002)) == "b")
+        let second = try #require(cache.nextReplay(sceneKey: "s"))
+        #expect(first.events.map(sequence) + second.events.map(sequence) == [1, 2])
+        #expect(second.recipients.map(\.deviceKey) == ["a", "b"])
+        #expect(cache.nextReplay(sceneKey: "s") == nil)
+        #expect(keys(cache.lookup(event("s", 3))) == ["a", "b"])
     }
 
     @Test("An unknown scene is remembered briefly, and forgotten when it is created")
     func unknownScene() {
         let cache = SceneDeviceCache()
         _ = cache.lookup(event("x", 1))
-        let (_, unknown) = cache.finishLoad(sceneKey: "x", devices: nil)
-        #expect(unknown.count == 1)
+        #expect(cache.finishLoad(sceneKey: "x", devices: nil).count == 1)
+        #expect(cache.nextReplay(sceneKey: "x") == nil)
         guard case .unknownScene = cache.lookup(event("x", 2)) else { Issue.record("expected unknown"); return }
         cache.sceneCreated("x")
         guard case .startLoad = cache.lookup(event("x", 3)) else { Issue.record("expected a new load"); return }
@@ -52,6 +71,7 @@ struct SceneDeviceCacheTests {
         let cache = SceneDeviceCache()
         _ = cache.lookup(event("s", 1))
         _ = cache.finishLoad(sceneKey: "s", devices: [try recipient("a", 5001), try recipient("b", 5002)])
+        while cache.nextReplay(sceneKey: "s") != nil {}
         let snapshot = cache.snapshotForRefresh(idleLimit: .minutes(1))
         cache.apply(.deregister(deviceKey: "b"), sceneKey: "s")
         #expect(keys(cache.lookup(event("s", 2))) == ["a"])
