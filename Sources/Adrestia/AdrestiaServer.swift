@@ -23,8 +23,8 @@ public struct AdrestiaServer {
         public var httpLimits: HTTPConnectionLimits
 
         public init(
-            host: String, advertiseHost: String? = nil, httpPort: Int, discovery: DiscoverySetting,
-            cluster: ClusterSettings, httpLimits: HTTPConnectionLimits = .init()
+            host: String = "127.0.0.1", advertiseHost: String? = nil, httpPort: Int = 8080, discovery: DiscoverySetting = .embedded(adrestia: nil),
+            cluster: ClusterSettings = .init(), httpLimits: HTTPConnectionLimits = .init()
         ) {
             self.host = host
             self.advertiseHost = advertiseHost

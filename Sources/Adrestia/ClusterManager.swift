@@ -35,26 +35,6 @@ public struct ClusterSettings: Sendable {
     }
 }
 
-/// One pair as Adrestia sees it.
-struct PairStatus: Sendable {
-    var announcement: PairAnnouncement
-    /// Up after `missesAllowed` answered probes in a row with passing HTTP checks; down after
-    /// `missesAllowed` misses in a row. The two thresholds keep a lossy pair from flapping.
-    var healthy = false
-    /// Set when it goes down (or never came up), so that it counts as judged.
-    var down = false
-    var probeMisses = 0
-    var probeAnswers = 0
-    var httpMisses = 0
-    var lastRoundTrip: Duration?
-    /// The probe in flight: its number, and when it left.
-    var outstanding: (number: UInt64, sentAt: ContinuousClock.Instant)?
-    /// Whether Adrestia's probe receiver is registered in the pair's probe scene.
-    var probeRegistered = false
-    /// The object of the probe scene that probes move (events act only on objects of their scene).
-    var probeObjectKey = ""
-}
-
 /// Adrestia's cluster state (DESIGN.md section 5): the pairs discovery reports, their health, and the
 /// scene-to-pair mapping, which lives in the store so that a restart loses none of it.
 ///
@@ -117,15 +97,9 @@ final class ClusterManager: Sendable {
         let targets: [(PairAnnouncement, String)] = pairs.withLock { pairs in
             var targets: [(PairAnnouncement, String)] = []
             for (id, var status) in pairs where status.probeRegistered {
-                if status.outstanding != nil {
-                    status.probeMisses += 1
-                    status.probeAnswers = 0
-                    if status.probeMisses >= settings.missesAllowed, takeDown(&status) { wentDown.append(id) }
-                }
-                if status.probeRegistered {
-                    status.outstanding = (number, now)
-                    targets.append((status.announcement, status.probeObjectKey))
-                }
+                let round = status.startProbeRound(number: number, now: now, missesAllowed: settings.missesAllowed)
+                if round.wentDown { wentDown.append(id) }
+                if round.send { targets.append((status.announcement, status.probeObjectKey)) }
                 pairs[id] = status
             }
             return targets
@@ -137,16 +111,8 @@ final class ClusterManager: Sendable {
     /// A probe came back out of the pair's CrazyIvan.
     func probeAnswered(pairID: String, number: UInt64, now: ContinuousClock.Instant) {
         let cameUp: Bool = pairs.withLock { pairs in
-            guard var status = pairs[pairID], let outstanding = status.outstanding, outstanding.number == number else { return false }
-            status.outstanding = nil
-            status.probeMisses = 0
-            status.probeAnswers += 1
-            status.lastRoundTrip = now - outstanding.sentAt
-            let cameUp = !status.healthy && status.probeAnswers >= settings.missesAllowed && status.httpMisses == 0
-            if cameUp {
-                status.healthy = true
-                status.down = false
-            }
+            guard var status = pairs[pairID] else { return false }
+            let cameUp = status.probeAnswered(number: number, now: now, missesAllowed: settings.missesAllowed)
             pairs[pairID] = status
             return cameUp
         }
@@ -165,8 +131,7 @@ final class ClusterManager: Sendable {
     func httpChecked(pairID: String, healthy: Bool) {
         let wentDown: Bool = pairs.withLock { pairs in
             guard var status = pairs[pairID] else { return false }
-            status.httpMisses = healthy ? 0 : status.httpMisses + 1
-            let wentDown = status.httpMisses >= settings.missesAllowed && takeDown(&status)
+            let wentDown = status.httpChecked(healthy: healthy, missesAllowed: settings.missesAllowed)
             pairs[pairID] = status
             return wentDown
         }
@@ -177,27 +142,12 @@ final class ClusterManager: Sendable {
     /// missed a probe, it is taken down now rather than after the remaining misses.
     func reportFailed(endpoint failed: String) {
         let suspect: String? = pairs.withLock { pairs in
-            guard let (id, status) = pairs.first(where: { $0.value.announcement.clymanUDP == failed }),
-                status.healthy, status.probeMisses >= 1
+            guard let id = pairs.first(where: { $0.value.announcement.clymanUDP == failed })?.key, var status = pairs[id], status.reportedSilent()
             else { return nil }
-            var changed = status
-            _ = takeDown(&changed)
-            pairs[id] = changed
+            pairs[id] = status
             return id
         }
         if let suspect { pairWentDown(suspect, reason: "a device reported it silent and it missed a probe") }
-    }
-
-    /// Marks a pair down; returns whether it was healthy (its scenes must move). Its probe registration
-    /// is made again, in case that is what was lost.
-    private func takeDown(_ status: inout PairStatus) -> Bool {
-        let wasHealthy = status.healthy
-        status.healthy = false
-        status.down = true
-        status.probeAnswers = 0
-        status.probeRegistered = false
-        status.outstanding = nil
-        return wasHealthy
     }
 
     private func pairWentDown(_ pairID: String, reason: String) {

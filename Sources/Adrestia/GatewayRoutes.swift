@@ -113,7 +113,7 @@ struct GatewayRoutes: Sendable {
         guard EventCodec.isValidKey(sceneKey) else {
             throw EnvelopeError(.badRequest, .insufficientData, "scene keys are at most 255 bytes, without NUL")
         }
-        try Self.refuseProbeScene(sceneKey)
+        try ForwardingTarget.refuseProbeScene(sceneKey)
         do {
             return try await cluster.pair(forScene: sceneKey, region: region)
         } catch let error as ClusterError {
@@ -127,9 +127,9 @@ struct GatewayRoutes: Sendable {
     private func register(_ request: Request, pathKey: String?) async throws -> Response {
         var request = request
         let body = try await request.collectBody(upTo: JSONResponse.maximumBodySize)
-        let first = Self.firstScene(in: body)
+        let first = ForwardingTarget.firstScene(in: body)
         guard let sceneKey = pathKey ?? (first?["key"] as? String).flatMap({ $0.isEmpty ? nil : $0 }) else {
-            return try await forward(request, body: body, sceneKey: nil)
+            return try await forward(request, body: body, to: ForwardingTarget(sceneKey: nil, half: .crazyIvan))
         }
         let pair = try await assignedPair(sceneKey, region: first?["region"] as? String)
         let answer = try await Self.send(request, body: body, to: pair.crazyIvanHTTP)
@@ -148,28 +148,14 @@ struct GatewayRoutes: Sendable {
     /// Any other `/v1` call: a scene's own routes go to its pair if it has a healthy one, the rest to any
     /// healthy pair; objects and properties to CLyman, the rest to CrazyIvan.
     func forward(_ request: Request) async throws -> Response {
-        // The pairs answer these methods only; anything else is answered here as a pair would.
-        guard [.get, .put, .post, .delete].contains(request.method) else {
-            throw EnvelopeError.notFound("no route for \(request.method) \(request.uri.path)", list: .init(path: request.uri.path), messageType: 0)
-        }
         var request = request
         let body = try await request.collectBody(upTo: JSONResponse.maximumBodySize)
-        let segments = request.uri.path.split(separator: "/")
-        // The scene is in the path, or in the body of /v1/deregister and /v1/align.
-        var sceneKey: String?
-        if segments.count >= 3, segments[1] == "scene", segments[2] != "query", segments[2] != "cache" {
-            sceneKey = String(segments[2]).removingPercentEncoding ?? String(segments[2])
-        } else if segments.count == 2, segments[1] == "deregister" || segments[1] == "align" {
-            sceneKey = Self.firstScene(in: body)?["key"] as? String
-        }
-        return try await forward(request, body: body, sceneKey: sceneKey)
+        return try await forward(request, body: body, to: try ForwardingTarget(method: request.method, path: request.uri.path, body: body))
     }
 
-    private func forward(_ request: Request, body: ByteBuffer, sceneKey: String?) async throws -> Response {
-        if let sceneKey { try Self.refuseProbeScene(sceneKey) }
-        let segments = request.uri.path.split(separator: "/")
+    private func forward(_ request: Request, body: ByteBuffer, to target: ForwardingTarget) async throws -> Response {
         var pair: PairAnnouncement?
-        if let sceneKey, EventCodec.isValidKey(sceneKey),
+        if let sceneKey = target.sceneKey, EventCodec.isValidKey(sceneKey),
             let assigned = try await cluster.store.pairOfScene(sceneKey),
             let status = cluster.status(of: assigned), status.healthy
         {
@@ -178,22 +164,7 @@ struct GatewayRoutes: Sendable {
         guard let pair = pair ?? cluster.snapshot.filter(\.healthy).randomElement()?.announcement else {
             throw EnvelopeError(.serviceUnavailable, .processingError, "no healthy pair", list: .init(path: request.uri.path))
         }
-        let resource = segments.count >= 4 && segments[1] == "scene" ? segments[3] : segments.count >= 2 ? segments[1] : ""
-        let base = resource == "object" || resource == "property" ? pair.clymanHTTP : pair.crazyIvanHTTP
-        return try await Self.send(request, body: body, to: base).response
-    }
-
-    /// Adrestia's probe scenes are its own: a device must not register in them or delete them.
-    static func refuseProbeScene(_ sceneKey: String) throws {
-        if sceneKey.hasPrefix(HealthProber.probeScenePrefix) {
-            throw EnvelopeError(.forbidden, .processingError, "scenes named \(HealthProber.probeScenePrefix)… are Adrestia's health probes")
-        }
-    }
-
-    /// `scenes[0]` of a scene list body, if it parses.
-    static func firstScene(in body: ByteBuffer) -> [String: Any]? {
-        let parsed = (try? JSONSerialization.jsonObject(with: Data(buffer: body))) as? [String: Any]
-        return (parsed?["scenes"] as? [[String: Any]])?.first
+        return try await Self.send(request, body: body, to: target.half == .clyman ? pair.clymanHTTP : pair.crazyIvanHTTP).response
     }
 
     struct Answer {

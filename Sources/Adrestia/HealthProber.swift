@@ -16,7 +16,7 @@ import ServiceLifecycle
 struct HealthProber: Service {
     /// The probe device's key, and the probe object's name.
     static let probeName = "adrestia-probe"
-    static let probeScenePrefix = "aesel-probe-"
+    package static let probeScenePrefix = "aesel-probe-"
 
     let cluster: ClusterManager
     /// Where the probe sockets bind.

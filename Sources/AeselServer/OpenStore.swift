@@ -10,7 +10,9 @@ public struct StoreLocation: Sendable {
     public var url: String?
     public var dataFolder: String
 
-    public init(url: String?, dataFolder: String) {
+    public static let defaultDataFolder = "./aesel-data"
+
+    public init(url: String? = nil, dataFolder: String = StoreLocation.defaultDataFolder) {
         self.url = url
         self.dataFolder = dataFolder
     }

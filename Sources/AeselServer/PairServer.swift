@@ -27,6 +27,17 @@ public struct PairServer {
     /// route with its own UDP port; `pair`), or one half.
     public enum Role: String, Sendable {
         case all, pair, clyman, crazyIvan = "crazyivan"
+
+        /// The original's ports where it had them: Adrestia's 8080 for `aesel serve` (which is the gateway
+        /// too), CLyman's 8768 for a pair and CLyman, CrazyIvan's 8766; so a CLyman and a CrazyIvan, or
+        /// Adrestia and a pair, start side by side on one machine without options.
+        public var defaultHTTPPort: Int {
+            switch self {
+            case .all: 8080
+            case .pair, .clyman: 8768
+            case .crazyIvan: 8766
+            }
+        }
     }
 
     public struct Configuration: Sendable {
@@ -47,12 +58,13 @@ public struct PairServer {
         public var identity: PairIdentity?
         public var httpLimits: HTTPConnectionLimits
 
+        /// - Parameter httpPort: nil for the role's own default (``Role/defaultHTTPPort``).
         public init(
             role: Role = .all,
             host: String = "127.0.0.1",
-            httpPort: Int = 8080,
+            httpPort: Int? = nil,
             udpPort: Int = 8762,
-            dataFolder: String = "./aesel-data",
+            dataFolder: String = StoreLocation.defaultDataFolder,
             store: String? = nil,
             fanOut: FanOut.Configuration = .init(),
             stream: StreamSetting = .memory,
@@ -62,7 +74,7 @@ public struct PairServer {
         ) {
             self.role = role
             self.host = host
-            self.httpPort = httpPort
+            self.httpPort = httpPort ?? role.defaultHTTPPort
             self.udpPort = udpPort
             self.dataFolder = dataFolder
             self.store = store
@@ -94,10 +106,6 @@ public struct PairServer {
     public struct Endpoints: Sendable {
         public var http: SocketAddress
         public var udp: SocketAddress?
-    }
-
-    public struct ConfigurationError: Error, CustomStringConvertible {
-        public var description: String
     }
 
     private let configuration: Configuration
@@ -189,7 +197,7 @@ public struct PairServer {
         let role = configuration.role
         let setting = configuration.stream
         guard setting != .memory || role == .all || role == .pair else {
-            throw ConfigurationError(description: "aesel \(role.rawValue) needs --stream zmq+ipc://…, zmq+tcp://…, kafka://… or udp://…")
+            throw ConfigurationError(key: "stream", reason: "aesel \(role.rawValue) needs zmq+ipc://…, zmq+tcp://…, kafka://… or udp://…")
         }
         let crazyIvan = role == .clyman ? nil : try await CrazyIvanHalf.start(host: configuration.host, on: eventLoop, store: store, configuration: configuration.fanOut, logger: logger)
         var clyman: ClymanHalf?

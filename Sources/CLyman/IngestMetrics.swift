@@ -8,28 +8,34 @@ public struct IngestMetrics: Sendable {
         case sequences, sceneMembers = "scene_members"
     }
 
-    public let received = Counter(label: "aesel_udp_received_total")
-    public let stale = Counter(label: "aesel_udp_dropped_total", dimensions: [("reason", "stale")])
-    public let locked = Counter(label: "aesel_udp_dropped_total", dimensions: [("reason", "locked")])
+    public let received: Counter
+    public let stale: Counter
+    public let locked: Counter
     /// The event names an object or property that is not in the scene it names.
-    public let notInScene = Counter(label: "aesel_udp_dropped_total", dimensions: [("reason", "not_in_scene")])
+    public let notInScene: Counter
     /// Too many scenes were loading at once, or too many events waited for one.
-    public let sceneLoading = Counter(label: "aesel_udp_dropped_total", dimensions: [("reason", "scene_loading")])
-    public let readErrors = Counter(label: "aesel_udp_read_errors_total")
-    public let persisted = Counter(label: "aesel_persisted_transforms_total")
-    public let persistFailures = Counter(label: "aesel_persist_failures_total")
+    public let sceneLoading: Counter
+    public let readErrors: Counter
+    public let persisted: Counter
+    public let persistFailures: Counter
     private let decodeDrops: [EventDecodeError: Counter]
     private let evictions: [Table: Counter]
 
-    public init() {
-        decodeDrops = Dictionary(
-            uniqueKeysWithValues: EventDecodeError.allCases.map {
-                ($0, Counter(label: "aesel_udp_dropped_total", dimensions: [("reason", $0.label)]))
-            }
-        )
-        evictions = Dictionary(
-            uniqueKeysWithValues: Table.allCases.map { ($0, Counter(label: "aesel_state_evictions_total", dimensions: [("table", $0.rawValue)])) }
-        )
+    /// - Parameter factory: the process's metrics system, or a test's.
+    public init(factory: any MetricsFactory = MetricsSystem.factory) {
+        func counter(_ label: String, _ dimensions: [(String, String)] = []) -> Counter {
+            Counter(label: label, dimensions: dimensions, factory: factory)
+        }
+        received = counter("aesel_udp_received_total")
+        stale = counter("aesel_udp_dropped_total", [("reason", "stale")])
+        locked = counter("aesel_udp_dropped_total", [("reason", "locked")])
+        notInScene = counter("aesel_udp_dropped_total", [("reason", "not_in_scene")])
+        sceneLoading = counter("aesel_udp_dropped_total", [("reason", "scene_loading")])
+        readErrors = counter("aesel_udp_read_errors_total")
+        persisted = counter("aesel_persisted_transforms_total")
+        persistFailures = counter("aesel_persist_failures_total")
+        decodeDrops = Dictionary(uniqueKeysWithValues: EventDecodeError.allCases.map { ($0, counter("aesel_udp_dropped_total", [("reason", $0.label)])) })
+        evictions = Dictionary(uniqueKeysWithValues: Table.allCases.map { ($0, counter("aesel_state_evictions_total", [("table", $0.rawValue)])) })
     }
 
     func dropped(_ reason: EventDecodeError) {

@@ -4,6 +4,7 @@ import AeselServer
 import AeselHTTP
 import AeselModel
 import ArgumentParser
+import Configuration
 import CrazyIvan
 import Foundation
 import Logging
@@ -16,85 +17,129 @@ struct AeselCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "aesel",
         abstract: "Aesel: a real-time back end that keeps 3D scenes in sync across devices.",
+        version: aeselVersion,
         subcommands: [Serve.self, AdrestiaCommand.self, Pair.self, Clyman.self, CrazyIvanCommand.self, BenchCommand.self, Routes.self, Relay.self]
     )
 }
 
-/// How long HTTP clients may take, for every server process.
-struct HTTPOptions: ParsableArguments {
-    @Option(help: "Seconds an HTTP connection may stay open between requests.")
-    var httpIdleTimeout = 60.0
+/// Options given on the command line, by configuration key (`--http-port` is `http.port`); what is not
+/// given comes from `AESEL_*` variables, then the `--config` file, then the component's default.
+struct Flags {
+    private(set) var values: [AbsoluteConfigKey: ConfigValue] = [:]
 
-    @Option(help: "Seconds from a request's first byte to the end of its head.")
-    var httpHeaderTimeout = 10.0
-
-    @Option(help: "Seconds from the end of a request's head to the end of its body.")
-    var httpBodyTimeout = 30.0
-
-    func validate() throws {
-        guard [httpIdleTimeout, httpHeaderTimeout, httpBodyTimeout].allSatisfy({ $0 > 0 && $0 < 86_400 }) else {
-            throw ValidationError("HTTP timeouts are seconds, above 0 and under a day")
-        }
+    mutating func set(_ key: String, _ value: String?, isSecret: Bool = false) {
+        if let value { values[AbsoluteConfigKey(key.split(separator: ".").map(String.init))] = ConfigValue(.string(value), isSecret: isSecret) }
     }
 
-    var limits: HTTPConnectionLimits {
-        func seconds(_ value: Double) -> TimeAmount { .nanoseconds(Int64(value * 1e9)) }
-        return HTTPConnectionLimits(idleTimeout: seconds(httpIdleTimeout), headerTimeout: seconds(httpHeaderTimeout), bodyTimeout: seconds(httpBodyTimeout))
+    mutating func set(_ key: String, _ value: Int?) {
+        if let value { values[AbsoluteConfigKey(key.split(separator: ".").map(String.init))] = ConfigValue(.int(value), isSecret: false) }
+    }
+
+    mutating func set(_ key: String, _ value: Double?) {
+        if let value { values[AbsoluteConfigKey(key.split(separator: ".").map(String.init))] = ConfigValue(.double(value), isSecret: false) }
+    }
+
+    func merging(_ other: Flags) -> Flags {
+        var merged = self
+        merged.values.merge(other.values) { _, new in new }
+        return merged
+    }
+
+    /// A flag given only as `--name` (never `--no-name`), so absent means "not given".
+    mutating func set(_ key: String, _ value: Bool) {
+        if value { values[AbsoluteConfigKey(key.split(separator: ".").map(String.init))] = ConfigValue(.bool(true), isSecret: false) }
     }
 }
 
-/// The options every server process takes.
+/// What every server process takes besides its own options.
+struct CommonOptions: ParsableArguments {
+    @Option(help: "A JSON file of options, keys nested by their dots: {\"http\": {\"port\": 8080}} (or AESEL_CONFIG).")
+    var config: String?
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error or critical (default info).")
+    var logLevel: String?
+
+    @Option(help: "Seconds an HTTP connection may stay open between requests (default 60).")
+    var httpIdleTimeout: Double?
+
+    @Option(help: "Seconds from a request's first byte to the end of its head (default 10).")
+    var httpHeaderTimeout: Double?
+
+    @Option(help: "Seconds from the end of a request's head to the end of its body (default 30).")
+    var httpBodyTimeout: Double?
+
+    /// The reader over `flags` and these options, and the process's logger and metrics registry.
+    func start(_ flags: Flags) async throws -> (ConfigReader, Logger, PrometheusCollectorRegistry) {
+        var flags = flags
+        flags.set("log.level", logLevel)
+        flags.set("http.idle.timeout", httpIdleTimeout)
+        flags.set("http.header.timeout", httpHeaderTimeout)
+        flags.set("http.body.timeout", httpBodyTimeout)
+        let reader = try await ConfigurationSources.reader(flags: flags.values, file: config)
+        let levelName = reader.string(forKey: "log.level", default: "info")
+        guard let level = Logger.Level(rawValue: levelName) else {
+            throw ConfigurationError(key: "log.level", reason: "\(levelName) is not trace, debug, info, notice, warning, error or critical")
+        }
+        var logger = Logger(label: "aesel")
+        logger.logLevel = level
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        return (reader, logger, registry)
+    }
+}
+
+/// The options every pair process takes.
 struct ServerOptions: ParsableArguments {
-    @Option(help: "The address to listen on (HTTP and UDP).")
-    var host = "127.0.0.1"
+    @Option(help: "The address to listen on, HTTP and UDP (default 127.0.0.1).")
+    var host: String?
 
-    @Option(help: "The HTTP port (0 picks a free one).")
-    var httpPort = 8080
+    @Option(help: "The HTTP port; 0 picks a free one (default 8080 for serve, 8768 for pair and clyman, 8766 for crazyivan).")
+    var httpPort: Int?
 
-    @Option(help: "The UDP port devices send events to (0 picks a free one).")
-    var udpPort = 8762
+    @Option(help: "The UDP port devices send events to; 0 picks a free one (default 8762).")
+    var udpPort: Int?
 
-    @Option(help: "The data folder; the SQLite file lives here.")
-    var data = "./aesel-data"
+    @Option(help: "The data folder; the SQLite file lives here (default ./aesel-data).")
+    var data: String?
 
-    @Option(help: "A shared PostgreSQL store, postgres://user[:password]@host:port/database, instead of SQLite in the data folder.")
+    @Option(help: "A shared PostgreSQL store, postgres://user[:password]@host:port/database, instead of SQLite in the data folder. Visible in ps: prefer AESEL_STORE or --store-file.")
     var store: String?
 
-    @Option(help: "The change stream between CLyman and CrazyIvan: memory, zmq+inproc://NAME, zmq+ipc:///PATH, zmq+tcp://HOST:PORT, kafka://HOST:PORT/TOPIC or udp://HOST:PORT.")
-    var stream: StreamSetting = .memory
+    @Option(help: "A file holding the store URL.")
+    var storeFile: String?
+
+    @Option(help: "The change stream between CLyman and CrazyIvan: memory (default), zmq+inproc://NAME, zmq+ipc:///PATH, zmq+tcp://HOST:PORT, kafka://HOST:PORT/TOPIC or udp://HOST:PORT.")
+    var stream: String?
 
     @Flag(help: "Also send each event back to the device that sent it, as the original did.")
     var echoToSender = false
 
-    @Option(help: "Milliseconds between writes of event transforms to the store (write-behind). Reads see new transforms at once.")
-    var persistInterval = 200
+    @Option(help: "Milliseconds between writes of event transforms to the store (write-behind; default 200). Reads see new transforms at once.")
+    var persistInterval: Int?
 
-    @Option(help: "Log level: trace, debug, info, notice, warning, error or critical.")
-    var logLevel: Logger.Level = .info
+    @OptionGroup var common: CommonOptions
 
-    @OptionGroup var http: HTTPOptions
+    var flags: Flags {
+        var flags = Flags()
+        flags.set("host", host)
+        flags.set("http.port", httpPort)
+        flags.set("udp.port", udpPort)
+        flags.set("data", data)
+        flags.set("store", store, isSecret: true)
+        flags.set("store.file", storeFile)
+        flags.set("stream", stream)
+        flags.set("echo.to.sender", echoToSender)
+        flags.set("persist.interval", persistInterval)
+        return flags
+    }
 
-    /// Runs the server with these options in `role` until SIGINT or SIGTERM.
-    func run(_ role: PairServer.Role, identity: PairServer.PairIdentity? = nil) async throws {
-        let (logger, registry) = bootstrapObservability(logLevel: logLevel)
-        let server = PairServer(
-            configuration: .init(
-                role: role,
-                host: host,
-                httpPort: httpPort,
-                udpPort: udpPort,
-                dataFolder: data,
-                store: store,
-                fanOut: .init(echoToSender: echoToSender),
-                stream: stream,
-                persistInterval: .milliseconds(persistInterval),
-                identity: identity,
-                httpLimits: http.limits
-            ),
-            registry: registry,
-            logger: logger
-        )
-        let host = self.host
+    /// Runs the server in `role` until SIGINT or SIGTERM.
+    func run(_ role: PairServer.Role, extra: Flags = Flags()) async throws {
+        let flags = self.flags.merging(extra)
+        let (reader, logger, registry) = try await common.start(flags)
+        let configuration = try PairServer.Configuration(role: role, reader: reader)
+        let server = PairServer(configuration: configuration, registry: registry, logger: logger)
+        let host = configuration.host
         try await server.run { endpoints in
             var fields = ["http": "\(endpoints.http.ipAddress ?? host):\(endpoints.http.port ?? 0)"]
             if let udp = endpoints.udp { fields["udp"] = "\(udp.ipAddress ?? host):\(udp.port ?? 0)" }
@@ -115,20 +160,6 @@ struct Serve: AsyncParsableCommand {
     }
 }
 
-/// An address that means "every interface": others cannot reach a process at it.
-func isWildcard(_ host: String) -> Bool {
-    host == "0.0.0.0" || host == "::" || host == "[::]"
-}
-
-/// The process's logger and the registry `/metrics` serves.
-func bootstrapObservability(logLevel: Logger.Level) -> (Logger, PrometheusCollectorRegistry) {
-    var logger = Logger(label: "aesel")
-    logger.logLevel = logLevel
-    let registry = PrometheusCollectorRegistry()
-    MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
-    return (logger, registry)
-}
-
 struct Pair: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run one CLyman and one CrazyIvan in one process; with --discovery, as a pair behind Adrestia."
@@ -137,10 +168,10 @@ struct Pair: AsyncParsableCommand {
     @OptionGroup var options: ServerOptions
 
     @Option(help: "Where the pair announces itself: Adrestia's base URL (embedded discovery) or etcd://HOST:PORT[/CLUSTER].")
-    var discovery: DiscoverySetting?
+    var discovery: String?
 
-    @Option(help: "With --discovery: the pair's region; scenes of this region are assigned to it.")
-    var region = "default"
+    @Option(help: "With --discovery: the pair's region; scenes of this region are assigned to it (default \"default\").")
+    var region: String?
 
     @Option(help: "With --discovery: the pair's id, unique in the cluster and the same across restarts.")
     var pairId: String?
@@ -148,22 +179,13 @@ struct Pair: AsyncParsableCommand {
     @Option(help: "With --discovery: the address devices and Adrestia reach this pair at, when --host is a wildcard such as 0.0.0.0.")
     var advertiseHost: String?
 
-    func validate() throws {
-        guard let discovery else { return }
-        if case .embedded(adrestia: nil) = discovery {
-            throw ValidationError("a pair's --discovery is Adrestia's base URL (http://HOST:PORT) or etcd://HOST:PORT")
-        }
-        guard let pairId, !pairId.isEmpty else { throw ValidationError("--discovery needs --pair-id") }
-        if isWildcard(advertiseHost ?? options.host) {
-            throw ValidationError("--host \(options.host) is a wildcard: give --advertise-host, the address others reach this pair at")
-        }
-    }
-
     func run() async throws {
-        let identity = discovery.map {
-            PairServer.PairIdentity(pairID: pairId ?? "", region: region, discovery: $0, advertiseHost: advertiseHost ?? options.host)
-        }
-        try await options.run(.pair, identity: identity)
+        var flags = Flags()
+        flags.set("discovery", discovery)
+        flags.set("region", region)
+        flags.set("pair.id", pairId)
+        flags.set("advertise.host", advertiseHost)
+        try await options.run(.pair, extra: flags)
     }
 }
 
@@ -173,58 +195,55 @@ struct AdrestiaCommand: AsyncParsableCommand {
         abstract: "Run the gateway and cluster manager alone: pairs announce themselves, Adrestia health-checks them, assigns scenes and fails over."
     )
 
-    @Option(help: "The address to listen on (HTTP, and the UDP health probes).")
-    var host = "127.0.0.1"
+    @Option(help: "The address to listen on, HTTP and the UDP health probes (default 127.0.0.1).")
+    var host: String?
 
     @Option(help: "The address pairs send health probes back to, when --host is a wildcard such as 0.0.0.0.")
     var advertiseHost: String?
 
-    @Option(help: "The HTTP port (0 picks a free one).")
-    var httpPort = 8080
+    @Option(help: "The HTTP port; 0 picks a free one (default 8080).")
+    var httpPort: Int?
 
-    @Option(help: "The data folder; the SQLite file lives here.")
-    var data = "./aesel-data"
+    @Option(help: "The data folder; the SQLite file lives here (default ./aesel-data).")
+    var data: String?
 
-    @Option(help: "A shared PostgreSQL store, postgres://user[:password]@host:port/database, instead of SQLite in the data folder.")
+    @Option(help: "A shared PostgreSQL store, postgres://user[:password]@host:port/database, instead of SQLite in the data folder. Visible in ps: prefer AESEL_STORE or --store-file.")
     var store: String?
 
-    @Option(help: "Discovery: embedded (pairs announce to this process) or etcd://HOST:PORT[/CLUSTER] (pairs under /CLUSTER/pairs/, default aesel).")
-    var discovery: DiscoverySetting = .embedded(adrestia: nil)
+    @Option(help: "A file holding the store URL.")
+    var storeFile: String?
 
-    @Option(help: "Milliseconds between health probes of each pair.")
-    var probeInterval = 50
+    @Option(help: "Discovery: embedded (default: pairs announce to this process) or etcd://HOST:PORT[/CLUSTER] (pairs under /CLUSTER/pairs/, default aesel).")
+    var discovery: String?
 
-    @Option(help: "Missed probes (or failed HTTP checks) in a row after which a pair is down.")
-    var misses = 3
+    @Option(help: "Milliseconds between health probes of each pair (default 50).")
+    var probeInterval: Int?
+
+    @Option(help: "Missed probes (or failed HTTP checks) in a row after which a pair is down (default 3).")
+    var misses: Int?
 
     @Flag(help: "Let a scene move to a pair of another region when its own region has no healthy pair.")
     var crossRegionFailover = false
 
-    @Option(help: "Log level: trace, debug, info, notice, warning, error or critical.")
-    var logLevel: Logger.Level = .info
-
-    @OptionGroup var http: HTTPOptions
-
-    func validate() throws {
-        guard probeInterval > 0, misses > 0 else { throw ValidationError("--probe-interval and --misses must be positive") }
-        if case .embedded(adrestia: .some) = discovery { throw ValidationError("Adrestia's --discovery is embedded or etcd://HOST:PORT") }
-        if isWildcard(advertiseHost ?? host) {
-            throw ValidationError("--host \(host) is a wildcard: give --advertise-host, the address pairs reach Adrestia's probes at")
-        }
-    }
+    @OptionGroup var common: CommonOptions
 
     func run() async throws {
-        let (logger, registry) = bootstrapObservability(logLevel: logLevel)
-        let settings = ClusterSettings(probeInterval: .milliseconds(probeInterval), missesAllowed: misses, crossRegionFailover: crossRegionFailover)
-        let server = AdrestiaServer(
-            configuration: .init(
-                host: host, advertiseHost: advertiseHost, httpPort: httpPort, discovery: discovery,
-                cluster: settings, httpLimits: http.limits),
-            registry: registry,
-            logger: logger
-        )
-        let host = self.host
-        try await withStore(at: StoreLocation(url: store, dataFolder: data), logger: logger) { store in
+        var flags = Flags()
+        flags.set("host", host)
+        flags.set("advertise.host", advertiseHost)
+        flags.set("http.port", httpPort)
+        flags.set("data", data)
+        flags.set("store", store, isSecret: true)
+        flags.set("store.file", storeFile)
+        flags.set("discovery", discovery)
+        flags.set("probe.interval", probeInterval)
+        flags.set("misses", misses)
+        flags.set("cross.region.failover", crossRegionFailover)
+        let (reader, logger, registry) = try await common.start(flags)
+        let configuration = try AdrestiaServer.Configuration(reader: reader)
+        let server = AdrestiaServer(configuration: configuration, registry: registry, logger: logger)
+        let host = configuration.host
+        try await withStore(at: try StoreLocation(reader: reader), logger: logger) { store in
             try await server.run(store: store) { http in
                 ReadyLine.print(["http": "\(http.ipAddress ?? host):\(http.port ?? 0)"])
             }
@@ -395,16 +414,3 @@ struct Relay: ParsableCommand {
 
 extension EventFormat: ExpressibleByArgument {}
 extension BenchLayout: ExpressibleByArgument {}
-
-extension DiscoverySetting: ExpressibleByArgument {
-    public init?(argument: String) {
-        self.init(argument)
-    }
-}
-
-extension StreamSetting: ExpressibleByArgument {
-    public init?(argument: String) {
-        self.init(argument)
-    }
-}
-extension Logger.Level: @retroactive ExpressibleByArgument {}

@@ -1,0 +1,53 @@
+import AeselHTTP
+import AeselModel
+public import Configuration
+
+extension AdrestiaServer.Configuration {
+    /// Adrestia's configuration from `reader`; every key defaults to the memberwise init's value.
+    ///
+    /// ## Configuration keys
+    /// - `host` (string, default 127.0.0.1): the address to listen on (HTTP, and the UDP health probes).
+    /// - `advertise.host` (string, optional): where pairs send probes back, when `host` is a wildcard.
+    /// - `http.port` (int, default 8080, the original Adrestia's).
+    /// - `discovery` (string, default embedded): `embedded` or `etcd://HOST:PORT[/CLUSTER]`.
+    /// - `probe.interval` (int milliseconds, default 50), `misses` (int, default 3),
+    ///   `cross.region.failover` (bool, default false): ``ClusterSettings``.
+    /// - `http.idle.timeout`, `http.header.timeout`, `http.body.timeout`: ``HTTPConnectionLimits``.
+    public init(reader: ConfigReader) throws {
+        let defaults = AdrestiaServer.Configuration()
+        let host = reader.string(forKey: "host", default: defaults.host)
+        let advertiseHost = reader.string(forKey: "advertise.host")
+        if isWildcard(advertiseHost ?? host) {
+            throw ConfigurationError(key: "advertise.host", reason: "the host \(host) is a wildcard: give the address pairs reach Adrestia's probes at")
+        }
+        var discovery = defaults.discovery
+        if let text = reader.string(forKey: "discovery") {
+            switch DiscoverySetting(text) {
+            case .some(.embedded(adrestia: nil)), .some(.etcd): discovery = DiscoverySetting(text)!
+            default: throw ConfigurationError(key: "discovery", reason: "Adrestia's discovery is embedded or etcd://HOST:PORT[/CLUSTER]")
+            }
+        }
+        let port = reader.int(forKey: "http.port", default: defaults.httpPort)
+        guard (0...65_535).contains(port) else { throw ConfigurationError(key: "http.port", reason: "\(port) is not a port (0 picks a free one)") }
+        self.init(
+            host: host, advertiseHost: advertiseHost, httpPort: port, discovery: discovery,
+            cluster: try ClusterSettings(reader: reader), httpLimits: try HTTPConnectionLimits(reader: reader))
+    }
+}
+
+extension ClusterSettings {
+    /// ## Configuration keys
+    /// - `probe.interval` (int milliseconds, default 50): time between probe rounds.
+    /// - `misses` (int, default 3): missed probes in a row after which a pair is down.
+    /// - `cross.region.failover` (bool, default false): let a scene move to another region's pair.
+    public init(reader: ConfigReader) throws {
+        let defaults = ClusterSettings()
+        let interval = reader.int(forKey: "probe.interval", default: defaults.probeInterval.wholeMilliseconds)
+        let misses = reader.int(forKey: "misses", default: defaults.missesAllowed)
+        guard interval > 0 else { throw ConfigurationError(key: "probe.interval", reason: "must be positive milliseconds") }
+        guard misses > 0 else { throw ConfigurationError(key: "misses", reason: "must be positive") }
+        self.init(
+            probeInterval: .milliseconds(interval), missesAllowed: misses,
+            crossRegionFailover: reader.bool(forKey: "cross.region.failover", default: defaults.crossRegionFailover))
+    }
+}

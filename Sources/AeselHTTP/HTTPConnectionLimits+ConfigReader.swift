@@ -1,0 +1,27 @@
+import AeselModel
+public import Configuration
+import NIOCore
+
+extension HTTPConnectionLimits {
+    /// The limits from `reader`, each defaulting to the memberwise init's value.
+    ///
+    /// ## Configuration keys
+    /// - `http.idle.timeout` (double, optional, default 60): seconds a connection may stay open between requests.
+    /// - `http.header.timeout` (double, optional, default 10): seconds from a request's first byte to the end of its head.
+    /// - `http.body.timeout` (double, optional, default 30): seconds from the end of a head to the end of its body.
+    public init(reader: ConfigReader) throws {
+        let defaults = HTTPConnectionLimits()
+        func seconds(_ key: ConfigKey, _ fallback: TimeAmount) throws -> TimeAmount {
+            guard let value = reader.double(forKey: key) else { return fallback }
+            guard value > 0, value < 86_400 else {
+                throw ConfigurationError(key: key.components.joined(separator: "."), reason: "HTTP timeouts are seconds, above 0 and under a day")
+            }
+            return .nanoseconds(Int64(value * 1e9))
+        }
+        self.init(
+            idleTimeout: try seconds("http.idle.timeout", defaults.idleTimeout),
+            headerTimeout: try seconds("http.header.timeout", defaults.headerTimeout),
+            bodyTimeout: try seconds("http.body.timeout", defaults.bodyTimeout)
+        )
+    }
+}

@@ -1,0 +1,91 @@
+import Adrestia
+import AeselHTTP
+import AeselModel
+public import Configuration
+import CrazyIvan
+import Foundation
+
+extension PairServer.Configuration {
+    /// A role's configuration from `reader`; every key defaults to the memberwise init's value.
+    ///
+    /// ## Configuration keys
+    /// - `host` (string, default 127.0.0.1): the address to listen on (HTTP and UDP).
+    /// - `http.port` (int, default by role: ``PairServer/Role/defaultHTTPPort``), `udp.port` (int, default 8762).
+    /// - `data` (string, default ./aesel-data), `store`, `store.file`: see ``StoreLocation/init(reader:)``.
+    /// - `stream` (string, default memory): the change stream (``StreamSetting``).
+    /// - `echo.to.sender` (bool, default false), `persist.interval` (int milliseconds, default 200).
+    /// - `discovery`, `region` (default "default"), `pair.id`, `advertise.host`: a pair behind Adrestia
+    ///   (role `pair` only).
+    /// - `http.idle.timeout`, `http.header.timeout`, `http.body.timeout`: ``HTTPConnectionLimits``.
+    public init(role: PairServer.Role, reader: ConfigReader) throws {
+        let defaults = PairServer.Configuration(role: role)
+        let store = try StoreLocation(reader: reader)
+        let stream = try reader.string(forKey: "stream").map { text in
+            guard let setting = StreamSetting(text) else {
+                throw ConfigurationError(key: "stream", reason: "\(text) is not memory, zmq+inproc://…, zmq+ipc://…, zmq+tcp://…, kafka://… or udp://…")
+            }
+            return setting
+        }
+        let persistMilliseconds = reader.int(forKey: "persist.interval", default: defaults.persistInterval.wholeMilliseconds)
+        guard persistMilliseconds > 0 else { throw ConfigurationError(key: "persist.interval", reason: "must be positive milliseconds") }
+        self.init(
+            role: role,
+            host: reader.string(forKey: "host", default: defaults.host),
+            httpPort: try Self.port(reader, "http.port", default: defaults.httpPort),
+            udpPort: try Self.port(reader, "udp.port", default: defaults.udpPort),
+            dataFolder: store.dataFolder,
+            store: store.url,
+            fanOut: FanOut.Configuration(echoToSender: reader.bool(forKey: "echo.to.sender", default: defaults.fanOut.echoToSender)),
+            stream: stream ?? defaults.stream,
+            persistInterval: .milliseconds(persistMilliseconds),
+            identity: role == .pair ? try PairServer.PairIdentity(reader: reader) : nil,
+            httpLimits: try HTTPConnectionLimits(reader: reader)
+        )
+    }
+
+    static func port(_ reader: ConfigReader, _ key: ConfigKey, default fallback: Int) throws -> Int {
+        let port = reader.int(forKey: key, default: fallback)
+        guard (0...65_535).contains(port) else {
+            throw ConfigurationError(key: key.components.joined(separator: "."), reason: "\(port) is not a port (0 picks a free one)")
+        }
+        return port
+    }
+}
+
+extension PairServer.PairIdentity {
+    /// Nil without a `discovery` key: the pair then runs alone.
+    init?(reader: ConfigReader) throws {
+        guard let text = reader.string(forKey: "discovery") else { return nil }
+        switch DiscoverySetting(text) {
+        case .embedded(adrestia: .some)?, .etcd?: break
+        default: throw ConfigurationError(key: "discovery", reason: "a pair's discovery is Adrestia's base URL (http://HOST:PORT) or etcd://HOST:PORT")
+        }
+        guard let pairID = reader.string(forKey: "pair.id"), !pairID.isEmpty else {
+            throw ConfigurationError(key: "pair.id", reason: "a pair with a discovery needs an id, unique in the cluster")
+        }
+        let host = reader.string(forKey: "host", default: PairServer.Configuration().host)
+        let advertiseHost = reader.string(forKey: "advertise.host", default: host)
+        if isWildcard(advertiseHost) {
+            throw ConfigurationError(key: "advertise.host", reason: "the host \(host) is a wildcard: give the address others reach this pair at")
+        }
+        self.init(pairID: pairID, region: reader.string(forKey: "region", default: ClusterSettings().defaultRegion), discovery: DiscoverySetting(text)!, advertiseHost: advertiseHost)
+    }
+}
+
+extension StoreLocation {
+    /// ## Configuration keys
+    /// - `data` (string, default ./aesel-data): the data folder; the SQLite file lives here.
+    /// - `store` (string, secret, optional): a shared PostgreSQL store, `postgres://user[:password]@host:port/database`.
+    /// - `store.file` (string, optional): a file holding that URL, so the password is in neither `ps` nor
+    ///   the environment.
+    public init(reader: ConfigReader) throws {
+        var url = reader.string(forKey: "store", isSecret: true)
+        if url == nil, let path = reader.string(forKey: "store.file") {
+            guard let contents = FileManager.default.contents(atPath: path) else {
+                throw ConfigurationError(key: "store.file", reason: "cannot read \(path)")
+            }
+            url = String(decoding: contents, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        self.init(url: url, dataFolder: reader.string(forKey: "data", default: StoreLocation.defaultDataFolder))
+    }
+}
