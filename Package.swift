@@ -265,7 +265,9 @@ let package = Package(
             dependencies: [
                 "AeselModel", "AeselWire", "AeselStore", "CrazyIvan", "AeselTesting",
                 .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
             ],
             swiftSettings: swiftSettings
         ),

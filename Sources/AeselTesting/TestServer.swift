@@ -180,6 +180,23 @@ package struct TestDevice: Sendable {
         receive().flatMap { try? EventCodec.decode(ByteBuffer(bytes: $0)) }
     }
 
+    /// Up to `count` events, waiting at most `timeout` in all without blocking a thread: for tests whose
+    /// server runs in the same process, on the same cooperative pool.
+    package func receiveEvents(_ count: Int, timeout: Duration = .seconds(2)) async -> [ObjectEvent] {
+        var events: [ObjectEvent] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        let deadline = ContinuousClock.now + timeout
+        while events.count < count, ContinuousClock.now < deadline {
+            let received = buffer.withUnsafeMutableBytes { socket.receive(into: $0, flags: Int32(MSG_DONTWAIT))?.count }
+            guard let received else {
+                try? await Task.sleep(for: .milliseconds(1))
+                continue
+            }
+            if let event = try? EventCodec.decode(ByteBuffer(bytes: buffer[0..<received])) { events.append(event) }
+        }
+        return events
+    }
+
     package func close() {
         socket.close()
     }
