@@ -32,7 +32,7 @@ extension SocketAddress {
         return withSockAddr { pointer, length -> String? in
             var host = [CChar](repeating: 0, count: Int(NI_MAXHOST))
             guard getnameinfo(pointer, socklen_t(length), &host, socklen_t(host.count), nil, 0, NI_NUMERICHOST) == 0 else { return nil }
-            return String(cString: host)
+            return String(decoding: host.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         } ?? ipAddress
     }
 }
