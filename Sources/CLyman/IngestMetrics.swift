@@ -18,6 +18,8 @@ public struct IngestMetrics: Sendable {
     public let readErrors = Counter(label: "aesel_udp_read_errors_total")
     public let persisted = Counter(label: "aesel_persisted_transforms_total")
     public let persistFailures = Counter(label: "aesel_persist_failures_total")
+    /// Write-behind flushes that found the store unavailable and kept their batch for the next one.
+    public let storeUnavailable = Counter(label: "aesel_store_unavailable_total")
     private let decodeDrops: [EventDecodeError: Counter]
     private let evictions: [Table: Counter]
 
