@@ -469,11 +469,11 @@ public final class PostgresStore: AeselStore {
         guard error.code == .server else {
             switch error.code {
             case .connectionError, .serverClosedConnection, .clientClosedConnection, .uncleanShutdown, .poolClosed, .queryCancelled:
-                return StoreError(.unavailable, "PostgreSQL cannot be reached", underlyingError: error)
+                return StoreError(.unavailable, "PostgreSQL cannot be reached (\(error.code))", underlyingError: error)
             case .tooManyParameters:
                 return StoreError(.invalid, "too many values for one PostgreSQL statement", underlyingError: error)
             default:
-                return StoreError(.unexpected, "PostgreSQL failed", underlyingError: error)
+                return StoreError(.unexpected, "PostgreSQL failed (\(error.code))", underlyingError: error)
             }
         }
         let state = error.serverInfo?[.sqlState] ?? ""
