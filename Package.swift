@@ -95,26 +95,41 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // Durable storage: the store protocol, its records and errors, and the column encodings the SQL
-        // back ends share.
+        // Durable storage: the store protocol, its records and errors, and the in-memory store.
         .target(
             name: "AeselStore",
-            dependencies: ["AeselModel"],
+            dependencies: ["AeselModel", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
+            swiftSettings: swiftSettings
+        ),
+        // What the SQL back ends share: each table's columns and row decoder, the statements both dialects
+        // run, and one versioned migration list. A target of its own so that AeselStore's users (every
+        // service, the in-memory store) never see SQL.
+        .target(
+            name: "AeselStoreSQL",
+            dependencies: ["AeselModel", "AeselStore", .product(name: "CoreMetrics", package: "swift-metrics")],
             swiftSettings: swiftSettings
         ),
         // The embedded store: one SQLite file, through GRDB.
         .target(
             name: "AeselStoreSQLite",
-            dependencies: ["AeselModel", "AeselStore", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: [
+                "AeselModel", "AeselStore", "AeselStoreSQL",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ],
             swiftSettings: swiftSettings
         ),
         // The shared store: PostgreSQL, through postgres-nio.
         .target(
             name: "AeselStorePostgres",
             dependencies: [
-                "AeselModel", "AeselStore",
+                "AeselModel", "AeselStore", "AeselStoreSQL",
+                .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
+                // For `ConnectionPoolError`, which PostgresClient throws as it is when its pool is shut down or
+                // cannot connect (the circuit breaker): the store tells those apart as unavailable.
+                .product(name: "_ConnectionPoolModule", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -245,7 +260,14 @@ let package = Package(
         ),
         .testTarget(
             name: "AeselStoreTests",
-            dependencies: ["AeselModel", "AeselStore", "AeselStoreSQLite", "AeselStorePostgres", "AeselTesting"],
+            dependencies: [
+                "AeselModel", "AeselStore", "AeselStoreSQL", "AeselStoreSQLite", "AeselStorePostgres", "AeselTesting",
+                // The tests reach the rows without the store, to damage them or to lay out an older schema.
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -257,6 +279,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),

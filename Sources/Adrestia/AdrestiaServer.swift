@@ -45,7 +45,8 @@ public struct AdrestiaServer {
         self.logger = logger
     }
 
-    /// Runs until SIGINT or SIGTERM on `store` (the scene-to-pair mapping), which the caller opens and closes.
+    /// Runs until SIGINT or SIGTERM on `store` (the scene-to-pair mapping), which the caller opens; the
+    /// service group closes it last on graceful shutdown.
     /// - Parameter onReady: called once with the bound HTTP address.
     public func run(store: any AeselStore, onReady: @escaping @Sendable (SocketAddress) -> Void = { _ in }) async throws {
         let (cluster, router) = makeCluster(store: store)
@@ -65,7 +66,8 @@ public struct AdrestiaServer {
         let prober = HealthProber(
             cluster: cluster, host: configuration.host, advertisedHost: configuration.advertiseHost ?? configuration.host,
             eventLoopGroup: MultiThreadedEventLoopGroup.singleton, logger: logger)
-        let group = ServiceGroup(configuration: .init(services: [prober, app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        // The store first, so that it closes last.
+        let group = ServiceGroup(configuration: .init(services: [store, prober, app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         logger.info("adrestia stopped")
     }

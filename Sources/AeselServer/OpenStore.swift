@@ -23,7 +23,8 @@ public struct StoreLocation: Sendable {
     }
 }
 
-/// Runs `body` on the store at `location`, closed when `body` returns or throws.
+/// Runs `body` on the store at `location`, closed when `body` returns or throws. A service group that
+/// `body` runs with the store in it closes it at graceful shutdown, after the services that write to it.
 public func withStore<Result>(
     at location: StoreLocation, logger: Logger, _ body: (any AeselStore) async throws -> Result
 ) async throws -> Result {

@@ -153,8 +153,8 @@ public struct PairServer {
                 logger: logger
             )
             // Shutdown runs in reverse: HTTP stops, then UDP and the stream, then the refresher, then the
-            // last flush.
-            var services: [any Service] = []
+            // last flush, then the store closes.
+            var services: [any Service] = [store]
             if let clyman = pair.clyman { services.append(clyman.writeBehind) }
             if let crazyIvan = pair.crazyIvan { services.append(crazyIvan.refresher) }
             services += [pair, app]

@@ -1,16 +1,22 @@
 public import AeselModel
+public import ServiceLifecycle
 
 /// Durable storage for scenes, registrations, scene links, objects and properties. SQLite is the
-/// embedded back end; PostgreSQL implements the same protocol for shared deployments, and both pass
-/// the same contract tests.
+/// embedded back end, PostgreSQL the shared one, and ``InMemoryStore`` the one for in-process tests; all
+/// three pass the same contract tests.
 ///
 /// Every mutating call is one transaction, committed before it returns: an acknowledged transaction is
 /// never lost. `update…` calls are atomic read-modify-writes: the closure sees the current row and its
-/// changes are written only if it returns without throwing (a throw rolls back and is rethrown).
-public protocol AeselStore: Sendable {
+/// changes are written only if it returns without throwing (a throw rolls back and is rethrown as is).
+/// Everything else a call fails with is a ``StoreError``.
+///
+/// A store answers from the moment it is opened, so start-up can read it before any service group runs.
+/// As a `Service` it belongs first in the group: graceful shutdown reaches it after every service that
+/// writes to it (the write-behind's last flush included), and then closes it.
+public protocol AeselStore: Service {
     // MARK: Scenes
 
-    /// Creates `scene`; throws ``StoreError/duplicateKey(_:)`` when its key exists.
+    /// Creates `scene`; throws ``StoreError/Code/duplicate`` when its key exists.
     func createScene(_ scene: Scene) async throws
     func scene(key: String) async throws -> Scene?
     /// Returns the updated scene, or nil when there is none with this key.
@@ -23,7 +29,8 @@ public protocol AeselStore: Sendable {
 
     // MARK: Registration
 
-    /// Adds `device` to the scene, or replaces the registration of the same device key there.
+    /// Adds `device` to the scene, or replaces the registration of the same device key there; throws
+    /// ``StoreError/Code/notFound`` when there is no such scene.
     func register(_ device: Device, inScene sceneKey: String) async throws
     /// Returns whether the device was registered there.
     func deregister(deviceKey: String, fromScene sceneKey: String) async throws -> Bool
@@ -35,7 +42,7 @@ public protocol AeselStore: Sendable {
     // MARK: Scene links
 
     /// Creates or replaces the link between `link.from` and `link.to` (in either direction: the pair is
-    /// stored once, the opposite direction is replaced).
+    /// stored once, the opposite direction is replaced); throws ``StoreError/Code/notFound`` unless both scenes exist.
     func setLink(_ link: SceneLink) async throws
     /// Every link that touches one of `sceneKeys`.
     func links(touching sceneKeys: [String]) async throws -> [SceneLink]
@@ -58,7 +65,7 @@ public protocol AeselStore: Sendable {
 
     // MARK: Objects
 
-    /// Creates `object`; throws ``StoreError/duplicateKey(_:)`` when its key exists.
+    /// Creates `object`; throws ``StoreError/Code/duplicate`` when its key exists.
     func createObject(_ object: SceneObject) async throws
     func object(key: String) async throws -> SceneObject?
     func updateObject(key: String, _ change: @escaping @Sendable (inout SceneObject) throws -> Void) async throws -> SceneObject?
@@ -68,13 +75,14 @@ public protocol AeselStore: Sendable {
     func objects(matching filter: ObjectFilter, limit: Int) async throws -> [SceneObject]
     /// Applies event transforms in one transaction, each only to an object of the update's scene: an event
     /// naming another scene writes nothing. The write-behind hands over the newest update per object in the
-    /// order the scene's pair accepted them, so the store applies them as given. Returns how many changed.
+    /// order the scene's pair accepted them, so the store applies them as given (of two for one key, the
+    /// later). Returns how many objects changed.
     @discardableResult
     func applyTransforms(_ updates: [TransformUpdate]) async throws -> Int
 
     // MARK: Properties
 
-    /// Creates `property`; throws ``StoreError/duplicateKey(_:)`` when its key exists.
+    /// Creates `property`; throws ``StoreError/Code/duplicate`` when its key exists.
     func createProperty(_ property: SceneProperty) async throws
     func property(key: String) async throws -> SceneProperty?
     func updateProperty(key: String, _ change: @escaping @Sendable (inout SceneProperty) throws -> Void) async throws -> SceneProperty?
@@ -87,7 +95,18 @@ public protocol AeselStore: Sendable {
     /// The keys of the objects and of the properties in `sceneKey`: what the UDP path may update there.
     func memberKeys(ofScene sceneKey: String) async throws -> SceneMemberKeys
 
+    /// Releases the store; safe to call twice. Calls made afterwards fail with ``StoreError/Code/unavailable``.
     func close() async throws
+}
+
+extension AeselStore {
+    /// Waits for graceful shutdown, then closes the store. A cancelled group leaves the closing to the
+    /// store's owner, who closes it once every service has returned, so a last flush still gets through.
+    public func run() async throws {
+        try? await gracefulShutdown()
+        guard !Task.isCancelled else { return }
+        try await close()
+    }
 }
 
 /// Exact-match criteria for an object query (reference 1.8). Empty strings match anything. One asset
@@ -173,15 +192,11 @@ public struct PropertyValuesUpdate: Sendable, Hashable {
     }
 }
 
-public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
-    case duplicateKey(String)
-    /// The store could not be opened in time: something else holds it, or its server does not answer.
-    case busy(path: String, holders: String)
-
-    public var description: String {
-        switch self {
-        case .duplicateKey(let key): "the key \(key) already exists"
-        case .busy(let path, let holders): "the store \(path) is busy: \(holders)"
-        }
-    }
+/// The updates with the last of each key's, in the order those came: what applying them one after the
+/// other leaves, written once per key.
+package func lastPerKey<Update>(_ updates: [Update], key: (Update) -> String) -> [Update] {
+    var last: [String: Int] = [:]
+    for (index, update) in updates.enumerated() { last[key(update)] = index }
+    guard last.count < updates.count else { return updates }
+    return updates.indices.filter { last[key(updates[$0])] == $0 }.map { updates[$0] }
 }

@@ -1,19 +1,24 @@
 public import AeselModel
 public import AeselStore
+import AeselStoreSQL
+public import CoreMetrics
 import Foundation
 public import Logging
+import NIOCore
 import PostgresNIO
+import _ConnectionPoolModule
 
 /// The shared store: PostgreSQL through postgres-nio's pooled `PostgresClient`.
 ///
-/// The tables mirror ``SQLiteStore``'s columns and encodings: lists, vectors and actions are JSON text
-/// (`JSONEncoder`), a transform is a `bytea` of 16 little-endian float64s. Every protocol method is one
+/// The tables, statements and migrations are SQLiteStore's (AeselStoreSQL): lists, vectors and actions are
+/// JSON text, a transform is a `bytea` of 16 little-endian float64s. Every protocol method is one
 /// transaction; `update…` methods lock the row (`SELECT … FOR UPDATE`), run the closure in Swift and write
 /// every column back, so concurrent updates of one row are serialized.
 ///
-/// The client's background work (`PostgresClient.run()`) runs in a task this store owns: ``init(url:logger:)``
-/// starts it and ``close()`` cancels it and waits for the pool to shut down (dropping the store without
-/// closing it cancels it too). Every call is async on postgres-nio's event loops: nothing blocks one.
+/// The client's background work (`PostgresClient.run()`) starts with the store, so that it answers before
+/// any service group runs (start-up reads the locks and scene members), and ends with ``close()``: the
+/// store's `run()` calls it at graceful shutdown, after the services that write to it. Every call is async
+/// on postgres-nio's event loops: nothing blocks one.
 public final class PostgresStore: AeselStore {
     /// A database URL that is not `postgres://user[:password]@host[:port]/database`.
     public struct InvalidURL: Error, CustomStringConvertible {
@@ -38,49 +43,57 @@ public final class PostgresStore: AeselStore {
     }
 
     private let client: PostgresClient
-    private let runTask: Task<Void, Never>
+    /// Runs `client.run()` from `init` to ``close()`` (or `deinit`), which cancel it.
+    private let clientTask: Task<Void, Never>
     private let logger: Logger
+    private let metrics: SQLStoreMetrics
 
     /// Connects to the database at `url` (`postgres://user[:password]@host[:port]/database`; TLS is not
-    /// used) and creates the tables that are missing.
+    /// used) and applies the migrations it lacks.
     /// A server that cannot be reached yet (it may be starting too) is retried for up to `patience`.
-    public init(url: String, patience: Duration = .seconds(30), logger: Logger = Logger(label: "aesel.store.postgres")) async throws {
+    public init(
+        url: String, patience: Duration = .seconds(30), logger: Logger = Logger(label: "aesel.store.postgres"),
+        metricsFactory: any MetricsFactory = MetricsSystem.factory
+    ) async throws {
         let parts = try ConnectionURL(url)
         let client = PostgresClient(configuration: try Self.configuration(url: url), backgroundLogger: logger)
         self.client = client
         self.logger = logger
-        runTask = await Self.startRunning(client)
+        metrics = SQLStoreMetrics(factory: metricsFactory)
+        clientTask = await Self.startRunning(client)
         let deadline = ContinuousClock.now + patience
         while true {
             do {
-                try await createSchema()
+                try await migrate()
                 return
-            } catch let error as PSQLError where error.code != .server && ContinuousClock.now < deadline {
-                // Not an answer from the server (refused, reset, timed out): try again.
-                logger.debug("PostgreSQL not reachable yet", metadata: ["error": "\(String(reflecting: error))"])
+            } catch let error as StoreError where error.code == .unavailable && ContinuousClock.now < deadline {
+                logger.debug("PostgreSQL not reachable yet", metadata: ["error": "\(String(reflecting: error.underlyingError ?? error))"])
                 try? await Task.sleep(for: .milliseconds(250))
             } catch {
-                runTask.cancel()
-                await runTask.value
-                throw StoreError.busy(path: "postgres://\(parts.host):\(parts.port)/\(parts.database ?? parts.user)", holders: "cannot open it (unreachable servers are retried for \(patience)): \(String(reflecting: error))")
+                await close()
+                let address = "postgres://\(parts.host):\(parts.port)/\(parts.database ?? parts.user)"
+                guard let failure = error as? StoreError else { throw error }
+                let retried = failure.code == .unavailable ? " (retried for \(patience))" : ""
+                throw StoreError(failure.code, "cannot open \(address)\(retried): \(failure.message)", underlyingError: failure.underlyingError)
             }
         }
     }
 
     deinit {
-        runTask.cancel()
+        clientTask.cancel()
     }
 
     /// Cancels the client's run task and waits until its connections are closed. Safe to call twice.
-    public func close() async throws {
-        runTask.cancel()
-        await runTask.value
+    public func close() async {
+        clientTask.cancel()
+        await clientTask.value
     }
 
     /// Starts `client.run()` in a task, returning once the task is running it: a lease made before `run()`
     /// starts still works, but postgres-nio warns about it.
     private static func startRunning(_ client: PostgresClient) async -> Task<Void, Never> {
         let (started, start) = AsyncStream<Void>.makeStream()
+        // Cancelled by the store's close() or deinit, or by administer(), which own it.
         let task = Task {
             start.finish()
             await client.run()
@@ -140,595 +153,363 @@ public final class PostgresStore: AeselStore {
         )
     }
 
-    private static let schema: [PostgresQuery] = [
-        """
-        CREATE TABLE IF NOT EXISTS scene (
-            key TEXT COLLATE "C" PRIMARY KEY,
-            name TEXT NOT NULL DEFAULT '',
-            description TEXT NOT NULL DEFAULT '',
-            thumbnail TEXT NOT NULL DEFAULT '',
-            region TEXT NOT NULL DEFAULT '',
-            latitude DOUBLE PRECISION,
-            longitude DOUBLE PRECISION,
-            distance DOUBLE PRECISION NOT NULL DEFAULT 0,
-            active BOOLEAN NOT NULL DEFAULT TRUE,
-            public BOOLEAN NOT NULL DEFAULT TRUE,
-            assets TEXT NOT NULL DEFAULT '[]',
-            tags TEXT NOT NULL DEFAULT '[]'
-        )
-        """,
-        """
-        CREATE TABLE IF NOT EXISTS device (
-            scene_key TEXT COLLATE "C" NOT NULL REFERENCES scene(key) ON DELETE CASCADE,
-            key TEXT COLLATE "C" NOT NULL,
-            hostname TEXT NOT NULL,
-            port INTEGER NOT NULL,
-            connection_string TEXT NOT NULL DEFAULT '',
-            format TEXT NOT NULL DEFAULT 'json',
-            translation TEXT NOT NULL DEFAULT '[0,0,0]',
-            rotation TEXT NOT NULL DEFAULT '[0,0,0]',
-            PRIMARY KEY (scene_key, key)
-        )
-        """,
-        "CREATE INDEX IF NOT EXISTS device_key ON device(key)",
-        """
-        CREATE TABLE IF NOT EXISTS scene_link (
-            from_scene TEXT COLLATE "C" NOT NULL REFERENCES scene(key) ON DELETE CASCADE,
-            to_scene TEXT COLLATE "C" NOT NULL REFERENCES scene(key) ON DELETE CASCADE,
-            translation TEXT NOT NULL,
-            rotation TEXT NOT NULL,
-            PRIMARY KEY (from_scene, to_scene)
-        )
-        """,
-        "CREATE INDEX IF NOT EXISTS scene_link_to ON scene_link(to_scene)",
-        """
-        CREATE TABLE IF NOT EXISTS object (
-            key TEXT COLLATE "C" PRIMARY KEY,
-            scene_key TEXT COLLATE "C" NOT NULL,
-            name TEXT NOT NULL DEFAULT '',
-            type TEXT NOT NULL DEFAULT '',
-            subtype TEXT NOT NULL DEFAULT '',
-            owner TEXT NOT NULL DEFAULT '',
-            parent TEXT NOT NULL DEFAULT '',
-            asset_sub_id TEXT NOT NULL DEFAULT '',
-            transform BYTEA NOT NULL,
-            assets TEXT NOT NULL DEFAULT '[]',
-            actions TEXT NOT NULL DEFAULT '[]',
-            seq BIGINT NOT NULL DEFAULT 0
-        )
-        """,
-        "CREATE INDEX IF NOT EXISTS object_scene ON object(scene_key)",
-        // Queries match names and parents exactly (reference 1.8); lock reloads look for owners.
-        "CREATE INDEX IF NOT EXISTS object_name ON object(name)",
-        "CREATE INDEX IF NOT EXISTS object_parent ON object(parent)",
-        "CREATE INDEX IF NOT EXISTS object_owner ON object(owner) WHERE owner <> ''",
-        """
-        CREATE TABLE IF NOT EXISTS property (
-            key TEXT COLLATE "C" PRIMARY KEY,
-            scene_key TEXT COLLATE "C" NOT NULL,
-            name TEXT NOT NULL DEFAULT '',
-            parent TEXT NOT NULL DEFAULT '',
-            asset_sub_id TEXT NOT NULL DEFAULT '',
-            property_values TEXT NOT NULL DEFAULT '[]',
-            actions TEXT NOT NULL DEFAULT '[]',
-            seq BIGINT NOT NULL DEFAULT 0
-        )
-        """,
-        "CREATE INDEX IF NOT EXISTS property_scene ON property(scene_key)",
-        "CREATE INDEX IF NOT EXISTS property_name ON property(name)",
-        // Adrestia's scene-to-pair mapping. No foreign key: a scene may be assigned before it exists.
-        """
-        CREATE TABLE IF NOT EXISTS scene_pairs (
-            scene_key TEXT COLLATE "C" PRIMARY KEY,
-            pair_id TEXT COLLATE "C" NOT NULL
-        )
-        """,
-        "CREATE INDEX IF NOT EXISTS scene_pairs_pair ON scene_pairs(pair_id)",
-    ]
+    /// Every schema made before the migrations table, by a list of `CREATE … IF NOT EXISTS`, holds what
+    /// versions 1 and 2 create; the later versions tolerate what it may hold of theirs.
+    static let unversionedSchemaVersion = 2
 
-    /// Creates the missing tables. The advisory lock serializes stores that start at the same time, which
-    /// `CREATE … IF NOT EXISTS` alone does not (two creators can both pass the check).
-    private func createSchema() async throws {
+    /// Applies the versions `aesel_migrations` lacks, in one transaction. The advisory lock serializes
+    /// stores that start at the same time: the others wait, then find nothing left to do.
+    private func migrate() async throws {
         try await transaction { connection in
-            try await Self.execute("SELECT pg_advisory_xact_lock(\(Self.schemaLockID))", on: connection, logger: self.logger)
-            for statement in Self.schema {
-                try await Self.execute(statement, on: connection, logger: self.logger)
+            try await self.rows("SELECT pg_advisory_xact_lock(\(Self.schemaLockID))", on: connection)
+            try await self.rows(
+                "CREATE TABLE IF NOT EXISTS aesel_migrations (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+                on: connection
+            )
+            var applied = Set(
+                try await self.rows("SELECT version FROM aesel_migrations", on: connection).map {
+                    try self.reader($0, table: "aesel_migrations").int64("version")
+                }
+            )
+            if applied.isEmpty, try await self.hasTable("scene", on: connection) {
+                for version in 1...Int64(Self.unversionedSchemaVersion) {
+                    try await self.rows("INSERT INTO aesel_migrations (version) VALUES (\(version))", on: connection)
+                    applied.insert(version)
+                }
+            }
+            for migration in SQLMigrations.all where !applied.contains(Int64(migration.version)) {
+                for statement in migration.statements(.postgres) {
+                    try await self.rows(SQLStatement(stringLiteral: statement), on: connection)
+                }
+                try await self.rows("INSERT INTO aesel_migrations (version) VALUES (\(Int64(migration.version)))", on: connection)
             }
         }
+    }
+
+    /// Whether the table `name` (a constant, spliced: `to_regclass` takes a cstring before PostgreSQL 14) exists.
+    private func hasTable(_ name: String, on connection: PostgresConnection) async throws -> Bool {
+        let found = try await rows("SELECT to_regclass('\(sql: name)') IS NOT NULL AS found", on: connection)
+        return try found.first.map { try reader($0, table: "aesel_migrations").bool("found") } ?? false
     }
 
     /// An arbitrary constant: "Aesel" in ASCII.
     private static let schemaLockID: Int64 = 0x41_65_73_65_6C
 
-    /// Runs `body` in one transaction on one pooled connection: COMMIT when it returns, ROLLBACK and
-    /// rethrow its error when it throws.
-    private func transaction<Result: Sendable>(
-        _ body: @Sendable (PostgresConnection) async throws -> Result
-    ) async throws -> Result {
-        try await client.withConnection { connection in
-            try await Self.execute("BEGIN", on: connection, logger: self.logger)
-            let result: Result
-            do {
-                result = try await body(connection)
-            } catch {
-                do {
-                    try await Self.execute("ROLLBACK", on: connection, logger: self.logger)
-                } catch let rollbackError {
-                    // The connection's state is unknown: close it so the pool never hands it out again.
-                    self.logger.warning("PostgreSQL ROLLBACK failed; closing the connection", metadata: ["error": "\(String(reflecting: rollbackError))"])
-                    try? await connection.close()
-                }
-                throw error
-            }
-            try await Self.execute("COMMIT", on: connection, logger: self.logger)
-            return result
-        }
-    }
-
-    /// Runs a query on a leased connection (in a transaction) and collects its rows.
-    @discardableResult
-    private static func execute(_ query: PostgresQuery, on connection: PostgresConnection, logger: Logger) async throws -> [PostgresRow] {
-        try await connection.query(query, logger: logger).collect()
-    }
-
-    /// Runs a query outside an explicit transaction (one statement is its own transaction) and
-    /// collects its rows.
-    private func rows(_ query: PostgresQuery) async throws -> [PostgresRow] {
-        try await client.query(query, logger: logger).collect()
-    }
-
-    /// Runs an INSERT, turning a unique violation into ``StoreError/duplicateKey(_:)``.
-    private func insert(_ query: PostgresQuery, key: String) async throws {
-        do {
-            _ = try await rows(query)
-        } catch let error as PSQLError where error.serverInfo?[.sqlState] == Self.uniqueViolation {
-            throw StoreError.duplicateKey(key)
-        }
-    }
-
-    private static let uniqueViolation = "23505"
-
     // MARK: Scenes
 
-    private static let sceneColumns = "key, name, description, thumbnail, region, latitude, longitude, distance, active, public, assets, tags"
-
-    private static func scene(_ row: PostgresRow) throws -> Scene {
-        let (key, name, description, thumbnail, region, latitude, longitude, distance, isActive, isPublic, assets, tags) =
-            try row.decode((String, String, String, String, String, Double?, Double?, Double, Bool, Bool, String, String).self)
-        return Scene(
-            key: key,
-            name: name,
-            description: description,
-            thumbnail: thumbnail,
-            region: region,
-            latitude: latitude,
-            longitude: longitude,
-            distance: distance,
-            isActive: isActive,
-            isPublic: isPublic,
-            assets: ColumnCoding.decode(assets) ?? [],
-            tags: ColumnCoding.decode(tags) ?? []
-        )
-    }
-
     public func createScene(_ scene: Scene) async throws {
-        try await insert(
-            """
-            INSERT INTO scene (\(unescaped: Self.sceneColumns))
-            VALUES (\(scene.key), \(scene.name), \(scene.description), \(scene.thumbnail), \(scene.region),
-                    \(scene.latitude), \(scene.longitude), \(scene.distance), \(scene.isActive), \(scene.isPublic),
-                    \(ColumnCoding.json(scene.assets)), \(ColumnCoding.json(scene.tags)))
-            """,
-            key: scene.key
-        )
+        try await rows(SceneTable.insert(scene), key: scene.key)
     }
 
     public func scene(key: String) async throws -> Scene? {
-        try await rows("SELECT \(unescaped: Self.sceneColumns) FROM scene WHERE key = \(key)").first.map(Self.scene)
+        try await fetch(SceneTable.self, SceneTable.select(key: key)).first
     }
 
     public func updateScene(key: String, _ change: @escaping @Sendable (inout Scene) throws -> Void) async throws -> Scene? {
-        try await transaction { connection in
-            let locked = try await Self.execute(
-                "SELECT \(unescaped: Self.sceneColumns) FROM scene WHERE key = \(key) FOR UPDATE", on: connection, logger: self.logger
-            )
-            guard var scene = try locked.first.map(Self.scene) else { return nil }
-            try change(&scene)
-            scene.key = key
-            try await Self.execute(
-                """
-                UPDATE scene SET name = \(scene.name), description = \(scene.description), thumbnail = \(scene.thumbnail),
-                    region = \(scene.region), latitude = \(scene.latitude), longitude = \(scene.longitude),
-                    distance = \(scene.distance), active = \(scene.isActive), public = \(scene.isPublic),
-                    assets = \(ColumnCoding.json(scene.assets)), tags = \(ColumnCoding.json(scene.tags))
-                WHERE key = \(key)
-                """,
-                on: connection,
-                logger: self.logger
-            )
-            return scene
-        }
+        try await readModifyWrite(SceneTable.self, key: key, change: change)
     }
 
     public func deleteScene(key: String) async throws -> Bool {
         try await transaction { connection in
-            // The foreign keys cascade too; deleting explicitly keeps this correct on tables made without them.
-            try await Self.execute("DELETE FROM device WHERE scene_key = \(key)", on: connection, logger: self.logger)
-            try await Self.execute(
-                "DELETE FROM scene_link WHERE from_scene = \(key) OR to_scene = \(key)", on: connection, logger: self.logger
-            )
-            try await Self.execute("DELETE FROM scene_pairs WHERE scene_key = \(key)", on: connection, logger: self.logger)
-            let deleted = try await Self.execute("DELETE FROM scene WHERE key = \(key) RETURNING key", on: connection, logger: self.logger)
-            return !deleted.isEmpty
+            var deleted = false
+            for statement in SceneTable.delete(key: key) { deleted = try await !self.rows(statement, on: connection).isEmpty }
+            return deleted
         }
     }
 
     public func scenes(name: String?, region: String?) async throws -> [Scene] {
-        var query = PostgresQuery.StringInterpolation(literalCapacity: 160, interpolationCount: 2)
-        query.appendLiteral("SELECT \(Self.sceneColumns) FROM scene WHERE TRUE")
-        if let name {
-            query.appendLiteral(" AND name = ")
-            query.appendInterpolation(name)
-        }
-        if let region {
-            query.appendLiteral(" AND region = ")
-            query.appendInterpolation(region)
-        }
-        query.appendLiteral(" ORDER BY key")
-        return try await rows(PostgresQuery(stringInterpolation: query)).map(Self.scene)
+        try await fetch(SceneTable.self, SceneTable.matching(name: name, region: region))
     }
 
     // MARK: Registration
 
-    private static let deviceColumns = "key, hostname, port, connection_string, format, translation, rotation"
-
-    private static func device(_ row: PostgresRow) throws -> Device {
-        let (key, hostname, port, connectionString, format, translation, rotation) =
-            try row.decode((String, String, Int, String, String, String, String).self)
-        return Device(
-            key: key,
-            hostname: hostname,
-            port: port,
-            connectionString: connectionString,
-            format: EventFormat(rawValue: format) ?? .json,
-            transform: DeviceTransform(translation: ColumnCoding.vector(translation), rotation: ColumnCoding.vector(rotation))
-        )
-    }
-
     public func register(_ device: Device, inScene sceneKey: String) async throws {
-        _ = try await rows(
-            """
-            INSERT INTO device (scene_key, \(unescaped: Self.deviceColumns))
-            VALUES (\(sceneKey), \(device.key), \(device.hostname), \(device.port), \(device.connectionString),
-                    \(device.format.rawValue), \(ColumnCoding.json(device.transform.translation)),
-                    \(ColumnCoding.json(device.transform.rotation)))
-            ON CONFLICT (scene_key, key) DO UPDATE SET
-                hostname = EXCLUDED.hostname, port = EXCLUDED.port, connection_string = EXCLUDED.connection_string,
-                format = EXCLUDED.format, translation = EXCLUDED.translation, rotation = EXCLUDED.rotation
-            """
-        )
+        try await rows(DeviceTable.upsert(Registration(sceneKey: sceneKey, device: device)), key: sceneKey)
     }
 
     public func deregister(deviceKey: String, fromScene sceneKey: String) async throws -> Bool {
-        try await !rows("DELETE FROM device WHERE scene_key = \(sceneKey) AND key = \(deviceKey) RETURNING key").isEmpty
+        try await !rows(DeviceTable.delete(deviceKey: deviceKey, sceneKey: sceneKey)).isEmpty
     }
 
     public func devices(inScene sceneKey: String) async throws -> [Device] {
-        try await rows("SELECT \(unescaped: Self.deviceColumns) FROM device WHERE scene_key = \(sceneKey) ORDER BY key")
-            .map(Self.device)
+        try await fetch(DeviceTable.self, DeviceTable.inScene(sceneKey)).map(\.device)
     }
 
     public func registrations(ofDevice deviceKey: String) async throws -> [(sceneKey: String, device: Device)] {
-        try await rows(
-            "SELECT \(unescaped: Self.deviceColumns), scene_key FROM device WHERE key = \(deviceKey) ORDER BY scene_key"
-        ).map { row in
-            // The device columns come first, so `device(_:)` decodes them and ignores the trailing scene key.
-            (sceneKey: try row.makeRandomAccess()["scene_key"].decode(String.self), device: try Self.device(row))
-        }
+        try await fetch(DeviceTable.self, DeviceTable.ofDevice(deviceKey)).map { (sceneKey: $0.sceneKey, device: $0.device) }
     }
 
     // MARK: Scene links
 
     public func setLink(_ link: SceneLink) async throws {
-        try await transaction { connection in
-            try await Self.execute(
-                """
-                DELETE FROM scene_link
-                WHERE (from_scene = \(link.from) AND to_scene = \(link.to)) OR (from_scene = \(link.to) AND to_scene = \(link.from))
-                """,
-                on: connection,
-                logger: self.logger
-            )
-            try await Self.execute(
-                """
-                INSERT INTO scene_link (from_scene, to_scene, translation, rotation)
-                VALUES (\(link.from), \(link.to), \(ColumnCoding.json(link.transform.translation)),
-                        \(ColumnCoding.json(link.transform.rotation)))
-                """,
-                on: connection,
-                logger: self.logger
-            )
+        try await transaction(key: "\(link.from) or \(link.to)") { connection in
+            for statement in SceneLinkTable.set(link) { try await self.rows(statement, on: connection) }
         }
     }
 
     public func links(touching sceneKeys: [String]) async throws -> [SceneLink] {
         guard !sceneKeys.isEmpty else { return [] }
-        return try await rows(
-            """
-            SELECT from_scene, to_scene, translation, rotation FROM scene_link
-            WHERE from_scene = ANY(\(sceneKeys)) OR to_scene = ANY(\(sceneKeys))
-            ORDER BY from_scene, to_scene
-            """
-        ).map { row in
-            let (from, to, translation, rotation) = try row.decode((String, String, String, String).self)
-            return SceneLink(
-                from: from,
-                to: to,
-                transform: DeviceTransform(translation: ColumnCoding.vector(translation), rotation: ColumnCoding.vector(rotation))
-            )
-        }
+        return try await fetch(SceneLinkTable.self, SceneLinkTable.touching(sceneKeys))
     }
 
     // MARK: Scene-to-pair mapping
 
     public func pairOfScene(_ sceneKey: String) async throws -> String? {
-        try await rows("SELECT pair_id FROM scene_pairs WHERE scene_key = \(sceneKey)").first?.decode(String.self)
+        try await strings("pair_id", of: ScenePairTable.name, ScenePairTable.pair(ofScene: sceneKey)).first
     }
 
     public func assignScene(_ sceneKey: String, toPair pairID: String, ifCurrently expected: String?) async throws -> Bool {
-        // One statement each: of concurrent inserts of one key only one inserts, and a concurrent update waits
-        // for the first to commit, then re-checks `pair_id` on the row that one wrote.
-        let changed: [PostgresRow]
-        if let expected {
-            changed = try await rows(
-                """
-                UPDATE scene_pairs SET pair_id = \(pairID) WHERE scene_key = \(sceneKey) AND pair_id = \(expected)
-                RETURNING scene_key
-                """
-            )
-        } else {
-            changed = try await rows(
-                """
-                INSERT INTO scene_pairs (scene_key, pair_id) VALUES (\(sceneKey), \(pairID))
-                ON CONFLICT (scene_key) DO NOTHING RETURNING scene_key
-                """
-            )
-        }
-        return !changed.isEmpty
+        try await !rows(ScenePairTable.assign(sceneKey, toPair: pairID, ifCurrently: expected)).isEmpty
     }
 
     public func scenes(onPair pairID: String) async throws -> [String] {
-        try await rows("SELECT scene_key FROM scene_pairs WHERE pair_id = \(pairID) ORDER BY scene_key").map { try $0.decode(String.self) }
+        try await strings("scene_key", of: ScenePairTable.name, ScenePairTable.scenes(onPair: pairID))
     }
 
     public func sceneCountsByPair() async throws -> [String: Int] {
-        let counts = try await rows("SELECT pair_id, COUNT(*) FROM scene_pairs GROUP BY pair_id").map { row in
-            let (pairID, count) = try row.decode((String, Int64).self)
-            return (pairID, Int(count))
+        let counts = try await rows(ScenePairTable.counts).map { row in
+            let reader = self.reader(row, table: ScenePairTable.name)
+            return (try reader.string("pair_id"), Int(try reader.int64("scenes")))
         }
         return Dictionary(uniqueKeysWithValues: counts)
     }
 
     // MARK: Objects
 
-    private static let objectColumns =
-        "key, scene_key, name, type, subtype, owner, parent, asset_sub_id, transform, assets, actions, seq"
-
-    private static func object(_ row: PostgresRow) throws -> SceneObject {
-        let (key, sceneKey, name, type, subtype, owner, parent, assetSubID, transform, assets, actions, sequence) =
-            try row.decode((String, String, String, String, String, String, String, String, Data, String, String, Int64).self)
-        return SceneObject(
-            key: key,
-            sceneKey: sceneKey,
-            name: name,
-            type: type,
-            subtype: subtype,
-            owner: owner,
-            parent: parent,
-            assetSubID: assetSubID,
-            transform: ColumnCoding.transform(transform),
-            assets: ColumnCoding.decode(assets) ?? [],
-            actions: ColumnCoding.decode(actions) ?? [],
-            sequence: UInt64(bitPattern: sequence)
-        )
-    }
-
     public func createObject(_ object: SceneObject) async throws {
-        try await insert(
-            """
-            INSERT INTO object (\(unescaped: Self.objectColumns))
-            VALUES (\(object.key), \(object.sceneKey), \(object.name), \(object.type), \(object.subtype), \(object.owner),
-                    \(object.parent), \(object.assetSubID), \(ColumnCoding.blob(object.transform)),
-                    \(ColumnCoding.json(object.assets)), \(ColumnCoding.json(object.actions)),
-                    \(Int64(bitPattern: object.sequence)))
-            """,
-            key: object.key
-        )
+        try await rows(ObjectTable.insert(object), key: object.key)
     }
 
     public func object(key: String) async throws -> SceneObject? {
-        try await rows("SELECT \(unescaped: Self.objectColumns) FROM object WHERE key = \(key)").first.map(Self.object)
+        try await fetch(ObjectTable.self, ObjectTable.select(key: key)).first
     }
 
     public func updateObject(key: String, _ change: @escaping @Sendable (inout SceneObject) throws -> Void) async throws -> SceneObject? {
-        try await transaction { connection in
-            let locked = try await Self.execute(
-                "SELECT \(unescaped: Self.objectColumns) FROM object WHERE key = \(key) FOR UPDATE", on: connection, logger: self.logger
-            )
-            guard var object = try locked.first.map(Self.object) else { return nil }
-            try change(&object)
-            object.key = key
-            try await Self.execute(
-                """
-                UPDATE object SET scene_key = \(object.sceneKey), name = \(object.name), type = \(object.type),
-                    subtype = \(object.subtype), owner = \(object.owner), parent = \(object.parent),
-                    asset_sub_id = \(object.assetSubID), transform = \(ColumnCoding.blob(object.transform)),
-                    assets = \(ColumnCoding.json(object.assets)), actions = \(ColumnCoding.json(object.actions)),
-                    seq = \(Int64(bitPattern: object.sequence))
-                WHERE key = \(key)
-                """,
-                on: connection,
-                logger: self.logger
-            )
-            return object
-        }
+        try await readModifyWrite(ObjectTable.self, key: key, change: change)
     }
 
     public func deleteObject(key: String) async throws -> SceneObject? {
-        try await rows("DELETE FROM object WHERE key = \(key) RETURNING \(unescaped: Self.objectColumns)").first.map(Self.object)
+        try await fetch(ObjectTable.self, ObjectTable.delete(key: key)).first
     }
 
     public func objects(matching filter: ObjectFilter, limit: Int) async throws -> [SceneObject] {
-        var query = PostgresQuery.StringInterpolation(literalCapacity: 256, interpolationCount: 9)
-        query.appendLiteral("SELECT \(Self.objectColumns) FROM object WHERE TRUE")
-        for (column, value) in filter.exactMatches {
-            query.appendLiteral(" AND \(column) = ")
-            query.appendInterpolation(value)
-        }
-        if filter.lockedOnly {
-            query.appendLiteral(" AND owner <> ''")
-        }
-        if filter.assets.count == 1 {
-            // Has this asset: the JSON array contains it.
-            query.appendLiteral(" AND assets::jsonb @> jsonb_build_array(")
-            query.appendInterpolation(filter.assets[0])
-            query.appendLiteral("::text)")
-        } else if filter.assets.count > 1 {
-            // Has exactly these assets, in this order: JSON array equality is ordered.
-            query.appendLiteral(" AND assets::jsonb = ")
-            query.appendInterpolation(ColumnCoding.json(filter.assets))
-            query.appendLiteral("::jsonb")
-        }
-        query.appendLiteral(" ORDER BY key LIMIT ")
-        query.appendInterpolation(max(0, limit))
-        return try await rows(PostgresQuery(stringInterpolation: query)).map(Self.object)
+        try await fetch(ObjectTable.self, ObjectTable.matching(filter, limit: limit, dialect: .postgres))
     }
 
     public func applyTransforms(_ updates: [TransformUpdate]) async throws -> Int {
-        try await applyEventUpdates(
-            try updates.map { update in
-                try """
-                    UPDATE object SET transform = \(ColumnCoding.blob(update.transform)), seq = \(Int64(bitPattern: update.sequence))
-                    WHERE key = \(update.objectKey) AND scene_key = \(update.sceneKey)
-                    RETURNING key
-                    """
-            }
-        )
+        try await applyEventWrites(EventWrites<Data>.transforms(updates), as: "bytea") { ByteBuffer(bytes: $0) }
     }
 
     // MARK: Properties
 
-    private static let propertyColumns = "key, scene_key, name, parent, asset_sub_id, property_values, actions, seq"
-
-    private static func property(_ row: PostgresRow) throws -> SceneProperty {
-        let (key, sceneKey, name, parent, assetSubID, values, actions, sequence) =
-            try row.decode((String, String, String, String, String, String, String, Int64).self)
-        return SceneProperty(
-            key: key,
-            sceneKey: sceneKey,
-            name: name,
-            parent: parent,
-            assetSubID: assetSubID,
-            values: ColumnCoding.decode(values) ?? [],
-            actions: ColumnCoding.decode(actions) ?? [],
-            sequence: UInt64(bitPattern: sequence)
-        )
-    }
-
     public func createProperty(_ property: SceneProperty) async throws {
-        try await insert(
-            """
-            INSERT INTO property (\(unescaped: Self.propertyColumns))
-            VALUES (\(property.key), \(property.sceneKey), \(property.name), \(property.parent), \(property.assetSubID),
-                    \(ColumnCoding.json(Array(property.values.prefix(SceneProperty.maximumValues)))),
-                    \(ColumnCoding.json(property.actions)), \(Int64(bitPattern: property.sequence)))
-            """,
-            key: property.key
-        )
+        try await rows(PropertyTable.insert(property), key: property.key)
     }
 
     public func property(key: String) async throws -> SceneProperty? {
-        try await rows("SELECT \(unescaped: Self.propertyColumns) FROM property WHERE key = \(key)").first.map(Self.property)
+        try await fetch(PropertyTable.self, PropertyTable.select(key: key)).first
     }
 
     public func updateProperty(key: String, _ change: @escaping @Sendable (inout SceneProperty) throws -> Void) async throws -> SceneProperty? {
-        try await transaction { connection in
-            let locked = try await Self.execute(
-                "SELECT \(unescaped: Self.propertyColumns) FROM property WHERE key = \(key) FOR UPDATE", on: connection, logger: self.logger
-            )
-            guard var property = try locked.first.map(Self.property) else { return nil }
+        try await readModifyWrite(PropertyTable.self, key: key) { property in
             try change(&property)
-            property.key = key
-            property.values = Array(property.values.prefix(SceneProperty.maximumValues))
-            try await Self.execute(
-                """
-                UPDATE property SET scene_key = \(property.sceneKey), name = \(property.name), parent = \(property.parent),
-                    asset_sub_id = \(property.assetSubID), property_values = \(ColumnCoding.json(property.values)),
-                    actions = \(ColumnCoding.json(property.actions)), seq = \(Int64(bitPattern: property.sequence))
-                WHERE key = \(key)
-                """,
-                on: connection,
-                logger: self.logger
-            )
-            return property
+            property = PropertyTable.stored(property)
         }
     }
 
     public func deleteProperty(key: String) async throws -> SceneProperty? {
-        try await rows("DELETE FROM property WHERE key = \(key) RETURNING \(unescaped: Self.propertyColumns)").first
-            .map(Self.property)
+        try await fetch(PropertyTable.self, PropertyTable.delete(key: key)).first
     }
 
     public func properties(matching filter: PropertyFilter, limit: Int) async throws -> [SceneProperty] {
-        var query = PostgresQuery.StringInterpolation(literalCapacity: 192, interpolationCount: 5)
-        query.appendLiteral("SELECT \(Self.propertyColumns) FROM property WHERE TRUE")
-        for (column, value) in filter.exactMatches {
-            query.appendLiteral(" AND \(column) = ")
-            query.appendInterpolation(value)
-        }
-        query.appendLiteral(" ORDER BY key LIMIT ")
-        query.appendInterpolation(max(0, limit))
-        return try await rows(PostgresQuery(stringInterpolation: query)).map(Self.property)
+        try await fetch(PropertyTable.self, PropertyTable.matching(filter, limit: limit))
     }
 
     public func applyPropertyValues(_ updates: [PropertyValuesUpdate]) async throws -> Int {
-        try await applyEventUpdates(
-            updates.map { update in
-                let values = ColumnCoding.json(Array(update.values.prefix(SceneProperty.maximumValues)))
-                return """
-                    UPDATE property SET property_values = \(values), seq = \(Int64(bitPattern: update.sequence))
-                    WHERE key = \(update.propertyKey) AND scene_key = \(update.sceneKey)
-                    RETURNING key
-                    """
-            }
-        )
+        try await applyEventWrites(EventWrites<String>.propertyValues(updates), as: "text") { $0 }
     }
 
     public func memberKeys(ofScene sceneKey: String) async throws -> SceneMemberKeys {
-        var members = SceneMemberKeys()
-        for try await key in try await client.query("SELECT key FROM object WHERE scene_key = \(sceneKey)", logger: logger).decode(String.self) {
-            members.objects.insert(key)
-        }
-        for try await key in try await client.query("SELECT key FROM property WHERE scene_key = \(sceneKey)", logger: logger).decode(String.self) {
-            members.properties.insert(key)
-        }
-        return members
+        SceneMemberKeys(
+            objects: Set(try await strings("key", of: ObjectTable.name, ObjectTable.keys(inScene: sceneKey))),
+            properties: Set(try await strings("key", of: PropertyTable.name, PropertyTable.keys(inScene: sceneKey)))
+        )
     }
 
-    /// Runs event updates (each `… RETURNING key`, so one that matches no row returns none) in one transaction and
-    /// counts the rows they changed. Events are never acknowledged, so, like SQLiteStore's, their commit
-    /// does not wait for the WAL flush; the next acknowledged commit makes them durable with it.
-    private func applyEventUpdates(_ statements: [PostgresQuery]) async throws -> Int {
-        guard !statements.isEmpty else { return 0 }
-        return try await transaction { connection in
-            try await Self.execute("SET LOCAL synchronous_commit = off", on: connection, logger: self.logger)
-            var changed = 0
-            for statement in statements {
-                changed += try await Self.execute(statement, on: connection, logger: self.logger).count
+    // MARK: Statements
+
+    private static func query(_ statement: SQLStatement) -> PostgresQuery {
+        var binds = PostgresBindings(capacity: statement.values.count)
+        for value in statement.values {
+            switch value {
+            case .text(let text): binds.append(text)
+            case .real(let number): binds.append(number)
+            case .integer(let integer): binds.append(integer)
+            case .bool(let bool): binds.append(bool)
+            case .blob(let data): binds.append(ByteBuffer(bytes: data))
+            case .null: binds.appendNull()
             }
-            return changed
+        }
+        return PostgresQuery(unsafeSQL: statement.sql(.postgres), binds: binds)
+    }
+
+    /// Runs one statement (its own transaction) and collects its rows; `key` names the row a constraint
+    /// failure is about.
+    @discardableResult
+    private func rows(_ statement: SQLStatement, key: String? = nil) async throws -> [PostgresRow] {
+        do {
+            return try await client.query(Self.query(statement), logger: logger).collect()
+        } catch {
+            throw Self.storeError(error, key: key)
         }
     }
+
+    /// Runs one statement of a ``transaction(key:_:)``, which translates its errors.
+    @discardableResult
+    private func rows(_ statement: SQLStatement, on connection: PostgresConnection) async throws -> [PostgresRow] {
+        try await connection.query(Self.query(statement), logger: logger).collect()
+    }
+
+    /// Runs `body` in one transaction: committed when it returns, rolled back when it throws (its error is
+    /// rethrown as it is, a PostgreSQL one translated).
+    private func transaction<Result: Sendable>(
+        key: String? = nil, _ body: (PostgresConnection) async throws -> Result
+    ) async throws -> Result {
+        do {
+            return try await client.withTransaction(logger: logger) { connection in try await body(connection) }
+        } catch {
+            throw Self.storeError(error, key: key)
+        }
+    }
+
+    private func reader(_ row: PostgresRow, table: String) -> RowReader<Columns> {
+        RowReader(Columns(row: PostgresRandomAccessRow(row)), table: table, metrics: metrics)
+    }
+
+    private func decode<Table: SQLTable>(_ table: Table.Type, _ rows: [PostgresRow]) throws -> [Table.Record] {
+        try rows.map { try Table.decode(reader($0, table: Table.name)) }
+    }
+
+    private func fetch<Table: SQLTable>(_ table: Table.Type, _ statement: SQLStatement) async throws -> [Table.Record] {
+        try decode(Table.self, try await rows(statement))
+    }
+
+    /// One text column of each row of `table`.
+    private func strings(_ column: String, of table: String, _ statement: SQLStatement) async throws -> [String] {
+        try await rows(statement).map { try reader($0, table: table).string(column) }
+    }
+
+    /// Reads the row `key` and locks it until the transaction ends: the one `SELECT … FOR UPDATE`.
+    private func lockedRow<Table: KeyedSQLTable>(_ table: Table.Type, key: String, on connection: PostgresConnection) async throws -> Table.Record? {
+        try decode(Table.self, try await rows("\(Table.select(key: key)) FOR UPDATE", on: connection)).first
+    }
+
+    /// Locks the row `key`, lets `change` edit it and writes every column back. Returns the record as stored
+    /// (with its key, whatever `change` does), or nil when there is no such row.
+    private func readModifyWrite<Table: KeyedSQLTable>(
+        _ table: Table.Type, key: String, change: @escaping @Sendable (inout Table.Record) throws -> Void
+    ) async throws -> Table.Record? {
+        try await transaction(key: key) { connection in
+            guard var record = try await self.lockedRow(Table.self, key: key, on: connection) else { return nil }
+            try change(&record)
+            record[keyPath: Table.key] = key
+            try await self.rows(Table.update(record, key: key), on: connection)
+            return record
+        }
+    }
+
+    /// Writes a batch of event updates in one statement, each column bound as one array (`type` is the
+    /// value's), and counts the rows it changed. Events are never acknowledged, so, like SQLiteStore's,
+    /// their commit does not wait for the WAL flush; the next acknowledged commit makes them durable with it.
+    private func applyEventWrites<Value, Element: PostgresArrayEncodable & PostgresNonThrowingEncodable>(
+        _ writes: EventWrites<Value>, as type: String, _ element: (Value) -> Element
+    ) async throws -> Int {
+        guard !writes.keys.isEmpty else { return 0 }
+        var binds = PostgresBindings(capacity: 4)
+        binds.append(writes.keys)
+        binds.append(writes.sceneKeys)
+        binds.append(writes.values.map(element))
+        binds.append(writes.sequences)
+        let table = writes.table
+        let update = PostgresQuery(
+            unsafeSQL: """
+                WITH changed AS (
+                    UPDATE \(table) SET \(writes.valueColumn) = batch.value, seq = batch.seq
+                    FROM unnest($1::text[], $2::text[], $3::\(type)[], $4::int8[]) AS batch(key, scene_key, value, seq)
+                    WHERE \(table).key = batch.key AND \(table).scene_key = batch.scene_key
+                    RETURNING 1
+                )
+                SELECT count(*) AS changed FROM changed
+                """,
+            binds: binds
+        )
+        return try await transaction { connection in
+            try await self.rows("SET LOCAL synchronous_commit = off", on: connection)
+            let rows = try await connection.query(update, logger: self.logger).collect()
+            return try rows.first.map { Int(try self.reader($0, table: table).int64("changed")) } ?? 0
+        }
+    }
+
+    /// PostgreSQL's errors as the store's; a StoreError (a corrupt row) and the errors of `update…` closures
+    /// pass through.
+    static func storeError(_ error: any Error, key: String?) -> any Error {
+        if let error = error as? PostgresTransactionError {
+            // The closure's error first: it is why the transaction rolled back.
+            guard let cause = error.closureError ?? error.beginError ?? error.commitError else {
+                return StoreError(.unexpected, "the PostgreSQL transaction failed", underlyingError: error)
+            }
+            return storeError(cause, key: key)
+        }
+        if let error = error as? ConnectionPoolError {
+            // The pool is shut down (the store closed), or has failed to connect for a while.
+            return StoreError(.unavailable, "PostgreSQL cannot be reached", underlyingError: error)
+        }
+        guard let error = error as? PSQLError else { return error }
+        let row = key.map { "the key \($0)" } ?? "a row"
+        guard error.code == .server else {
+            switch error.code {
+            case .connectionError, .serverClosedConnection, .clientClosedConnection, .uncleanShutdown, .poolClosed, .queryCancelled:
+                return StoreError(.unavailable, "PostgreSQL cannot be reached (\(error.code))", underlyingError: error)
+            case .tooManyParameters:
+                return StoreError(.invalid, "too many values for one PostgreSQL statement", underlyingError: error)
+            default:
+                return StoreError(.unexpected, "PostgreSQL failed (\(error.code))", underlyingError: error)
+            }
+        }
+        let state = error.serverInfo?[.sqlState] ?? ""
+        switch state {
+        case "23505":
+            return StoreError(.duplicate, "\(row) already exists", underlyingError: error)
+        case "23503":
+            return StoreError(.notFound, "there is no scene \(key ?? "")", underlyingError: error)
+        case _ where state.hasPrefix("08") || state.hasPrefix("53") || state.hasPrefix("58") || state.hasPrefix("57P"):
+            // Connection exceptions, insufficient resources (disk full, too many connections), system
+            // (I/O) errors, a server shutting down or starting up.
+            return StoreError(.unavailable, "PostgreSQL cannot answer now (SQLSTATE \(state))", underlyingError: error)
+        case _ where state.hasPrefix("22") || state.hasPrefix("23"):
+            return StoreError(.invalid, "PostgreSQL refuses a value for \(row) (SQLSTATE \(state))", underlyingError: error)
+        default:
+            return StoreError(.unexpected, "PostgreSQL failed (SQLSTATE \(state))", underlyingError: error)
+        }
+    }
+}
+
+/// PostgresNIO's row as ``SQLRow``.
+private struct Columns: SQLRow {
+    let row: PostgresRandomAccessRow
+
+    private func value<Value: PostgresDecodable>(_ column: String, as type: Value.Type) throws -> Value? {
+        guard row.contains(column) else { throw StoreError(.unexpected, "no column \(column) in the result") }
+        let cell = row[column]
+        guard cell.bytes != nil else { return nil }
+        return try cell.decode(Value.self)
+    }
+
+    func text(_ column: String) throws -> String? { try value(column, as: String.self) }
+    func real(_ column: String) throws -> Double? { try value(column, as: Double.self) }
+    func integer(_ column: String) throws -> Int64? { try value(column, as: Int64.self) }
+    func bool(_ column: String) throws -> Bool? { try value(column, as: Bool.self) }
+    func blob(_ column: String) throws -> Data? { try value(column, as: Data.self) }
 }
 
 // MARK: Administration

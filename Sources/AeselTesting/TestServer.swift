@@ -31,6 +31,8 @@ package final class TestServer: @unchecked Sendable {
     /// A server on a fresh store of `kind`: SQLite in its data folder, or a PostgreSQL database of its own.
     package static func start(store kind: StoreKind) async throws -> TestServer {
         switch kind {
+        case .memory:
+            throw TestSetupError(description: "a server process has no in-memory store: use StoreKind.durable")
         case .sqlite:
             return try TestServer()
         case .postgres:

@@ -5,8 +5,12 @@ import Foundation
 
 /// The back ends that must pass the store contract.
 package enum StoreKind: String, CaseIterable, Sendable {
+    case memory
     case sqlite
     case postgres
+
+    /// The ones a server process can open (`aesel serve` has no in-memory store).
+    package static let durable: [StoreKind] = [.sqlite, .postgres]
 }
 
 /// Why a test could not set up what it needs (a store, a broker, a server).
@@ -21,25 +25,32 @@ package struct TestSetupError: Error, CustomStringConvertible {
     )
 }
 
-/// One isolated store of a back end: a temporary folder (SQLite) or a database of its own (PostgreSQL),
-/// which a test can open several times and which is removed afterwards.
+/// One isolated store of a back end: rows in memory, a temporary folder (SQLite) or a database of its own
+/// (PostgreSQL), which a test can open several times and which is removed afterwards.
 package struct TestStore: Sendable {
     package let kind: StoreKind
+    /// The SQLite data folder or the PostgreSQL URL (empty in memory): where a test can reach the rows
+    /// without the store.
+    package let address: String
     package let open: @Sendable () async throws -> any AeselStore
     package let remove: @Sendable () async throws -> Void
 
     package static func make(_ kind: StoreKind) async throws -> TestStore {
         switch kind {
+        case .memory:
+            let rows = InMemoryStore()
+            return TestStore(kind: kind, address: "", open: { rows.reopened() }, remove: {})
         case .sqlite:
             let folder = NSTemporaryDirectory() + "aesel-store-\(UUID().uuidString)"
             return TestStore(
                 kind: kind,
+                address: folder,
                 open: { try await SQLiteStore.open(dataFolder: folder) },
                 remove: { try? FileManager.default.removeItem(atPath: folder) }
             )
         case .postgres:
             let (url, remove) = try await postgresDatabase()
-            return TestStore(kind: kind, open: { try await PostgresStore(url: url) }, remove: remove)
+            return TestStore(kind: kind, address: url, open: { try await PostgresStore(url: url) }, remove: remove)
         }
     }
 

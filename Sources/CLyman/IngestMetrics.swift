@@ -18,6 +18,8 @@ public struct IngestMetrics: Sendable {
     public let readErrors: Counter
     public let persisted: Counter
     public let persistFailures: Counter
+    /// Write-behind flushes that found the store unavailable and kept their batch for the next one.
+    public let storeUnavailable: Counter
     private let decodeDrops: [EventDecodeError: Counter]
     private let evictions: [Table: Counter]
 
@@ -34,6 +36,7 @@ public struct IngestMetrics: Sendable {
         readErrors = counter("aesel_udp_read_errors_total")
         persisted = counter("aesel_persisted_transforms_total")
         persistFailures = counter("aesel_persist_failures_total")
+        storeUnavailable = counter("aesel_store_unavailable_total")
         decodeDrops = Dictionary(uniqueKeysWithValues: EventDecodeError.allCases.map { ($0, counter("aesel_udp_dropped_total", [("reason", $0.label)])) })
         evictions = Dictionary(uniqueKeysWithValues: Table.allCases.map { ($0, counter("aesel_state_evictions_total", [("table", $0.rawValue)])) })
     }

@@ -10,8 +10,8 @@ import Synchronization
 ///
 /// Reads see a transform as soon as it is recorded (``newest(objectKey:)``), so the interval trades only
 /// how much a crash may lose against store load, never freshness. A slow or failing store never slows
-/// forwarding: a failed batch is merged back under newer updates and retried. Graceful shutdown writes
-/// everything that is pending.
+/// forwarding: a batch the store is unavailable for is merged back under newer updates and retried. Graceful
+/// shutdown writes everything that is pending.
 public final class TransformWriteBehind: Service {
     struct State {
         /// Recorded since the last flush started.
@@ -79,16 +79,19 @@ public final class TransformWriteBehind: Service {
     }
 
     public func run() async throws {
-        // Not cancelled on graceful shutdown: a write cut short would only be retried below.
+        // The wait ends at graceful shutdown, so the last flush follows at once; a write is never cut short
+        // (it would only be retried below).
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            try? await Task.sleep(for: interval)
+            try? await cancelWhenGracefulShutdown { [interval] in try await Task.sleep(for: interval) }
             await flush()
         }
         // The last flush runs in its own task so that even a cancelled service writes what it holds.
         await Task { await self.flush() }.value
     }
 
-    /// Writes everything pending now.
+    /// Writes everything pending now. An unavailable store keeps the whole batch for the next flush; any
+    /// other failure is an update the store refuses, so the batch is written one by one and only the
+    /// refused ones are dropped.
     public func flush() async {
         let (transforms, values) = state.withLock { state in
             state.writing = state.pending
@@ -98,39 +101,84 @@ public final class TransformWriteBehind: Service {
             return (state.writing, state.writingValues)
         }
         guard !transforms.isEmpty || !values.isEmpty else { return }
+        let batch = transforms.count + values.count
         do {
             try await store.applyTransforms(Array(transforms.values))
             try await store.applyPropertyValues(Array(values.values))
-            metrics.persisted.increment(by: transforms.count + values.count)
-            state.withLock { state in
-                state.writing.removeAll(keepingCapacity: true)
-                state.writingValues.removeAll(keepingCapacity: true)
-            }
+            metrics.persisted.increment(by: batch)
+            finishWriting()
+        } catch let error as StoreError where error.code == .unavailable {
+            metrics.storeUnavailable.increment()
+            logger.info("store unavailable; the write-behind batch waits for the next flush", metadata: ["error": "\(error)", "aesel.batch": "\(batch)"])
+            finishWriting(requeueing: transforms, values)
         } catch {
-            // One bad update must not hold back the others for ever: write them one by one. When none
-            // goes through the store is down, so all wait for the next flush; otherwise the ones the store
-            // refuses are dropped.
             metrics.persistFailures.increment()
-            logger.warning("write-behind batch failed; writing it one by one", metadata: ["error": "\(error)", "aesel.batch": "\(transforms.count + values.count)"])
-            var failedTransforms: [String: TransformUpdate] = [:]
-            var failedValues: [String: PropertyValuesUpdate] = [:]
-            for (key, update) in transforms where (try? await store.applyTransforms([update])) == nil { failedTransforms[key] = update }
-            for (key, update) in values where (try? await store.applyPropertyValues([update])) == nil { failedValues[key] = update }
-            let failed = failedTransforms.count + failedValues.count
-            let storeDown = failed == transforms.count + values.count
-            state.withLock { state in
-                if storeDown {
-                    state.pending.merge(failedTransforms) { newer, _ in newer }
-                    state.pendingValues.merge(failedValues) { newer, _ in newer }
-                }
-                state.writing.removeAll(keepingCapacity: true)
-                state.writingValues.removeAll(keepingCapacity: true)
+            logger.warning("write-behind batch failed; writing it one by one", metadata: ["error": "\(error)", "aesel.batch": "\(batch)"])
+            await writeOneByOne(transforms, values)
+        }
+    }
+
+    private enum Outcome {
+        case written, unavailable, refused
+    }
+
+    private func attempt(_ write: () async throws -> Void) async -> Outcome {
+        do {
+            try await write()
+            return .written
+        } catch let error as StoreError where error.code == .unavailable {
+            return .unavailable
+        } catch {
+            return .refused
+        }
+    }
+
+    /// Drops the updates the store refuses; once it is unavailable, the rest wait for the next flush.
+    private func writeOneByOne(_ transforms: [String: TransformUpdate], _ values: [String: PropertyValuesUpdate]) async {
+        var available = true
+        var written = 0
+        var refused = 0
+        var waitingTransforms: [String: TransformUpdate] = [:]
+        var waitingValues: [String: PropertyValuesUpdate] = [:]
+        for (key, update) in transforms {
+            switch available ? await attempt({ try await self.store.applyTransforms([update]) }) : .unavailable {
+            case .written: written += 1
+            case .refused: refused += 1
+            case .unavailable:
+                available = false
+                waitingTransforms[key] = update
             }
-            if storeDown { return }
-            if failed > 0 {
-                metrics.persistFailures.increment(by: failed)
-                logger.error("write-behind dropped updates the store refuses", metadata: ["aesel.dropped": "\(failed)"])
+        }
+        for (key, update) in values {
+            switch available ? await attempt({ try await self.store.applyPropertyValues([update]) }) : .unavailable {
+            case .written: written += 1
+            case .refused: refused += 1
+            case .unavailable:
+                available = false
+                waitingValues[key] = update
             }
+        }
+        finishWriting(requeueing: waitingTransforms, waitingValues)
+        metrics.persisted.increment(by: written)
+        if !available { metrics.storeUnavailable.increment() }
+        if refused > 0 {
+            metrics.persistFailures.increment(by: refused)
+            logger.error("write-behind dropped updates the store refuses", metadata: ["aesel.dropped": "\(refused)"])
+        }
+    }
+
+    /// Ends a flush. Updates to write again go back under what was recorded meanwhile (newer wins), except
+    /// those of records deleted meanwhile (``discard(key:)``).
+    private func finishWriting(requeueing transforms: [String: TransformUpdate] = [:], _ values: [String: PropertyValuesUpdate] = [:]) {
+        state.withLock { state in
+            for (key, update) in transforms where state.writing[key] != nil && state.pending[key] == nil {
+                state.pending[key] = update
+            }
+            for (key, update) in values where state.writingValues[key] != nil && state.pendingValues[key] == nil {
+                state.pendingValues[key] = update
+            }
+            state.writing.removeAll(keepingCapacity: true)
+            state.writingValues.removeAll(keepingCapacity: true)
         }
     }
 }

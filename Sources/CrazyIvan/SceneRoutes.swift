@@ -104,7 +104,7 @@ public struct SceneRoutes: Sendable {
         let scene = json.scene(key: key)
         do {
             try await store.createScene(scene)
-        } catch StoreError.duplicateKey {
+        } catch let error as StoreError where error.code == .duplicate {
             throw EnvelopeError(.conflict, .processingError, "scene \(key) already exists", messageType: type)
         }
         fanOut.sceneCreated(key)
@@ -240,7 +240,7 @@ public struct SceneRoutes: Sendable {
             }
             do {
                 try await store.createScene(scene)
-            } catch StoreError.duplicateKey {}  // created meanwhile by a concurrent registration
+            } catch let error as StoreError where error.code == .duplicate {}  // created meanwhile by a concurrent registration
         }
         var origin = Scene(key: "")
         if let (originKey, pose) = try await poseFromLinkedScene(deviceKey: device.key, sceneKey: sceneKey) {

@@ -4,6 +4,7 @@ import AeselStore
 import AeselStoreSQLite
 import AeselTesting
 import Foundation
+import MetricsTestKit
 import Testing
 
 
@@ -54,6 +55,18 @@ struct StoreContractTests {
         list.map { "\($0.sceneKey):\($0.device.key):\($0.device.port)" }
     }
 
+    /// Expects `body` to throw a ``StoreError`` of `code` whose message names each of `names`.
+    static func expect(
+        _ code: StoreError.Code, naming names: [String] = [], sourceLocation: SourceLocation = #_sourceLocation,
+        _ body: () async throws -> some Any
+    ) async throws {
+        let error = await #expect(throws: StoreError.self, sourceLocation: sourceLocation) { _ = try await body() }
+        #expect(error?.code == code, "\(String(describing: error))", sourceLocation: sourceLocation)
+        for name in names {
+            #expect(error?.message.contains(name) == true, "\(String(describing: error)) names \(name)", sourceLocation: sourceLocation)
+        }
+    }
+
     // MARK: Scenes
 
     @Test("Scenes: create, duplicate key, get", arguments: StoreKind.allCases)
@@ -61,7 +74,7 @@ struct StoreContractTests {
         try await withStore(kind) { store in
             try await store.createScene(Self.lobby)
             try await store.createScene(Scene(key: "s2"))
-            await #expect(throws: StoreError.duplicateKey("s1")) { try await store.createScene(Scene(key: "s1", name: "other")) }
+            try await Self.expect(.duplicate, naming: ["s1"]) { try await store.createScene(Scene(key: "s1", name: "other")) }
             #expect(try await store.scene(key: "s1") == Self.lobby)
             #expect(try await store.scene(key: "s2") == Scene(key: "s2"))
             #expect(try await store.scene(key: "missing") == nil)
@@ -311,7 +324,7 @@ struct StoreContractTests {
         try await withStore(kind) { store in
             try await store.createScene(Scene(key: "s1"))
             try await store.createObject(Self.cube)
-            await #expect(throws: StoreError.duplicateKey("o1")) { try await store.createObject(SceneObject(key: "o1", sceneKey: "s1")) }
+            try await Self.expect(.duplicate, naming: ["o1"]) { try await store.createObject(SceneObject(key: "o1", sceneKey: "s1")) }
             #expect(try await store.object(key: "o1") == Self.cube)
             #expect(try await store.object(key: "missing") == nil)
 
@@ -457,6 +470,14 @@ struct StoreContractTests {
             #expect(changed == 2)
             #expect(try await store.object(key: "o")?.transform == newer)
             #expect(try await store.object(key: "p")?.transform == Self.moved)
+            // Two for one object: the later stays, and the object counts once.
+            let twice = try await store.applyTransforms([
+                TransformUpdate(objectKey: "p", sceneKey: "s", transform: newer, sequence: 20),
+                TransformUpdate(objectKey: "p", sceneKey: "s", transform: older, sequence: 19),
+            ])
+            #expect(twice == 1)
+            #expect(try await store.object(key: "p")?.transform == older)
+            #expect(try await store.object(key: "p")?.sequence == 19)
         }
     }
 
@@ -481,7 +502,7 @@ struct StoreContractTests {
     func propertyLifecycle(kind: StoreKind) async throws {
         try await withStore(kind) { store in
             try await store.createProperty(Self.brightness)
-            await #expect(throws: StoreError.duplicateKey("p1")) { try await store.createProperty(SceneProperty(key: "p1", sceneKey: "s1")) }
+            try await Self.expect(.duplicate, naming: ["p1"]) { try await store.createProperty(SceneProperty(key: "p1", sceneKey: "s1")) }
             #expect(try await store.property(key: "p1") == Self.brightness)
             #expect(try await store.property(key: "missing") == nil)
 
@@ -566,6 +587,88 @@ struct StoreContractTests {
             // At most four values are kept.
             #expect(try await store.property(key: "q")?.values == [1, 2, 3, 4])
         }
+    }
+
+    // MARK: Errors
+
+    @Test("Errors: a registration or a link needs its scenes", arguments: StoreKind.allCases)
+    func missingScenes(kind: StoreKind) async throws {
+        try await withStore(kind) { store in
+            try await store.createScene(Scene(key: "a"))
+            try await Self.expect(.notFound, naming: ["nowhere"]) {
+                try await store.register(Device(key: "d1", hostname: "127.0.0.1", port: 4000), inScene: "nowhere")
+            }
+            try await Self.expect(.notFound) { try await store.setLink(SceneLink(from: "a", to: "nowhere", transform: Self.pose)) }
+            try await Self.expect(.notFound) { try await store.setLink(SceneLink(from: "nowhere", to: "a", transform: Self.pose)) }
+            #expect(try await store.devices(inScene: "nowhere").isEmpty)
+            #expect(try await store.links(touching: ["a"]).isEmpty)
+        }
+    }
+
+    @Test("Errors: a closed store answers unavailable; closing twice is fine", arguments: StoreKind.allCases)
+    func closedStore(kind: StoreKind) async throws {
+        try await withTestStore(kind) { location in
+            let store = try await location.open()
+            try await store.createScene(Scene(key: "s1"))
+            try await store.close()
+            try await store.close()
+            try await Self.expect(.unavailable) { try await store.scene(key: "s1") }
+            try await Self.expect(.unavailable) { try await store.applyTransforms([TransformUpdate(objectKey: "o", sceneKey: "s1", transform: .identity, sequence: 1)]) }
+        }
+    }
+
+    @Test("Errors: a stored column that does not decode is a corrupt error naming table, key and column, and counted", arguments: [StoreKind.sqlite, .postgres])
+    func corruptColumns(kind: StoreKind) async throws {
+        try await withTestStore(kind) { location in
+            let store = try await location.open()
+            try await store.createScene(Self.lobby)
+            try await store.createScene(Scene(key: "s2"))
+            try await store.register(Device(key: "d1", hostname: "127.0.0.1", port: 4000), inScene: "s1")
+            try await store.createObject(Self.cube)
+            try await store.createObject(SceneObject(key: "o2", sceneKey: "s1"))
+            try await store.createProperty(Self.brightness)
+            try await store.close()
+            try await RawSQL.execute([
+                "UPDATE object SET assets = 'not json' WHERE key = 'o1'",
+                "UPDATE object SET transform = 'short' WHERE key = 'o2'",
+                "UPDATE property SET property_values = '{\"a\":1}' WHERE key = 'p1'",
+                "UPDATE device SET rotation = '[1, 2]' WHERE key = 'd1'",
+                "UPDATE scene SET tags = '' WHERE key = 's2'",
+            ], at: location)
+
+            let metrics = TestMetrics()
+            let reopened = try await RawSQL.open(location, metrics: metrics)
+            try await Self.expect(.corrupt, naming: ["object", "o1", "assets"]) { try await reopened.object(key: "o1") }
+            try await Self.expect(.corrupt, naming: ["object", "o2", "transform"]) { try await reopened.object(key: "o2") }
+            try await Self.expect(.corrupt, naming: ["object"]) { try await reopened.objects(matching: ObjectFilter(), limit: 10) }
+            try await Self.expect(.corrupt, naming: ["property", "p1", "property_values"]) { try await reopened.property(key: "p1") }
+            try await Self.expect(.corrupt, naming: ["device", "d1", "rotation"]) { try await reopened.devices(inScene: "s1") }
+            try await Self.expect(.corrupt, naming: ["scene", "s2", "tags"]) { try await reopened.scene(key: "s2") }
+            // A read-modify-write never writes a default over the damage.
+            try await Self.expect(.corrupt, naming: ["o1"]) { try await reopened.updateObject(key: "o1") { $0.name = "x" } }
+            // The rows around them still read.
+            #expect(try await reopened.scene(key: "s1") == Self.lobby)
+            #expect(try await reopened.memberKeys(ofScene: "s1").objects == ["o1", "o2"])
+            // Counted per table, once per row read.
+            #expect(try metrics.expectCounter("aesel_store_corrupt_rows_total", [("table", "object")]).totalValue == 4)
+            #expect(try metrics.expectCounter("aesel_store_corrupt_rows_total", [("table", "property")]).totalValue == 1)
+            #expect(try metrics.expectCounter("aesel_store_corrupt_rows_total", [("table", "device")]).totalValue == 1)
+            #expect(try metrics.expectCounter("aesel_store_corrupt_rows_total", [("table", "scene")]).totalValue == 1)
+            try await reopened.close()
+        }
+    }
+
+    @Test("Errors: equal when their codes are; a bounded short description")
+    func storeErrors() {
+        let duplicate = StoreError(.duplicate, "the key a already exists")
+        #expect(duplicate == StoreError(.duplicate, "the key b already exists"))
+        #expect(duplicate != StoreError(.notFound, "the key a already exists"))
+        #expect(duplicate.shortDescription == "duplicate")
+        #expect(StoreError(.notFound, "x").shortDescription == "not_found")
+        #expect(StoreError.busy(path: "/data/aesel.sqlite", holders: "held by pid 7").description.contains("held by pid 7"))
+        let wrapped = StoreError(.unavailable, "cannot reach it", underlyingError: Refused(reason: "reset"))
+        #expect(wrapped.code == .unavailable)
+        #expect(wrapped.description.contains("reset"))
     }
 
     // MARK: Durability

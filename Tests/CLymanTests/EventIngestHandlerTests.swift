@@ -61,7 +61,7 @@ struct EventIngestHandlerTests {
             let metrics = TestMetrics()
             self.metrics = metrics
             let ingestMetrics = IngestMetrics(factory: metrics)
-            location = try await TestStore.make(.sqlite)
+            location = try await TestStore.make(.memory)
             store = try await location.open()
             let writeBehind = TransformWriteBehind(store: store, interval: .seconds(60), metrics: ingestMetrics, logger: Logger(label: "test"))
             let members = SceneMembers(metrics: ingestMetrics) { sceneKey in

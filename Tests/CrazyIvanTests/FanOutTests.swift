@@ -22,7 +22,7 @@ struct FanOutTests {
         let devices: [TestDevice]
 
         init(devices keys: [String], echo: Bool = false) async throws {
-            location = try await TestStore.make(.sqlite)
+            location = try await TestStore.make(.memory)
             store = try await location.open()
             devices = try keys.map { try TestDevice($0) }
             try await store.createScene(Scene(key: "s", name: "s"))

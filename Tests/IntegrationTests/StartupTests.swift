@@ -71,7 +71,7 @@ struct StartupTests {
         #expect(((read.json["scenes"] as? [[String: Any]])?.first?["devices"] as? [[String: Any]])?.count == devices.count)
         let store = try await PostgresStore(url: url)
         #expect(try await store.memberKeys(ofScene: "shared").objects == [object])
-        try await store.close()
+        await store.close()
         for server in servers { server.stop() }
         try await remove()
     }

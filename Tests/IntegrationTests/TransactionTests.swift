@@ -27,7 +27,7 @@ struct TransactionTests {
         return events
     }
 
-    @Test("Objects: create, get, partial update, assets, actions, keyframes, query, delete, with their events", arguments: StoreKind.allCases)
+    @Test("Objects: create, get, partial update, assets, actions, keyframes, query, delete, with their events", arguments: StoreKind.durable)
     func objects(store: StoreKind) async throws {
         let server = try await TestServer.start(store: store)
         let watcher = try TestDevice("watcher")
@@ -80,7 +80,7 @@ struct TransactionTests {
         await server.finish()
     }
 
-    @Test("Object query: exact match on the listed fields, assets, and num_records without an off-by-one", arguments: StoreKind.allCases)
+    @Test("Object query: exact match on the listed fields, assets, and num_records without an off-by-one", arguments: StoreKind.durable)
     func objectQuery(store: StoreKind) async throws {
         let server = try await TestServer.start(store: store)
         _ = try await server.request("PUT", "/v1/scene/q", body: "{}")
@@ -105,7 +105,7 @@ struct TransactionTests {
         await server.finish()
     }
 
-    @Test("Locks: exactly one of 10 concurrent attempts wins, and only the owner may update", arguments: StoreKind.allCases)
+    @Test("Locks: exactly one of 10 concurrent attempts wins, and only the owner may update", arguments: StoreKind.durable)
     func locks(store: StoreKind) async throws {
         let server = try await TestServer.start(store: store)
         let owner = try TestDevice("device-3")
@@ -164,7 +164,7 @@ struct TransactionTests {
         await server.finish()
     }
 
-    @Test("Properties: values in both forms, update, query, keyframes, delete, UDP updates", arguments: StoreKind.allCases)
+    @Test("Properties: values in both forms, update, query, keyframes, delete, UDP updates", arguments: StoreKind.durable)
     func properties(store: StoreKind) async throws {
         let server = try await TestServer.start(store: store)
         let watcher = try TestDevice("watcher")
@@ -193,7 +193,7 @@ struct TransactionTests {
         await server.finish()
     }
 
-    @Test("Scenes: duplicate keys, update, assets, query with paging and distance, delete deregisters", arguments: StoreKind.allCases)
+    @Test("Scenes: duplicate keys, update, assets, query with paging and distance, delete deregisters", arguments: StoreKind.durable)
     func scenes(store: StoreKind) async throws {
         let server = try await TestServer.start(store: store)
         // Paris, London (344 km from Paris), Berlin (878 km), Tokyo.
@@ -240,7 +240,7 @@ struct TransactionTests {
         await server.finish()
     }
 
-    @Test("Registration: align links scenes, and a device registered in one gets its pose in the other", arguments: StoreKind.allCases)
+    @Test("Registration: align links scenes, and a device registered in one gets its pose in the other", arguments: StoreKind.durable)
     func coordinateSystems(store: StoreKind) async throws {
         let server = try await TestServer.start(store: store)
         func device(_ key: String, _ scene: String, path: String, transform: String) -> String {
@@ -273,7 +273,7 @@ struct TransactionTests {
         await server.finish()
     }
 
-    @Test("A server killed in the middle of writes loses no acknowledged transaction", arguments: StoreKind.allCases)
+    @Test("A server killed in the middle of writes loses no acknowledged transaction", arguments: StoreKind.durable)
     func killDuringWrites(store: StoreKind) async throws {
         let server = try await TestServer.start(store: store)
         _ = try await server.request("PUT", "/v1/scene/k", body: "{}")
