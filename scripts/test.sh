@@ -46,6 +46,11 @@ python3 -m openapi_spec_validator docs/openapi.yaml docs/adrestia.yaml
 
 swift test --skip-build
 
+# The in-process tests again under ThreadSanitizer, in a build of their own (the integration tests run
+# the aesel executable, whose races these same modules hold).
+swift build --build-tests --sanitize=thread --scratch-path .build/tsan
+TSAN_OPTIONS="halt_on_error=1" swift test --skip-build --sanitize=thread --scratch-path .build/tsan --skip IntegrationTests
+
 # Hostile input (docs/security.md): every past fuzzer crash replayed, then libFuzzer over the decoders for a
 # fixed budget; schemathesis against both HTTP specs on real servers (once more on the PostgreSQL store,
 # which refuses what SQLite would store).

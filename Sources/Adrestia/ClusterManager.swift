@@ -236,7 +236,7 @@ final class ClusterManager: Sendable {
             former = try await store.pairOfScene(sceneKey)
             if let former, let status = status(of: former), status.healthy { return status.announcement }
         }
-        throw ClusterError.noHealthyPair(region: region ?? "any")
+        throw ClusterError(.noHealthyPair, "no healthy pair in region \(region ?? "any")")
     }
 
     /// `region` nil: a scene that names none may go anywhere.
@@ -244,7 +244,7 @@ final class ClusterManager: Sendable {
         let healthy = snapshot.filter { $0.healthy && $0.announcement.id != former }.map(\.announcement)
         var candidates = healthy.filter { $0.region == region ?? settings.defaultRegion }
         if candidates.isEmpty, region == nil || settings.crossRegionFailover { candidates = healthy }
-        guard !candidates.isEmpty else { throw ClusterError.noHealthyPair(region: region ?? "any") }
+        guard !candidates.isEmpty else { throw ClusterError(.noHealthyPair, "no healthy pair in region \(region ?? "any")") }
         let load = try await store.sceneCountsByPair()
         return candidates.min { (load[$0.id] ?? 0, $0.id) < (load[$1.id] ?? 0, $1.id) }!
     }
@@ -261,15 +261,5 @@ final class ClusterManager: Sendable {
     /// After a move, the pair also tells the scene's devices to ask for their new endpoint.
     private func preload(_ sceneKey: String, on pair: PairAnnouncement, moved: Bool) async {
         _ = try? await clusterCall(.PUT, "\(pair.crazyIvanHTTP)/v1/scene/cache/\(pathSegment(sceneKey))" + (moved ? "?moved=true" : ""), timeout: .seconds(1))
-    }
-}
-
-enum ClusterError: Error, CustomStringConvertible {
-    case noHealthyPair(region: String)
-
-    var description: String {
-        switch self {
-        case .noHealthyPair(let region): "no healthy pair in region \(region)"
-        }
     }
 }

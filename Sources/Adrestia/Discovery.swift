@@ -1,3 +1,4 @@
+import AeselModel
 import NIOFoundationCompat
 import AsyncHTTPClient
 import Foundation
@@ -177,15 +178,11 @@ package final class PairAnnouncer: Service, Sendable {
 struct EtcdClient: Sendable {
     static func pairPrefix(cluster: String) -> String { "/\(cluster)/pairs/" }
 
-    struct Failure: Error, CustomStringConvertible {
-        let description: String
-    }
-
     let endpoint: String
 
     func grantLease(ttl: Int) async throws -> String {
         let answer = try await call("/v3/lease/grant", ["TTL": "\(ttl)"])
-        guard let id = answer["ID"] as? String else { throw Failure(description: "etcd granted no lease: \(answer)") }
+        guard let id = answer["ID"] as? String else { throw ClusterError(.etcd, "etcd granted no lease: \(answer)") }
         return id
     }
 
@@ -221,7 +218,7 @@ struct EtcdClient: Sendable {
         // Well inside the 2 s TTL, so that a stalled renewal is retried before the lease runs out.
         let (status, bytes) = try await clusterCall(.POST, endpoint + path, json: try JSONSerialization.data(withJSONObject: body), timeout: .milliseconds(500))
         guard status == .ok else {
-            throw Failure(description: "etcd \(path): \(status.code) \(String(buffer: bytes))")
+            throw ClusterError(.etcd, "etcd \(path): \(status.code) \(String(buffer: bytes))")
         }
         return (try JSONSerialization.jsonObject(with: Data(buffer: bytes))) as? [String: Any] ?? [:]
     }

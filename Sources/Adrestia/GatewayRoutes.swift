@@ -116,8 +116,8 @@ struct GatewayRoutes: Sendable {
         try ForwardingTarget.refuseProbeScene(sceneKey)
         do {
             return try await cluster.pair(forScene: sceneKey, region: region)
-        } catch let error as ClusterError {
-            throw EnvelopeError(.serviceUnavailable, .processingError, error.description)
+        } catch let error as ClusterError where error.code == .noHealthyPair {
+            throw EnvelopeError(.serviceUnavailable, .processingError, error.message)
         }
     }
 

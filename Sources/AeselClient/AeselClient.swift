@@ -47,7 +47,7 @@ public final class AeselClient: Sendable {
             .bind(host: configuration.bindHost, port: 0).get()
         do {
             guard let local = channel.localAddress, let port = local.port else {
-                throw AeselClientError.invalidAnswer("the UDP socket has no local port")
+                throw AeselClientError(.invalidAnswer, "the UDP socket has no local port")
             }
             let gateway = Gateway(configuration)
             let endpoint = try await gateway.register(
@@ -94,7 +94,7 @@ public final class AeselClient: Sendable {
 
     /// Asks the gateway for the scene's endpoint and switches to it if it changed.
     public func refreshEndpoint() async throws {
-        guard !shared.state.withLock({ $0.closed }) else { throw AeselClientError.closed }
+        guard !shared.state.withLock({ $0.closed }) else { throw AeselClientError(.closed, "the client is closed") }
         adopt(try await gateway.endpoint(failed: nil, timeout: .seconds(10)))
     }
 

@@ -34,21 +34,37 @@ public struct AeselClientConfiguration: Sendable {
 }
 
 /// Why the client could not join or talk to the gateway.
-public enum AeselClientError: Error, Sendable, CustomStringConvertible {
-    /// The gateway refused a request: the HTTP status, and the envelope's `err_code` and `err_msg` when
-    /// it sent one.
-    case gateway(status: Int, code: Int?, message: String)
+public typealias AeselClientError = AeselError<AeselClientErrorCode>
+
+public struct AeselClientErrorCode: AeselErrorCode {
+    public let description: String
+
+    private init(_ description: String) {
+        self.description = description
+    }
+
+    /// The gateway refused a request; the underlying error is its ``GatewayRefusal``.
+    public static let gatewayRefused = Self("gateway_refused")
     /// A successful answer that lacks what the client needs, e.g. the event destination.
-    case invalidAnswer(String)
+    public static let invalidAnswer = Self("invalid_answer")
     /// The client was closed.
-    case closed
+    public static let closed = Self("closed")
+}
+
+/// The gateway's refusal: the HTTP status, and the envelope's `err_code` and `err_msg` when it sent one.
+public struct GatewayRefusal: Error, Sendable, CustomStringConvertible {
+    public var status: Int
+    public var code: Int?
+    public var message: String
 
     public var description: String {
-        switch self {
-        case .gateway(let status, let code, let message):
-            "gateway answered HTTP \(status)" + (code.map { " (err_code \($0))" } ?? "") + (message.isEmpty ? "" : ": \(message)")
-        case .invalidAnswer(let reason): "unexpected gateway answer: \(reason)"
-        case .closed: "the client is closed"
-        }
+        "gateway answered HTTP \(status)" + (code.map { " (err_code \($0))" } ?? "") + (message.isEmpty ? "" : ": \(message)")
+    }
+}
+
+extension AeselError where ErrorCode == AeselClientErrorCode {
+    static func refused(status: Int, code: Int?, message: String, file: String = #fileID, line: Int = #line) -> AeselClientError {
+        let refusal = GatewayRefusal(status: status, code: code, message: message)
+        return AeselClientError(.gatewayRefused, refusal.description, underlyingError: refusal, file: file, line: line)
     }
 }

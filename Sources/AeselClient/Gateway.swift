@@ -30,10 +30,10 @@ struct Gateway: Sendable {
         let device = DeviceJSON(key: deviceKey, hostname: host, port: port, format: format)
         let answer: SceneList = try await call(.POST, scenePath + "/register", body: SceneList(scenes: [SceneJSON(key: sceneKey, devices: [device])]))
         if let code = answer.errorCode, code != .noError {
-            throw AeselClientError.gateway(status: 200, code: code.rawValue, message: answer.errorMessage ?? "")
+            throw AeselClientError.refused(status: 200, code: code.rawValue, message: answer.errorMessage ?? "")
         }
         guard let host = answer.eventDestinationHost, let port = answer.eventDestinationPort else {
-            throw AeselClientError.invalidAnswer("no event_destination_host/port")
+            throw AeselClientError(.invalidAnswer, "no event_destination_host/port")
         }
         return try resolve(host: host, port: port)
     }
@@ -66,7 +66,7 @@ struct Gateway: Sendable {
             host = URL(string: base)?.host ?? "127.0.0.1"
         }
         if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        guard (1...65535).contains(port) else { throw AeselClientError.invalidAnswer("event port \(port)") }
+        guard (1...65535).contains(port) else { throw AeselClientError(.invalidAnswer, "event port \(port)") }
         if let address = try? SocketAddress(ipAddress: host, port: port) { return address }
         return try SocketAddress.makeAddressResolvingHost(host, port: port)
     }
@@ -85,12 +85,12 @@ struct Gateway: Sendable {
         guard response.status == .ok else {
             let envelope = try? JSONDecoder().decode(EnvelopeStatus.self, from: bytes)
             let message = envelope?.message ?? String(decoding: bytes.prefix(200), as: UTF8.self)
-            throw AeselClientError.gateway(status: Int(response.status.code), code: envelope?.code, message: message)
+            throw AeselClientError.refused(status: Int(response.status.code), code: envelope?.code, message: message)
         }
         do {
             return try JSONDecoder().decode(Answer.self, from: bytes)
         } catch {
-            throw AeselClientError.invalidAnswer("\(error)")
+            throw AeselClientError(.invalidAnswer, "\(error)")
         }
     }
 }

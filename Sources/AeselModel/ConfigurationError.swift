@@ -1,15 +1,25 @@
-/// A configuration value a process cannot start with, naming its key (`http.port`, also `--http-port` and
-/// `AESEL_HTTP_PORT`).
-public struct ConfigurationError: Error, CustomStringConvertible {
-    public var key: String
-    public var reason: String
+/// A configuration value a process cannot start with. The message names its key (`http.port`, also
+/// `--http-port` and `AESEL_HTTP_PORT`).
+public typealias ConfigurationError = AeselError<ConfigurationErrorCode>
 
-    public init(key: String, reason: String) {
-        self.key = key
-        self.reason = reason
+public struct ConfigurationErrorCode: AeselErrorCode {
+    public let description: String
+
+    private init(_ description: String) {
+        self.description = description
     }
 
-    public var description: String { key.isEmpty ? reason : "\(key): \(reason)" }
+    /// A value that does not parse, or is out of range, or contradicts another.
+    public static let invalid = Self("invalid")
+    /// A value the others make necessary is missing.
+    public static let missing = Self("missing")
+}
+
+extension AeselError where ErrorCode == ConfigurationErrorCode {
+    /// `key`'s value cannot be used, for `reason`.
+    public init(key: String, reason: String, file: String = #fileID, line: Int = #line) {
+        self.init(.invalid, key.isEmpty ? reason : "\(key): \(reason)", file: file, line: line)
+    }
 }
 
 extension Duration {

@@ -16,7 +16,7 @@ public import ServiceLifecycle
 public protocol AeselStore: Service {
     // MARK: Scenes
 
-    /// Creates `scene`; throws ``StoreError/Code/duplicate`` when its key exists.
+    /// Creates `scene`; throws ``StoreErrorCode/duplicate`` when its key exists.
     func createScene(_ scene: Scene) async throws
     func scene(key: String) async throws -> Scene?
     /// Returns the updated scene, or nil when there is none with this key.
@@ -30,7 +30,7 @@ public protocol AeselStore: Service {
     // MARK: Registration
 
     /// Adds `device` to the scene, or replaces the registration of the same device key there; throws
-    /// ``StoreError/Code/notFound`` when there is no such scene.
+    /// ``StoreErrorCode/notFound`` when there is no such scene.
     func register(_ device: Device, inScene sceneKey: String) async throws
     /// Returns whether the device was registered there.
     func deregister(deviceKey: String, fromScene sceneKey: String) async throws -> Bool
@@ -42,7 +42,7 @@ public protocol AeselStore: Service {
     // MARK: Scene links
 
     /// Creates or replaces the link between `link.from` and `link.to` (in either direction: the pair is
-    /// stored once, the opposite direction is replaced); throws ``StoreError/Code/notFound`` unless both scenes exist.
+    /// stored once, the opposite direction is replaced); throws ``StoreErrorCode/notFound`` unless both scenes exist.
     func setLink(_ link: SceneLink) async throws
     /// Every link that touches one of `sceneKeys`.
     func links(touching sceneKeys: [String]) async throws -> [SceneLink]
@@ -65,7 +65,7 @@ public protocol AeselStore: Service {
 
     // MARK: Objects
 
-    /// Creates `object`; throws ``StoreError/Code/duplicate`` when its key exists.
+    /// Creates `object`; throws ``StoreErrorCode/duplicate`` when its key exists.
     func createObject(_ object: SceneObject) async throws
     func object(key: String) async throws -> SceneObject?
     func updateObject(key: String, _ change: @escaping @Sendable (inout SceneObject) throws -> Void) async throws -> SceneObject?
@@ -82,7 +82,7 @@ public protocol AeselStore: Service {
 
     // MARK: Properties
 
-    /// Creates `property`; throws ``StoreError/Code/duplicate`` when its key exists.
+    /// Creates `property`; throws ``StoreErrorCode/duplicate`` when its key exists.
     func createProperty(_ property: SceneProperty) async throws
     func property(key: String) async throws -> SceneProperty?
     func updateProperty(key: String, _ change: @escaping @Sendable (inout SceneProperty) throws -> Void) async throws -> SceneProperty?
@@ -95,7 +95,7 @@ public protocol AeselStore: Service {
     /// The keys of the objects and of the properties in `sceneKey`: what the UDP path may update there.
     func memberKeys(ofScene sceneKey: String) async throws -> SceneMemberKeys
 
-    /// Releases the store; safe to call twice. Calls made afterwards fail with ``StoreError/Code/unavailable``.
+    /// Releases the store; safe to call twice. Calls made afterwards fail with ``StoreErrorCode/unavailable``.
     func close() async throws
 }
 

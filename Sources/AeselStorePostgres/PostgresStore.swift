@@ -20,26 +20,15 @@ import _ConnectionPoolModule
 /// store's `run()` calls it at graceful shutdown, after the services that write to it. Every call is async
 /// on postgres-nio's event loops: nothing blocks one.
 public final class PostgresStore: AeselStore {
-    /// A database URL that is not `postgres://user[:password]@host[:port]/database`.
-    public struct InvalidURL: Error, CustomStringConvertible {
-        public var url: String
-
-        public init(url: String) {
-            self.url = url
-        }
-
-        public var description: String {
-            "not a PostgreSQL URL (expected postgres://user[:password]@host[:port]/database): \(redacted)"
-        }
-
-        /// The URL without its password, which must not reach a log.
-        var redacted: String {
-            guard var components = URLComponents(string: url), components.password != nil else {
-                return url.contains("@") ? "(unparsable URL with credentials)" : url
-            }
+    /// A database URL that is not `postgres://user[:password]@host[:port]/database`: an ``StoreErrorCode/invalid``
+    /// error whose message shows the URL without its password, which must not reach a log.
+    static func invalidURL(_ url: String) -> StoreError {
+        var redacted = url.contains("@") ? "(unparsable URL with credentials)" : url
+        if var components = URLComponents(string: url), components.password != nil {
             components.password = "***"
-            return components.string ?? "(unparsable URL with credentials)"
+            redacted = components.string ?? redacted
         }
+        return StoreError(.invalid, "not a PostgreSQL URL (expected postgres://user[:password]@host[:port]/database): \(redacted)")
     }
 
     private let client: PostgresClient
@@ -127,10 +116,10 @@ public final class PostgresStore: AeselStore {
                 components.scheme == "postgres" || components.scheme == "postgresql",
                 let host = components.host, !host.isEmpty,
                 let user = components.user, !user.isEmpty
-            else { throw InvalidURL(url: url) }
+            else { throw PostgresStore.invalidURL(url) }
             var database = components.path
             if database.hasPrefix("/") { database.removeFirst() }
-            guard !database.contains("/") else { throw InvalidURL(url: url) }
+            guard !database.contains("/") else { throw PostgresStore.invalidURL(url) }
             self.init(
                 user: user,
                 password: components.password,

@@ -33,7 +33,7 @@ package struct SQLStoreMetrics: Sendable {
 }
 
 /// Reads the columns of a row of `table` into model values. A column that does not decode is a
-/// ``StoreError/Code/corrupt`` error naming the table, the row's key and the column, and is counted: a
+/// ``StoreErrorCode/corrupt`` error naming the table, the row's key and the column, and is counted: a
 /// corrupt row is never read as an empty or default one.
 package struct RowReader<Row: SQLRow> {
     private let row: Row

@@ -1,3 +1,4 @@
+import AeselModel
 import NIOCore
 import Synchronization
 
@@ -32,13 +33,8 @@ public final class HeartbeatWatch: Sendable {
     public func ready(timeout wait: Duration) async throws {
         let deadline = ContinuousClock.now + wait
         while lastHeartbeat.load(ordering: .relaxed) == 0 {
-            guard ContinuousClock.now < deadline else { throw NoHeartbeat(stream: streamName) }
+            guard ContinuousClock.now < deadline else { throw StreamError(.noHeartbeat, "no heartbeat from CLyman on the change stream \(streamName) within the timeout") }
             try await Task.sleep(for: .milliseconds(5))
         }
     }
-}
-
-public struct NoHeartbeat: Error, CustomStringConvertible {
-    public let stream: String
-    public var description: String { "no heartbeat from CLyman on the change stream \(stream) within the timeout" }
 }

@@ -24,9 +24,6 @@ public struct KafkaEndpoint: Sendable, Hashable, CustomStringConvertible {
     public var description: String { "kafka://\(brokers)/\(topic)" }
 }
 
-public struct KafkaError: Error, CustomStringConvertible {
-    public let description: String
-}
 
 /// The message key of the producer's heartbeats; scene keys never start with NUL.
 let heartbeatKey = "\u{0}heartbeat"
@@ -42,7 +39,7 @@ func kafkaConfiguration(_ settings: [String: String]) throws -> OpaquePointer {
     var message = [CChar](repeating: 0, count: 512)
     for (name, value) in settings where rd_kafka_conf_set(configuration, name, value, &message, message.count) != RD_KAFKA_CONF_OK {
         rd_kafka_conf_destroy(configuration)
-        throw KafkaError(description: "\(name)=\(value): " + String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+        throw StreamError(.backend, "\(name)=\(value): " + String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
     }
     return configuration
 }
@@ -87,11 +84,11 @@ public final class KafkaPublisher: ChangeStream {
         }
         var message = [CChar](repeating: 0, count: 512)
         guard let producer = rd_kafka_new(RD_KAFKA_PRODUCER, configuration, &message, message.count) else {
-            throw KafkaError(description: "rd_kafka_new: " + String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+            throw StreamError(.backend, "rd_kafka_new: " + String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
         }
         guard let topicHandle = rd_kafka_topic_new(producer, endpoint.topic, nil) else {
             rd_kafka_destroy(producer)
-            throw KafkaError(description: "rd_kafka_topic_new \(endpoint.topic): " + String(cString: rd_kafka_err2str(rd_kafka_last_error())))
+            throw StreamError(.backend, "rd_kafka_topic_new \(endpoint.topic): " + String(cString: rd_kafka_err2str(rd_kafka_last_error())))
         }
         self.producer = KafkaHandle(raw: producer)
         topic = KafkaHandle(raw: topicHandle)
@@ -185,7 +182,7 @@ public final class KafkaSubscriber: StreamReceiver {
         ])
         var message = [CChar](repeating: 0, count: 512)
         guard let consumer = rd_kafka_new(RD_KAFKA_CONSUMER, configuration, &message, message.count) else {
-            throw KafkaError(description: "rd_kafka_new: " + String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+            throw StreamError(.backend, "rd_kafka_new: " + String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
         }
         rd_kafka_poll_set_consumer(consumer)
         let topics = rd_kafka_topic_partition_list_new(1)
@@ -194,7 +191,7 @@ public final class KafkaSubscriber: StreamReceiver {
         rd_kafka_topic_partition_list_destroy(topics)
         guard subscribed == RD_KAFKA_RESP_ERR_NO_ERROR else {
             rd_kafka_destroy(consumer)
-            throw KafkaError(description: "rd_kafka_subscribe: " + String(cString: rd_kafka_err2str(subscribed)))
+            throw StreamError(.backend, "rd_kafka_subscribe: " + String(cString: rd_kafka_err2str(subscribed)))
         }
         self.consumer = KafkaHandle(raw: consumer)
         let started = StreamThread { [self] thread in receive(subscriber: subscriber, while: thread) }

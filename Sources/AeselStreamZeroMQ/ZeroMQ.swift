@@ -1,3 +1,5 @@
+import AeselModel
+import AeselStream
 import CZeroMQ
 import Foundation
 
@@ -18,16 +20,11 @@ public struct ZeroMQEndpoint: Sendable, Hashable, CustomStringConvertible {
     public var description: String { "zmq+" + address }
 }
 
-public struct ZeroMQError: Error, CustomStringConvertible {
-    public let call: String
-    public let code: Int32
-
-    init(_ call: String) {
-        self.call = call
-        code = zmq_errno()
+extension AeselError where ErrorCode == StreamErrorCode {
+    /// libzmq refused `call`: its errno, in libzmq's words.
+    static func zeroMQ(_ call: String, file: String = #fileID, line: Int = #line) -> StreamError {
+        StreamError(.backend, "\(call): \(String(cString: zmq_strerror(zmq_errno())))", file: file, line: line)
     }
-
-    public var description: String { "\(call): \(String(cString: zmq_strerror(code)))" }
 }
 
 /// The process's libzmq context. One is shared by every socket, which `inproc://` requires.
@@ -49,7 +46,7 @@ final class ZeroMQSocket: @unchecked Sendable {
     let raw: UnsafeMutableRawPointer
 
     init(type: Int32) throws {
-        guard let raw = zmq_socket(ZeroMQContext.shared.raw, type) else { throw ZeroMQError("zmq_socket") }
+        guard let raw = zmq_socket(ZeroMQContext.shared.raw, type) else { throw StreamError.zeroMQ("zmq_socket") }
         self.raw = raw
         // Close at once on shutdown rather than lingering on undelivered messages.
         try set(ZMQ_LINGER, 0)
@@ -57,20 +54,20 @@ final class ZeroMQSocket: @unchecked Sendable {
 
     func set(_ option: Int32, _ value: Int32) throws {
         var value = value
-        guard zmq_setsockopt(raw, option, &value, MemoryLayout<Int32>.size) == 0 else { throw ZeroMQError("zmq_setsockopt") }
+        guard zmq_setsockopt(raw, option, &value, MemoryLayout<Int32>.size) == 0 else { throw StreamError.zeroMQ("zmq_setsockopt") }
     }
 
     func subscribe(_ prefix: String) throws {
         let bytes = Array(prefix.utf8)
-        guard zmq_setsockopt(raw, ZMQ_SUBSCRIBE, bytes, bytes.count) == 0 else { throw ZeroMQError("zmq_setsockopt(SUBSCRIBE)") }
+        guard zmq_setsockopt(raw, ZMQ_SUBSCRIBE, bytes, bytes.count) == 0 else { throw StreamError.zeroMQ("zmq_setsockopt(SUBSCRIBE)") }
     }
 
     func bind(_ address: String) throws {
-        guard zmq_bind(raw, address) == 0 else { throw ZeroMQError("zmq_bind \(address)") }
+        guard zmq_bind(raw, address) == 0 else { throw StreamError.zeroMQ("zmq_bind \(address)") }
     }
 
     func connect(_ address: String) throws {
-        guard zmq_connect(raw, address) == 0 else { throw ZeroMQError("zmq_connect \(address)") }
+        guard zmq_connect(raw, address) == 0 else { throw StreamError.zeroMQ("zmq_connect \(address)") }
     }
 
     /// Sends a two-frame message without blocking; false when it would block (the high-water mark).

@@ -82,9 +82,10 @@ struct AeselClientTests {
             // Keys are at most 255 bytes: the server answers err_code 122 (in a 200, as the original).
             _ = try await AeselClient.connect(AeselClientConfiguration(gateway: server.url, sceneKey: "s", deviceKey: String(repeating: "d", count: 300)))
             Issue.record("connect succeeded")
-        } catch AeselClientError.gateway(_, let code, let message) {
-            #expect(code == 122)
-            #expect(message.contains("255 bytes"))
+        } catch let error as AeselClientError where error.code == .gatewayRefused {
+            let refusal = try #require(error.underlyingError as? GatewayRefusal)
+            #expect(refusal.code == 122)
+            #expect(refusal.message.contains("255 bytes"))
         }
     }
 }
