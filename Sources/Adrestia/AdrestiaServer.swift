@@ -40,9 +40,7 @@ public struct AdrestiaServer {
     private let logger: Logger
 
     public init(configuration: Configuration, registry: PrometheusCollectorRegistry, logger: Logger) {
-        self.configuration = configuration
-        self.registry = registry
-        self.logger = logger
+        (self.configuration, self.registry, self.logger) = (configuration, registry, logger)
     }
 
     /// Runs until SIGINT or SIGTERM on `store` (the scene-to-pair mapping), which the caller opens; the

@@ -36,19 +36,11 @@ public struct AeselClientConfiguration: Sendable {
 /// Why the client could not join or talk to the gateway.
 public typealias AeselClientError = AeselError<AeselClientErrorCode>
 
-public struct AeselClientErrorCode: AeselErrorCode {
-    public let description: String
-
-    private init(_ description: String) {
-        self.description = description
-    }
-
-    /// The gateway refused a request; the underlying error is its ``GatewayRefusal``.
-    public static let gatewayRefused = Self("gateway_refused")
-    /// A successful answer that lacks what the client needs, e.g. the event destination.
-    public static let invalidAnswer = Self("invalid_answer")
-    /// The client was closed.
-    public static let closed = Self("closed")
+public enum AeselClientErrorCode: String, AeselErrorCode {
+    /// `gatewayRefused`: the gateway refused a request; the underlying error is its ``GatewayRefusal``.
+    /// `invalidAnswer`: a successful answer lacks what the client needs, e.g. the event destination.
+    /// `closed`: the client was closed.
+    case gatewayRefused = "gateway_refused", invalidAnswer = "invalid_answer", closed
 }
 
 /// The gateway's refusal: the HTTP status, and the envelope's `err_code` and `err_msg` when it sent one.

@@ -1,5 +1,9 @@
 /// A module's error codes: a closed set of bounded names, fit for switching on and for metric labels.
-public protocol AeselErrorCode: Sendable, Hashable, CustomStringConvertible {}
+public protocol AeselErrorCode: Sendable, Hashable, CustomStringConvertible, RawRepresentable where RawValue == String {}
+
+extension AeselErrorCode {
+    public var description: String { rawValue }
+}
 
 /// The one error shape of every module: a code to act on and count, a message for people, the error it
 /// came from, and where it was thrown. Each module names its own: `StoreError`, `StreamError`,

@@ -2,17 +2,9 @@
 /// `--http-port` and `AESEL_HTTP_PORT`).
 public typealias ConfigurationError = AeselError<ConfigurationErrorCode>
 
-public struct ConfigurationErrorCode: AeselErrorCode {
-    public let description: String
-
-    private init(_ description: String) {
-        self.description = description
-    }
-
-    /// A value that does not parse, or is out of range, or contradicts another.
-    public static let invalid = Self("invalid")
-    /// A value the others make necessary is missing.
-    public static let missing = Self("missing")
+public enum ConfigurationErrorCode: String, AeselErrorCode {
+    /// A value that does not parse, is out of range, or contradicts another.
+    case invalid
 }
 
 extension AeselError where ErrorCode == ConfigurationErrorCode {

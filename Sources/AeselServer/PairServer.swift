@@ -93,13 +93,6 @@ public struct PairServer {
         public var discovery: DiscoverySetting
         /// The host in the pair's announced addresses: where devices and Adrestia reach it.
         public var advertiseHost: String
-
-        public init(pairID: String, region: String, discovery: DiscoverySetting, advertiseHost: String) {
-            self.pairID = pairID
-            self.region = region
-            self.discovery = discovery
-            self.advertiseHost = advertiseHost
-        }
     }
 
     /// Where the server listens once it runs; `udp` is nil for a CrazyIvan alone.
@@ -114,9 +107,7 @@ public struct PairServer {
 
     /// - Parameter registry: the registry the process's metrics factory writes to; `/metrics` serves it.
     public init(configuration: Configuration, registry: PrometheusCollectorRegistry, logger: Logger) {
-        self.configuration = configuration
-        self.registry = registry
-        self.logger = logger
+        (self.configuration, self.registry, self.logger) = (configuration, registry, logger)
     }
 
     /// Runs until SIGINT or SIGTERM, then stops taking requests and events, flushes the store and returns.

@@ -5,29 +5,20 @@ public import AeselModel
 /// they are.
 public typealias StoreError = AeselError<StoreErrorCode>
 
-public struct StoreErrorCode: AeselErrorCode {
-    public let description: String
-
-    private init(_ description: String) {
-        self.description = description
-    }
-
-    /// A row with this key exists already.
-    public static let duplicate = Self("duplicate")
-    /// A row the call needs does not exist: the scene of a registration or of a link.
-    public static let notFound = Self("not_found")
-    /// The store cannot answer now (its server is unreachable, the connection was lost, a disk I/O
-    /// error, the database locked past the timeout): the same call may succeed later.
-    public static let unavailable = Self("unavailable")
+public enum StoreErrorCode: String, AeselErrorCode {
+    /// `duplicate`: a row with this key exists already. `notFound`: a row the call needs does not exist
+    /// (the scene of a registration or of a link).
+    case duplicate, notFound = "not_found"
+    /// The store cannot answer now (its server is unreachable, the connection was lost, a disk I/O error,
+    /// the database locked past the timeout): the same call may succeed later.
+    case unavailable
     /// The store could not be opened in time: something else holds it (the message names who).
-    public static let busy = Self("busy")
+    case busy
     /// A stored column does not decode (the message names its table, key and column).
-    public static let corrupt = Self("corrupt")
-    /// The store refuses a value of this call (a constraint or a type it breaks, a URL it cannot use):
-    /// retrying it will not help.
-    public static let invalid = Self("invalid")
-    /// Anything else the back end reported.
-    public static let unexpected = Self("unexpected")
+    case corrupt
+    /// `invalid`: the store refuses a value of this call (a constraint or a type it breaks, a URL it cannot
+    /// use), and retrying will not help. `unexpected`: anything else the back end reported.
+    case invalid, unexpected
 }
 
 extension AeselError where ErrorCode == StoreErrorCode {

@@ -28,15 +28,24 @@ struct Flags {
     private(set) var values: [AbsoluteConfigKey: ConfigValue] = [:]
 
     mutating func set(_ key: String, _ value: String?, isSecret: Bool = false) {
-        if let value { values[AbsoluteConfigKey(key.split(separator: ".").map(String.init))] = ConfigValue(.string(value), isSecret: isSecret) }
+        put(key, value.map(ConfigContent.string), isSecret: isSecret)
     }
 
     mutating func set(_ key: String, _ value: Int?) {
-        if let value { values[AbsoluteConfigKey(key.split(separator: ".").map(String.init))] = ConfigValue(.int(value), isSecret: false) }
+        put(key, value.map(ConfigContent.int))
     }
 
     mutating func set(_ key: String, _ value: Double?) {
-        if let value { values[AbsoluteConfigKey(key.split(separator: ".").map(String.init))] = ConfigValue(.double(value), isSecret: false) }
+        put(key, value.map(ConfigContent.double))
+    }
+
+    /// A flag given only as `--name` (never `--no-name`), so absent means "not given".
+    mutating func set(_ key: String, _ value: Bool) {
+        put(key, value ? .bool(true) : nil)
+    }
+
+    private mutating func put(_ key: String, _ content: ConfigContent?, isSecret: Bool = false) {
+        if let content { values[AbsoluteConfigKey(key.split(separator: ".").map(String.init))] = ConfigValue(content, isSecret: isSecret) }
     }
 
     func merging(_ other: Flags) -> Flags {
@@ -44,10 +53,37 @@ struct Flags {
         merged.values.merge(other.values) { _, new in new }
         return merged
     }
+}
 
-    /// A flag given only as `--name` (never `--no-name`), so absent means "not given".
-    mutating func set(_ key: String, _ value: Bool) {
-        if value { values[AbsoluteConfigKey(key.split(separator: ".").map(String.init))] = ConfigValue(.bool(true), isSecret: false) }
+/// Where a server process listens.
+struct ListenOptions: ParsableArguments {
+    @Option(help: "The address to listen on: HTTP, and UDP events or health probes (default 127.0.0.1).")
+    var host: String?
+
+    @Option(help: "The HTTP port; 0 picks a free one (default 8080 for serve and adrestia, 8768 for pair and clyman, 8766 for crazyivan).")
+    var httpPort: Int?
+
+    func set(into flags: inout Flags) {
+        flags.set("host", host)
+        flags.set("http.port", httpPort)
+    }
+}
+
+/// Where a server process keeps its data.
+struct StoreOptions: ParsableArguments {
+    @Option(help: "The data folder; the SQLite file lives here (default ./aesel-data).")
+    var data: String?
+
+    @Option(help: "A shared PostgreSQL store, postgres://user[:password]@host:port/database, instead of SQLite in the data folder. Visible in ps: prefer AESEL_STORE or --store-file.")
+    var store: String?
+
+    @Option(help: "A file holding the store URL.")
+    var storeFile: String?
+
+    func set(into flags: inout Flags) {
+        flags.set("data", data)
+        flags.set("store", store, isSecret: true)
+        flags.set("store.file", storeFile)
     }
 }
 
@@ -90,23 +126,12 @@ struct CommonOptions: ParsableArguments {
 
 /// The options every pair process takes.
 struct ServerOptions: ParsableArguments {
-    @Option(help: "The address to listen on, HTTP and UDP (default 127.0.0.1).")
-    var host: String?
-
-    @Option(help: "The HTTP port; 0 picks a free one (default 8080 for serve, 8768 for pair and clyman, 8766 for crazyivan).")
-    var httpPort: Int?
+    @OptionGroup var listen: ListenOptions
 
     @Option(help: "The UDP port devices send events to; 0 picks a free one (default 8762).")
     var udpPort: Int?
 
-    @Option(help: "The data folder; the SQLite file lives here (default ./aesel-data).")
-    var data: String?
-
-    @Option(help: "A shared PostgreSQL store, postgres://user[:password]@host:port/database, instead of SQLite in the data folder. Visible in ps: prefer AESEL_STORE or --store-file.")
-    var store: String?
-
-    @Option(help: "A file holding the store URL.")
-    var storeFile: String?
+    @OptionGroup var storage: StoreOptions
 
     @Option(help: "The change stream between CLyman and CrazyIvan: memory (default), zmq+inproc://NAME, zmq+ipc:///PATH, zmq+tcp://HOST:PORT, kafka://HOST:PORT/TOPIC or udp://HOST:PORT.")
     var stream: String?
@@ -121,12 +146,9 @@ struct ServerOptions: ParsableArguments {
 
     var flags: Flags {
         var flags = Flags()
-        flags.set("host", host)
-        flags.set("http.port", httpPort)
+        listen.set(into: &flags)
         flags.set("udp.port", udpPort)
-        flags.set("data", data)
-        flags.set("store", store, isSecret: true)
-        flags.set("store.file", storeFile)
+        storage.set(into: &flags)
         flags.set("stream", stream)
         flags.set("echo.to.sender", echoToSender)
         flags.set("persist.interval", persistInterval)
@@ -148,16 +170,26 @@ struct ServerOptions: ParsableArguments {
     }
 }
 
-struct Serve: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Run the gateway and one CLyman/CrazyIvan pair in one process, on an embedded SQLite store."
-    )
+/// A command that runs one pair role with the common server options.
+protocol PairRoleCommand: AsyncParsableCommand {
+    static var role: PairServer.Role { get }
+    var options: ServerOptions { get }
+}
 
-    @OptionGroup var options: ServerOptions
+extension PairRoleCommand {
+    static func describe(_ abstract: String) -> CommandConfiguration {
+        CommandConfiguration(commandName: role.rawValue == "all" ? "serve" : role.rawValue, abstract: abstract)
+    }
 
     func run() async throws {
-        try await options.run(.all)
+        try await options.run(Self.role)
     }
+}
+
+struct Serve: PairRoleCommand {
+    static let configuration = describe("Run the gateway and one CLyman/CrazyIvan pair in one process, on an embedded SQLite store.")
+    static let role = PairServer.Role.all
+    @OptionGroup var options: ServerOptions
 }
 
 struct Pair: AsyncParsableCommand {
@@ -195,23 +227,12 @@ struct AdrestiaCommand: AsyncParsableCommand {
         abstract: "Run the gateway and cluster manager alone: pairs announce themselves, Adrestia health-checks them, assigns scenes and fails over."
     )
 
-    @Option(help: "The address to listen on, HTTP and the UDP health probes (default 127.0.0.1).")
-    var host: String?
+    @OptionGroup var listen: ListenOptions
 
     @Option(help: "The address pairs send health probes back to, when --host is a wildcard such as 0.0.0.0.")
     var advertiseHost: String?
 
-    @Option(help: "The HTTP port; 0 picks a free one (default 8080).")
-    var httpPort: Int?
-
-    @Option(help: "The data folder; the SQLite file lives here (default ./aesel-data).")
-    var data: String?
-
-    @Option(help: "A shared PostgreSQL store, postgres://user[:password]@host:port/database, instead of SQLite in the data folder. Visible in ps: prefer AESEL_STORE or --store-file.")
-    var store: String?
-
-    @Option(help: "A file holding the store URL.")
-    var storeFile: String?
+    @OptionGroup var storage: StoreOptions
 
     @Option(help: "Discovery: embedded (default: pairs announce to this process) or etcd://HOST:PORT[/CLUSTER] (pairs under /CLUSTER/pairs/, default aesel).")
     var discovery: String?
@@ -229,12 +250,9 @@ struct AdrestiaCommand: AsyncParsableCommand {
 
     func run() async throws {
         var flags = Flags()
-        flags.set("host", host)
+        listen.set(into: &flags)
         flags.set("advertise.host", advertiseHost)
-        flags.set("http.port", httpPort)
-        flags.set("data", data)
-        flags.set("store", store, isSecret: true)
-        flags.set("store.file", storeFile)
+        storage.set(into: &flags)
         flags.set("discovery", discovery)
         flags.set("probe.interval", probeInterval)
         flags.set("misses", misses)
@@ -251,30 +269,16 @@ struct AdrestiaCommand: AsyncParsableCommand {
     }
 }
 
-struct Clyman: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "clyman",
-        abstract: "Run CLyman alone: UDP event ingest and the object and property API, publishing to a ZeroMQ stream."
-    )
-
+struct Clyman: PairRoleCommand {
+    static let configuration = describe("Run CLyman alone: UDP event ingest and the object and property API, publishing to a ZeroMQ stream.")
+    static let role = PairServer.Role.clyman
     @OptionGroup var options: ServerOptions
-
-    func run() async throws {
-        try await options.run(.clyman)
-    }
 }
 
-struct CrazyIvanCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "crazyivan",
-        abstract: "Run CrazyIvan alone: the scene and registration API and the UDP fan-out, subscribed to a ZeroMQ stream."
-    )
-
+struct CrazyIvanCommand: PairRoleCommand {
+    static let configuration = describe("Run CrazyIvan alone: the scene and registration API and the UDP fan-out, subscribed to a ZeroMQ stream.")
+    static let role = PairServer.Role.crazyIvan
     @OptionGroup var options: ServerOptions
-
-    func run() async throws {
-        try await options.run(.crazyIvan)
-    }
 }
 
 struct BenchCommand: AsyncParsableCommand {
