@@ -46,7 +46,7 @@ struct OpenAPITests {
 
     /// The docs folder, beside the package's Tests folder.
     static let docsURL = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent()  // Tests/AeselTests
+        .deletingLastPathComponent()  // Tests/IntegrationTests
         .deletingLastPathComponent()  // Tests
         .deletingLastPathComponent()  // the package
         .appendingPathComponent("docs")
