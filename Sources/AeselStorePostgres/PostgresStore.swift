@@ -213,7 +213,7 @@ public final class PostgresStore: AeselStore {
     // MARK: Registration
 
     public func register(_ device: Device, inScene sceneKey: String) async throws {
-        try await rows(DeviceTable.upsert(Registration(sceneKey: sceneKey, device: device)), key: sceneKey)
+        try await rows(DeviceTable.upsert(device, inScene: sceneKey), key: sceneKey)
     }
 
     public func deregister(deviceKey: String, fromScene sceneKey: String) async throws -> Bool {
@@ -225,7 +225,7 @@ public final class PostgresStore: AeselStore {
     }
 
     public func registrations(ofDevice deviceKey: String) async throws -> [(sceneKey: String, device: Device)] {
-        try await fetch(DeviceTable.self, DeviceTable.ofDevice(deviceKey)).map { (sceneKey: $0.sceneKey, device: $0.device) }
+        try await fetch(DeviceTable.self, DeviceTable.ofDevice(deviceKey))
     }
 
     // MARK: Scene links

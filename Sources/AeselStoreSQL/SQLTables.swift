@@ -112,15 +112,7 @@ package enum SceneTable: KeyedSQLTable {
 // MARK: Registrations
 
 /// A device as registered in one scene: a row of the `device` table.
-package struct Registration: Sendable {
-    package var sceneKey: String
-    package var device: Device
-
-    package init(sceneKey: String, device: Device) {
-        self.sceneKey = sceneKey
-        self.device = device
-    }
-}
+package typealias Registration = (sceneKey: String, device: Device)
 
 package enum DeviceTable: SQLTable {
     package static let name = "device"
@@ -147,13 +139,13 @@ package enum DeviceTable: SQLTable {
             format: try row.enumeration("format"),
             transform: DeviceTransform(translation: try row.vector("translation"), rotation: try row.vector("rotation"))
         )
-        return Registration(sceneKey: sceneKey, device: device)
+        return (sceneKey, device)
     }
 
     /// Adds the registration, or replaces the one of the same device in the same scene.
-    package static func upsert(_ registration: Registration) -> SQLStatement {
+    package static func upsert(_ device: Device, inScene sceneKey: String) -> SQLStatement {
         let replaced = columns.dropFirst(2).map { "\($0) = excluded.\($0)" }.joined(separator: ", ")
-        return "\(insert(registration)) ON CONFLICT (scene_key, key) DO UPDATE SET \(sql: replaced)"
+        return "\(insert((sceneKey, device))) ON CONFLICT (scene_key, key) DO UPDATE SET \(sql: replaced)"
     }
 
     package static func delete(deviceKey: String, sceneKey: String) -> SQLStatement {

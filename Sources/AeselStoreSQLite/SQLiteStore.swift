@@ -143,7 +143,7 @@ public final class SQLiteStore: AeselStore {
     // MARK: Registration
 
     public func register(_ device: Device, inScene sceneKey: String) async throws {
-        try await write(key: sceneKey) { db in try Self.execute(DeviceTable.upsert(Registration(sceneKey: sceneKey, device: device)), db) }
+        try await write(key: sceneKey) { db in try Self.execute(DeviceTable.upsert(device, inScene: sceneKey), db) }
     }
 
     public func deregister(deviceKey: String, fromScene sceneKey: String) async throws -> Bool {
@@ -155,9 +155,7 @@ public final class SQLiteStore: AeselStore {
     }
 
     public func registrations(ofDevice deviceKey: String) async throws -> [(sceneKey: String, device: Device)] {
-        try await read { db in
-            try self.fetch(DeviceTable.self, DeviceTable.ofDevice(deviceKey), db).map { (sceneKey: $0.sceneKey, device: $0.device) }
-        }
+        try await read { db in try self.fetch(DeviceTable.self, DeviceTable.ofDevice(deviceKey), db) }
     }
 
     // MARK: Scene links
