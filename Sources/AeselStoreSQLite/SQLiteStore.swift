@@ -232,10 +232,7 @@ public final class SQLiteStore: AeselStore {
     }
 
     public func updateProperty(key: String, _ change: @escaping @Sendable (inout SceneProperty) throws -> Void) async throws -> SceneProperty? {
-        try await readModifyWrite(PropertyTable.self, key: key) { property in
-            try change(&property)
-            property = PropertyTable.stored(property)
-        }
+        try await readModifyWrite(PropertyTable.self, key: key, change: change)
     }
 
     public func deleteProperty(key: String) async throws -> SceneProperty? {
@@ -321,7 +318,8 @@ public final class SQLiteStore: AeselStore {
         try await write(key: key) { db in
             guard var record = try self.fetch(Table.self, Table.select(key: key), db).first else { return nil }
             try change(&record)
-            record[keyPath: Table.key] = key
+            record.key = key
+            record = record.stored
             try Self.execute(Table.update(record, key: key), db)
             return record
         }
