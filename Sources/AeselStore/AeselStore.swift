@@ -192,11 +192,56 @@ public struct PropertyValuesUpdate: Sendable, Hashable {
     }
 }
 
+// MARK: What the back ends share
+
+/// A scene, object or property: a row its key names, which an `update…` never renames.
+package protocol StoredRecord: Sendable {
+    var key: String { get set }
+    /// The record as every back end keeps it.
+    var stored: Self { get }
+}
+
+extension StoredRecord {
+    package var stored: Self { self }
+}
+
+extension Scene: StoredRecord {}
+extension SceneObject: StoredRecord {}
+
+extension SceneProperty: StoredRecord {
+    /// The values a store keeps: at most ``maximumValues``.
+    package static func storedValues(_ values: [Double]) -> [Double] {
+        Array(values.prefix(maximumValues))
+    }
+
+    package var stored: SceneProperty {
+        var property = self
+        property.values = Self.storedValues(values)
+        return property
+    }
+}
+
+/// An event's update of one object or property.
+package protocol EventUpdate: Sendable {
+    /// The key of the object or property.
+    var key: String { get }
+    var sceneKey: String { get }
+    var sequence: UInt64 { get }
+}
+
+extension TransformUpdate: EventUpdate {
+    package var key: String { objectKey }
+}
+
+extension PropertyValuesUpdate: EventUpdate {
+    package var key: String { propertyKey }
+}
+
 /// The updates with the last of each key's, in the order those came: what applying them one after the
 /// other leaves, written once per key.
-package func lastPerKey<Update>(_ updates: [Update], key: (Update) -> String) -> [Update] {
+package func lastPerKey<Update: EventUpdate>(_ updates: [Update]) -> [Update] {
     var last: [String: Int] = [:]
-    for (index, update) in updates.enumerated() { last[key(update)] = index }
+    for (index, update) in updates.enumerated() { last[update.key] = index }
     guard last.count < updates.count else { return updates }
-    return updates.indices.filter { last[key(updates[$0])] == $0 }.map { updates[$0] }
+    return updates.indices.filter { last[updates[$0].key] == $0 }.map { updates[$0] }
 }

@@ -61,13 +61,56 @@ public final class InMemoryStore: AeselStore {
         StoreError(.notFound, "there is no scene \(key)")
     }
 
+    /// Records sorted by key, at most `limit`.
+    private static func inKeyOrder<Record: StoredRecord>(_ records: some Sequence<Record>, limit: Int = .max) -> [Record] {
+        Array(records.sorted { byteOrder($0.key, $1.key) }.prefix(max(0, limit)))
+    }
+
+    /// Adds `record` to `table`; throws ``StoreErrorCode/duplicate`` when its key exists.
+    private func create<Record: StoredRecord>(_ record: Record, in table: WritableKeyPath<Tables, [String: Record]>) throws {
+        try withTables { tables in
+            guard tables[keyPath: table][record.key] == nil else { throw StoreError(.duplicate, "the key \(record.key) already exists") }
+            tables[keyPath: table][record.key] = record.stored
+        }
+    }
+
+    /// Lets `change` edit the row `key` of `table` and keeps what it leaves, under the same key; nil when
+    /// there is no such row.
+    private func update<Record: StoredRecord>(
+        _ table: WritableKeyPath<Tables, [String: Record]>, key: String, _ change: (inout Record) throws -> Void
+    ) throws -> Record? {
+        try withTables { tables in
+            guard var record = tables[keyPath: table][key] else { return nil }
+            try change(&record)
+            record.key = key
+            record = record.stored
+            tables[keyPath: table][key] = record
+            return record
+        }
+    }
+
+    /// Writes the last update of each key with `write`, and its sequence number, to the row of `table` it
+    /// names if that row is in the update's scene; returns how many rows changed.
+    private func apply<Update: EventUpdate, Record: SceneMember>(
+        _ updates: [Update], to table: WritableKeyPath<Tables, [String: Record]>, _ write: (inout Record, Update) -> Void
+    ) throws -> Int {
+        try withTables { tables in
+            var changed = 0
+            for update in lastPerKey(updates) {
+                guard var record = tables[keyPath: table][update.key], record.sceneKey == update.sceneKey else { continue }
+                write(&record, update)
+                record.sequence = update.sequence
+                tables[keyPath: table][update.key] = record
+                changed += 1
+            }
+            return changed
+        }
+    }
+
     // MARK: Scenes
 
     public func createScene(_ scene: Scene) async throws {
-        try withTables { tables in
-            guard tables.scenes[scene.key] == nil else { throw StoreError(.duplicate, "the key \(scene.key) already exists") }
-            tables.scenes[scene.key] = scene
-        }
+        try create(scene, in: \.scenes)
     }
 
     public func scene(key: String) async throws -> Scene? {
@@ -75,13 +118,7 @@ public final class InMemoryStore: AeselStore {
     }
 
     public func updateScene(key: String, _ change: @escaping @Sendable (inout Scene) throws -> Void) async throws -> Scene? {
-        try withTables { tables in
-            guard var scene = tables.scenes[key] else { return nil }
-            try change(&scene)
-            scene.key = key
-            tables.scenes[key] = scene
-            return scene
-        }
+        try update(\.scenes, key: key, change)
     }
 
     public func deleteScene(key: String) async throws -> Bool {
@@ -95,9 +132,10 @@ public final class InMemoryStore: AeselStore {
 
     public func scenes(name: String?, region: String?) async throws -> [Scene] {
         try withTables { tables in
-            tables.scenes.values
-                .filter { scene in name.map { scene.name == $0 } ?? true && region.map { scene.region == $0 } ?? true }
-                .sorted { Self.byteOrder($0.key, $1.key) }
+            let matching = tables.scenes.values.filter { scene in
+                name.map { scene.name == $0 } ?? true && region.map { scene.region == $0 } ?? true
+            }
+            return Self.inKeyOrder(matching)
         }
     }
 
@@ -175,10 +213,7 @@ public final class InMemoryStore: AeselStore {
     // MARK: Objects
 
     public func createObject(_ object: SceneObject) async throws {
-        try withTables { tables in
-            guard tables.objects[object.key] == nil else { throw StoreError(.duplicate, "the key \(object.key) already exists") }
-            tables.objects[object.key] = object
-        }
+        try create(object, in: \.objects)
     }
 
     public func object(key: String) async throws -> SceneObject? {
@@ -186,13 +221,7 @@ public final class InMemoryStore: AeselStore {
     }
 
     public func updateObject(key: String, _ change: @escaping @Sendable (inout SceneObject) throws -> Void) async throws -> SceneObject? {
-        try withTables { tables in
-            guard var object = tables.objects[key] else { return nil }
-            try change(&object)
-            object.key = key
-            tables.objects[key] = object
-            return object
-        }
+        try update(\.objects, key: key, change)
     }
 
     public func deleteObject(key: String) async throws -> SceneObject? {
@@ -214,31 +243,18 @@ public final class InMemoryStore: AeselStore {
                 default: return object.assets == filter.assets
                 }
             }
-            return Array(matching.sorted { Self.byteOrder($0.key, $1.key) }.prefix(max(0, limit)))
+            return Self.inKeyOrder(matching, limit: limit)
         }
     }
 
     public func applyTransforms(_ updates: [TransformUpdate]) async throws -> Int {
-        try withTables { tables in
-            var changed = 0
-            for update in lastPerKey(updates, key: \.objectKey) where tables.objects[update.objectKey]?.sceneKey == update.sceneKey {
-                tables.objects[update.objectKey]?.transform = update.transform
-                tables.objects[update.objectKey]?.sequence = update.sequence
-                changed += 1
-            }
-            return changed
-        }
+        try apply(updates, to: \.objects) { $0.transform = $1.transform }
     }
 
     // MARK: Properties
 
     public func createProperty(_ property: SceneProperty) async throws {
-        try withTables { tables in
-            guard tables.properties[property.key] == nil else { throw StoreError(.duplicate, "the key \(property.key) already exists") }
-            var property = property
-            property.values = Array(property.values.prefix(SceneProperty.maximumValues))
-            tables.properties[property.key] = property
-        }
+        try create(property, in: \.properties)
     }
 
     public func property(key: String) async throws -> SceneProperty? {
@@ -246,14 +262,7 @@ public final class InMemoryStore: AeselStore {
     }
 
     public func updateProperty(key: String, _ change: @escaping @Sendable (inout SceneProperty) throws -> Void) async throws -> SceneProperty? {
-        try withTables { tables in
-            guard var property = tables.properties[key] else { return nil }
-            try change(&property)
-            property.key = key
-            property.values = Array(property.values.prefix(SceneProperty.maximumValues))
-            tables.properties[key] = property
-            return property
-        }
+        try update(\.properties, key: key, change)
     }
 
     public func deleteProperty(key: String) async throws -> SceneProperty? {
@@ -266,20 +275,12 @@ public final class InMemoryStore: AeselStore {
                 let fields = ["name": property.name, "scene_key": property.sceneKey, "parent": property.parent, "asset_sub_id": property.assetSubID]
                 return filter.exactMatches.allSatisfy { fields[$0.column] == $0.value }
             }
-            return Array(matching.sorted { Self.byteOrder($0.key, $1.key) }.prefix(max(0, limit)))
+            return Self.inKeyOrder(matching, limit: limit)
         }
     }
 
     public func applyPropertyValues(_ updates: [PropertyValuesUpdate]) async throws -> Int {
-        try withTables { tables in
-            var changed = 0
-            for update in lastPerKey(updates, key: \.propertyKey) where tables.properties[update.propertyKey]?.sceneKey == update.sceneKey {
-                tables.properties[update.propertyKey]?.values = Array(update.values.prefix(SceneProperty.maximumValues))
-                tables.properties[update.propertyKey]?.sequence = update.sequence
-                changed += 1
-            }
-            return changed
-        }
+        try apply(updates, to: \.properties) { $0.values = SceneProperty.storedValues($1.values) }
     }
 
     public func memberKeys(ofScene sceneKey: String) async throws -> SceneMemberKeys {
@@ -291,3 +292,12 @@ public final class InMemoryStore: AeselStore {
         }
     }
 }
+
+/// An object or property: what an event update writes to, within its scene.
+private protocol SceneMember: StoredRecord {
+    var sceneKey: String { get }
+    var sequence: UInt64 { get set }
+}
+
+extension SceneObject: SceneMember {}
+extension SceneProperty: SceneMember {}

@@ -213,7 +213,7 @@ public final class PostgresStore: AeselStore {
     // MARK: Registration
 
     public func register(_ device: Device, inScene sceneKey: String) async throws {
-        try await rows(DeviceTable.upsert(Registration(sceneKey: sceneKey, device: device)), key: sceneKey)
+        try await rows(DeviceTable.upsert(device, inScene: sceneKey), key: sceneKey)
     }
 
     public func deregister(deviceKey: String, fromScene sceneKey: String) async throws -> Bool {
@@ -225,7 +225,7 @@ public final class PostgresStore: AeselStore {
     }
 
     public func registrations(ofDevice deviceKey: String) async throws -> [(sceneKey: String, device: Device)] {
-        try await fetch(DeviceTable.self, DeviceTable.ofDevice(deviceKey)).map { (sceneKey: $0.sceneKey, device: $0.device) }
+        try await fetch(DeviceTable.self, DeviceTable.ofDevice(deviceKey))
     }
 
     // MARK: Scene links
@@ -300,10 +300,7 @@ public final class PostgresStore: AeselStore {
     }
 
     public func updateProperty(key: String, _ change: @escaping @Sendable (inout SceneProperty) throws -> Void) async throws -> SceneProperty? {
-        try await readModifyWrite(PropertyTable.self, key: key) { property in
-            try change(&property)
-            property = PropertyTable.stored(property)
-        }
+        try await readModifyWrite(PropertyTable.self, key: key, change: change)
     }
 
     public func deleteProperty(key: String) async throws -> SceneProperty? {
@@ -401,7 +398,8 @@ public final class PostgresStore: AeselStore {
         try await transaction(key: key) { connection in
             guard var record = try await self.lockedRow(Table.self, key: key, on: connection) else { return nil }
             try change(&record)
-            record[keyPath: Table.key] = key
+            record.key = key
+            record = record.stored
             try await self.rows(Table.update(record, key: key), on: connection)
             return record
         }

@@ -25,9 +25,7 @@ extension SQLTable {
 }
 
 /// A table whose rows a `key` column names (its first column).
-package protocol KeyedSQLTable: SQLTable {
-    static var key: WritableKeyPath<Record, String> { get }
-}
+package protocol KeyedSQLTable: SQLTable where Record: StoredRecord {}
 
 extension KeyedSQLTable {
     package static func select(key: String) -> SQLStatement {
@@ -63,7 +61,6 @@ package enum SQLTables {
 package enum SceneTable: KeyedSQLTable {
     package static let name = "scene"
     package static let columns = ["key", "name", "description", "thumbnail", "region", "latitude", "longitude", "distance", "active", "public", "assets", "tags"]
-    package static var key: WritableKeyPath<Scene, String> { \.key }
 
     package static func values(_ scene: Scene) -> [SQLValue] {
         [
@@ -112,15 +109,7 @@ package enum SceneTable: KeyedSQLTable {
 // MARK: Registrations
 
 /// A device as registered in one scene: a row of the `device` table.
-package struct Registration: Sendable {
-    package var sceneKey: String
-    package var device: Device
-
-    package init(sceneKey: String, device: Device) {
-        self.sceneKey = sceneKey
-        self.device = device
-    }
-}
+package typealias Registration = (sceneKey: String, device: Device)
 
 package enum DeviceTable: SQLTable {
     package static let name = "device"
@@ -147,13 +136,13 @@ package enum DeviceTable: SQLTable {
             format: try row.enumeration("format"),
             transform: DeviceTransform(translation: try row.vector("translation"), rotation: try row.vector("rotation"))
         )
-        return Registration(sceneKey: sceneKey, device: device)
+        return (sceneKey, device)
     }
 
     /// Adds the registration, or replaces the one of the same device in the same scene.
-    package static func upsert(_ registration: Registration) -> SQLStatement {
+    package static func upsert(_ device: Device, inScene sceneKey: String) -> SQLStatement {
         let replaced = columns.dropFirst(2).map { "\($0) = excluded.\($0)" }.joined(separator: ", ")
-        return "\(insert(registration)) ON CONFLICT (scene_key, key) DO UPDATE SET \(sql: replaced)"
+        return "\(insert((sceneKey, device))) ON CONFLICT (scene_key, key) DO UPDATE SET \(sql: replaced)"
     }
 
     package static func delete(deviceKey: String, sceneKey: String) -> SQLStatement {
@@ -238,7 +227,6 @@ package enum ScenePairTable {
 package enum ObjectTable: KeyedSQLTable {
     package static let name = "object"
     package static let columns = ["key", "scene_key", "name", "type", "subtype", "owner", "parent", "asset_sub_id", "transform", "assets", "actions", "seq"]
-    package static var key: WritableKeyPath<SceneObject, String> { \.key }
 
     package static func values(_ object: SceneObject) -> [SQLValue] {
         [
@@ -297,19 +285,12 @@ package enum ObjectTable: KeyedSQLTable {
 package enum PropertyTable: KeyedSQLTable {
     package static let name = "property"
     package static let columns = ["key", "scene_key", "name", "parent", "asset_sub_id", "property_values", "actions", "seq"]
-    package static var key: WritableKeyPath<SceneProperty, String> { \.key }
-
-    /// At most ``SceneProperty/maximumValues`` values are kept.
-    package static func stored(_ property: SceneProperty) -> SceneProperty {
-        var property = property
-        property.values = Array(property.values.prefix(SceneProperty.maximumValues))
-        return property
-    }
 
     package static func values(_ property: SceneProperty) -> [SQLValue] {
         [
             .text(property.key), .text(property.sceneKey), .text(property.name), .text(property.parent), .text(property.assetSubID),
-            SQLColumns.json(stored(property).values), SQLColumns.json(property.actions), .integer(Int64(bitPattern: property.sequence)),
+            SQLColumns.json(SceneProperty.storedValues(property.values)), SQLColumns.json(property.actions),
+            .integer(Int64(bitPattern: property.sequence)),
         ]
     }
 
@@ -350,6 +331,19 @@ package struct EventWrites<Value: Sendable>: Sendable {
     package let sequences: [Int64]
     private let bound: @Sendable (Value) -> SQLValue
 
+    private init<Update: EventUpdate>(
+        table: String, valueColumn: String, _ updates: [Update], value: (Update) -> Value, bound: @escaping @Sendable (Value) -> SQLValue
+    ) {
+        let updates = lastPerKey(updates)
+        self.table = table
+        self.valueColumn = valueColumn
+        keys = updates.map(\.key)
+        sceneKeys = updates.map(\.sceneKey)
+        values = updates.map(value)
+        sequences = updates.map { Int64(bitPattern: $0.sequence) }
+        self.bound = bound
+    }
+
     /// The update of row `index`: what SQLite runs once per row, as one prepared statement.
     package func update(_ index: Int) -> SQLStatement {
         """
@@ -361,21 +355,15 @@ package struct EventWrites<Value: Sendable>: Sendable {
 
 extension EventWrites<Data> {
     package static func transforms(_ updates: [TransformUpdate]) -> EventWrites {
-        let updates = lastPerKey(updates, key: \.objectKey)
-        return EventWrites(
-            table: ObjectTable.name, valueColumn: "transform", keys: updates.map(\.objectKey), sceneKeys: updates.map(\.sceneKey),
-            values: updates.map { SQLColumns.blob($0.transform) }, sequences: updates.map { Int64(bitPattern: $0.sequence) }, bound: SQLValue.blob
-        )
+        EventWrites(table: ObjectTable.name, valueColumn: "transform", updates, value: { SQLColumns.blob($0.transform) }, bound: SQLValue.blob)
     }
 }
 
 extension EventWrites<String> {
     package static func propertyValues(_ updates: [PropertyValuesUpdate]) -> EventWrites {
-        let updates = lastPerKey(updates, key: \.propertyKey)
-        return EventWrites(
-            table: PropertyTable.name, valueColumn: "property_values", keys: updates.map(\.propertyKey), sceneKeys: updates.map(\.sceneKey),
-            values: updates.map { SQLColumns.jsonText(Array($0.values.prefix(SceneProperty.maximumValues))) },
-            sequences: updates.map { Int64(bitPattern: $0.sequence) }, bound: SQLValue.text
+        EventWrites(
+            table: PropertyTable.name, valueColumn: "property_values", updates,
+            value: { SQLColumns.jsonText(SceneProperty.storedValues($0.values)) }, bound: SQLValue.text
         )
     }
 }

@@ -143,7 +143,7 @@ public final class SQLiteStore: AeselStore {
     // MARK: Registration
 
     public func register(_ device: Device, inScene sceneKey: String) async throws {
-        try await write(key: sceneKey) { db in try Self.execute(DeviceTable.upsert(Registration(sceneKey: sceneKey, device: device)), db) }
+        try await write(key: sceneKey) { db in try Self.execute(DeviceTable.upsert(device, inScene: sceneKey), db) }
     }
 
     public func deregister(deviceKey: String, fromScene sceneKey: String) async throws -> Bool {
@@ -155,9 +155,7 @@ public final class SQLiteStore: AeselStore {
     }
 
     public func registrations(ofDevice deviceKey: String) async throws -> [(sceneKey: String, device: Device)] {
-        try await read { db in
-            try self.fetch(DeviceTable.self, DeviceTable.ofDevice(deviceKey), db).map { (sceneKey: $0.sceneKey, device: $0.device) }
-        }
+        try await read { db in try self.fetch(DeviceTable.self, DeviceTable.ofDevice(deviceKey), db) }
     }
 
     // MARK: Scene links
@@ -234,10 +232,7 @@ public final class SQLiteStore: AeselStore {
     }
 
     public func updateProperty(key: String, _ change: @escaping @Sendable (inout SceneProperty) throws -> Void) async throws -> SceneProperty? {
-        try await readModifyWrite(PropertyTable.self, key: key) { property in
-            try change(&property)
-            property = PropertyTable.stored(property)
-        }
+        try await readModifyWrite(PropertyTable.self, key: key, change: change)
     }
 
     public func deleteProperty(key: String) async throws -> SceneProperty? {
@@ -323,7 +318,8 @@ public final class SQLiteStore: AeselStore {
         try await write(key: key) { db in
             guard var record = try self.fetch(Table.self, Table.select(key: key), db).first else { return nil }
             try change(&record)
-            record[keyPath: Table.key] = key
+            record.key = key
+            record = record.stored
             try Self.execute(Table.update(record, key: key), db)
             return record
         }

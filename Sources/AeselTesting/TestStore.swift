@@ -75,25 +75,24 @@ package struct TestStore: Sendable {
 /// Runs `body` with a fresh location, removed afterwards whether or not `body` throws.
 package func withTestStore(_ kind: StoreKind, _ body: (TestStore) async throws -> Void) async throws {
     let location = try await TestStore.make(kind)
-    do {
-        try await body(location)
-    } catch {
-        try? await location.remove()
-        throw error
-    }
-    try await location.remove()
+    try await withCleanUp(location.remove) { try await body(location) }
 }
 
 /// Runs `body` with a fresh, empty store, closed and removed afterwards.
 package func withStore(_ kind: StoreKind, _ body: (any AeselStore) async throws -> Void) async throws {
     try await withTestStore(kind) { location in
         let store = try await location.open()
-        do {
-            try await body(store)
-        } catch {
-            try? await store.close()
-            throw error
-        }
-        try await store.close()
+        try await withCleanUp({ try await store.close() }) { try await body(store) }
     }
+}
+
+/// Runs `body`, then `cleanUp` even when `body` throws: then `body`'s error is the one thrown.
+private func withCleanUp(_ cleanUp: () async throws -> Void, _ body: () async throws -> Void) async throws {
+    do {
+        try await body()
+    } catch {
+        try? await cleanUp()
+        throw error
+    }
+    try await cleanUp()
 }
