@@ -50,17 +50,13 @@ public struct AdrestiaServer {
         let (cluster, router) = makeCluster(store: store)
         let logger = self.logger
         let discovery = configuration.discovery
-        let app = Application(
-            router: router,
-            server: .http1(limits: configuration.httpLimits),
-            configuration: .init(address: .hostname(configuration.host, port: configuration.httpPort), serverName: "aesel-adrestia"),
-            onServerRunning: { channel in
-                guard let http = channel.localAddress else { return }
-                logger.info("adrestia serving", metadata: ["aesel.http": "\(http)", "aesel.discovery": "\(discovery)"])
-                onReady(http)
-            },
-            logger: logger
-        )
+        let app = makeApplication(
+            router: router, host: configuration.host, port: configuration.httpPort, limits: configuration.httpLimits,
+            serverName: "aesel-adrestia", logger: logger
+        ) { http in
+            logger.info("adrestia serving", metadata: ["aesel.http": "\(http)", "aesel.discovery": "\(discovery)"])
+            onReady(http)
+        }
         let prober = HealthProber(
             cluster: cluster, host: configuration.host, advertisedHost: configuration.advertiseHost ?? configuration.host,
             eventLoopGroup: MultiThreadedEventLoopGroup.singleton, logger: logger)

@@ -126,23 +126,19 @@ public struct PairServer {
             let udpAddress = pair.clyman?.ingestAddress
             let announcer = configuration.identity.map { PairAnnouncer(discovery: $0.discovery, logger: logger) }
             let identity = configuration.identity
-            let app = Application(
-                router: router,
-                server: .http1(limits: configuration.httpLimits),
-                configuration: .init(address: .hostname(configuration.host, port: configuration.httpPort), serverName: "aesel"),
-                onServerRunning: { channel in
-                    guard let http = channel.localAddress else { return }
-                    logger.info("aesel serving", metadata: ["aesel.http": "\(http)", "aesel.udp": "\(udpAddress.map { "\($0)" } ?? "none")"])
-                    if let announcer, let identity, let udpAddress {
-                        let base = "http://\(Self.hostPort(identity.advertiseHost, http.port))"
-                        announcer.start(PairAnnouncement(
-                            id: identity.pairID, region: identity.region, clymanUDP: Self.hostPort(identity.advertiseHost, udpAddress.port),
-                            clymanHTTP: base, crazyIvanHTTP: base))
-                    }
-                    onReady(Endpoints(http: http, udp: udpAddress))
-                },
-                logger: logger
-            )
+            let app = makeApplication(
+                router: router, host: configuration.host, port: configuration.httpPort, limits: configuration.httpLimits,
+                serverName: "aesel", logger: logger
+            ) { http in
+                logger.info("aesel serving", metadata: ["aesel.http": "\(http)", "aesel.udp": "\(udpAddress.map { "\($0)" } ?? "none")"])
+                if let announcer, let identity, let udpAddress {
+                    let base = "http://\(Self.hostPort(identity.advertiseHost, http.port))"
+                    announcer.start(PairAnnouncement(
+                        id: identity.pairID, region: identity.region, clymanUDP: Self.hostPort(identity.advertiseHost, udpAddress.port),
+                        clymanHTTP: base, crazyIvanHTTP: base))
+                }
+                onReady(Endpoints(http: http, udp: udpAddress))
+            }
             // Shutdown runs in reverse: HTTP stops, then UDP and the stream, then the refresher, then the
             // last flush, then the store closes.
             var services: [any Service] = [store]

@@ -184,7 +184,7 @@ package struct TestDevice: Sendable {
 
     /// Up to `count` events, waiting at most `timeout` in all without blocking a thread: for tests whose
     /// server runs in the same process, on the same cooperative pool.
-    package func receiveEvents(_ count: Int, timeout: Duration = .seconds(2)) async -> [ObjectEvent] {
+    package func receiveEvents(_ count: Int, timeout: Duration = .seconds(10)) async -> [ObjectEvent] {
         var events: [ObjectEvent] = []
         var buffer = [UInt8](repeating: 0, count: 65536)
         let deadline = ContinuousClock.now + timeout

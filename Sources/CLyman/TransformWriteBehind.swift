@@ -122,7 +122,7 @@ public final class TransformWriteBehind: Service {
         case written, unavailable, refused
     }
 
-    private func attempt(_ write: () async throws -> Void) async -> Outcome {
+    private static func attempt(_ write: () async throws -> Void) async -> Outcome {
         do {
             try await write()
             return .written
@@ -133,31 +133,34 @@ public final class TransformWriteBehind: Service {
         }
     }
 
-    /// Drops the updates the store refuses; once it is unavailable, the rest wait for the next flush.
-    private func writeOneByOne(_ transforms: [String: TransformUpdate], _ values: [String: PropertyValuesUpdate]) async {
+    /// What writing updates one at a time came to; once the store is unavailable, nothing more is tried.
+    private struct OneByOne {
         var available = true
         var written = 0
         var refused = 0
-        var waitingTransforms: [String: TransformUpdate] = [:]
-        var waitingValues: [String: PropertyValuesUpdate] = [:]
-        for (key, update) in transforms {
-            switch available ? await attempt({ try await self.store.applyTransforms([update]) }) : .unavailable {
-            case .written: written += 1
-            case .refused: refused += 1
-            case .unavailable:
-                available = false
-                waitingTransforms[key] = update
+
+        /// Writes each update with `apply`; returns those that must wait for the next flush.
+        mutating func write<Update: Sendable>(_ updates: [String: Update], _ apply: (Update) async throws -> Void) async -> [String: Update] {
+            var waiting: [String: Update] = [:]
+            for (key, update) in updates {
+                switch available ? await TransformWriteBehind.attempt({ try await apply(update) }) : .unavailable {
+                case .written: written += 1
+                case .refused: refused += 1
+                case .unavailable:
+                    available = false
+                    waiting[key] = update
+                }
             }
+            return waiting
         }
-        for (key, update) in values {
-            switch available ? await attempt({ try await self.store.applyPropertyValues([update]) }) : .unavailable {
-            case .written: written += 1
-            case .refused: refused += 1
-            case .unavailable:
-                available = false
-                waitingValues[key] = update
-            }
-        }
+    }
+
+    /// Drops the updates the store refuses; once it is unavailable, the rest wait for the next flush.
+    private func writeOneByOne(_ transforms: [String: TransformUpdate], _ values: [String: PropertyValuesUpdate]) async {
+        var tally = OneByOne()
+        let waitingTransforms = await tally.write(transforms) { try await self.store.applyTransforms([$0]) }
+        let waitingValues = await tally.write(values) { try await self.store.applyPropertyValues([$0]) }
+        let (written, refused, available) = (tally.written, tally.refused, tally.available)
         finishWriting(requeueing: waitingTransforms, waitingValues)
         metrics.persisted.increment(by: written)
         if !available { metrics.storeUnavailable.increment() }
