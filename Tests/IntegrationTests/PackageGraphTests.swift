@@ -10,11 +10,16 @@ struct PackageGraphTests {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["swift", "package", "--package-path", root.path, "dump-package"]
+        // A scratch path of its own: `swift test` holds the lock of the package's own .build meanwhile.
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("aesel-graph-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        process.arguments = ["swift", "package", "--package-path", root.path, "--scratch-path", scratch, "dump-package"]
         let output = Pipe()
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
         try process.run()
+        // Never wait on it for ever: a blocked read here would hold a thread of the shared pool.
+        DispatchQueue.global().asyncAfter(deadline: .now() + 60) { if process.isRunning { process.terminate() } }
         let data = output.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         let package = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
