@@ -1,1 +1,1 @@
-../../../Sources/Adrestia/Cluster/PairAnnouncement.swift
+../../../Sources/Adrestia/PairAnnouncement.swift
