@@ -14,6 +14,7 @@ let serviceDependencies: [Target.Dependency] = [
     "AeselModel", "AeselWire", "AeselStream", "AeselStore", "AeselHTTP",
     .product(name: "NIOCore", package: "swift-nio"),
     .product(name: "NIOPosix", package: "swift-nio"),
+    .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
     .product(name: "Hummingbird", package: "hummingbird"),
     .product(name: "Logging", package: "swift-log"),
     .product(name: "Metrics", package: "swift-metrics"),
@@ -60,7 +61,7 @@ let package = Package(
         // The change stream between CLyman and CrazyIvan.
         .target(
             name: "AeselStream",
-            dependencies: ["AeselModel", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["AeselModel", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOConcurrencyHelpers", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
         // libzmq, through Debian's libzmq3-dev.
@@ -70,6 +71,7 @@ let package = Package(
             name: "AeselStreamZeroMQ",
             dependencies: [
                 "AeselModel", "AeselWire", "AeselStream", "CZeroMQ",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
@@ -81,6 +83,7 @@ let package = Package(
             name: "AeselStreamKafka",
             dependencies: [
                 "AeselModel", "AeselWire", "AeselStream", "CRdKafka",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
@@ -98,7 +101,10 @@ let package = Package(
         // Durable storage: the store protocol, its records and errors, and the in-memory store.
         .target(
             name: "AeselStore",
-            dependencies: ["AeselModel", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
+            dependencies: [
+                "AeselModel", .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: swiftSettings
         ),
         // What the SQL back ends share: each table's columns and row decoder, the statements both dialects
@@ -171,6 +177,7 @@ let package = Package(
             name: "Adrestia",
             dependencies: [
                 "AeselModel", "AeselWire", "AeselStore", "AeselHTTP",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -230,6 +237,7 @@ let package = Package(
             name: "AeselClient",
             dependencies: [
                 "AeselModel", "AeselWire",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -274,6 +282,7 @@ let package = Package(
             name: "CLymanTests",
             dependencies: [
                 "AeselModel", "AeselWire", "AeselStore", "AeselStream", "CLyman", "AeselTesting",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -304,6 +313,7 @@ let package = Package(
             name: "IntegrationTests",
             dependencies: [
                 "AeselModel", "AeselWire", "AeselStore", "AeselStorePostgres", "AeselClient", "AeselTesting",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

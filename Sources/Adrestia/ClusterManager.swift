@@ -5,7 +5,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
-import Synchronization
+import NIOConcurrencyHelpers
 
 /// Adrestia's settings for health checks and failover.
 public struct ClusterSettings: Sendable {
@@ -45,9 +45,9 @@ final class ClusterManager: Sendable {
     let store: any AeselStore
     private let directory: any PairDirectory
     private let logger: Logger
-    private let pairs = Mutex<[String: PairStatus]>([:])
+    private let pairs = NIOLockedValueBox<[String: PairStatus]>([:])
     /// Pairs whose scenes are being moved, so a second detection does not start a second move.
-    private let moving = Mutex<Set<String>>([])
+    private let moving = NIOLockedValueBox<Set<String>>([])
     private let started = ContinuousClock.now
     private let scenesMoved = Counter(label: "aesel_scenes_moved_total")
     private let pairsWentDown = Counter(label: "aesel_pair_failures_total")
@@ -60,11 +60,11 @@ final class ClusterManager: Sendable {
     }
 
     var snapshot: [PairStatus] {
-        pairs.withLock { Array($0.values) }.sorted { $0.announcement.id < $1.announcement.id }
+        pairs.withLockedValue { Array($0.values) }.sorted { $0.announcement.id < $1.announcement.id }
     }
 
     func status(of pairID: String) -> PairStatus? {
-        pairs.withLock { $0[pairID] }
+        pairs.withLockedValue { $0[pairID] }
     }
 
     // MARK: Discovery
@@ -74,7 +74,7 @@ final class ClusterManager: Sendable {
     func refreshFromDiscovery() async {
         guard let announced = try? await directory.pairs() else { return }
         let current = Dictionary(announced.filter { $0.problem == nil }.map { ($0.id, $0) }) { first, _ in first }
-        let gone: [String] = pairs.withLock { pairs in
+        let gone: [String] = pairs.withLockedValue { pairs in
             for (id, announcement) in current where pairs[id]?.announcement != announcement {
                 pairs[id] = PairStatus(announcement: announcement)
             }
@@ -94,7 +94,7 @@ final class ClusterManager: Sendable {
     /// Marks misses for the probes still unanswered and returns the probes to send now, numbered `number`.
     func startProbeRound(number: UInt64, now: ContinuousClock.Instant) -> [(pair: PairAnnouncement, objectKey: String)] {
         var wentDown: [String] = []
-        let targets: [(PairAnnouncement, String)] = pairs.withLock { pairs in
+        let targets: [(PairAnnouncement, String)] = pairs.withLockedValue { pairs in
             var targets: [(PairAnnouncement, String)] = []
             for (id, var status) in pairs where status.probeRegistered {
                 let round = status.startProbeRound(number: number, now: now, missesAllowed: settings.missesAllowed)
@@ -110,7 +110,7 @@ final class ClusterManager: Sendable {
 
     /// A probe came back out of the pair's CrazyIvan.
     func probeAnswered(pairID: String, number: UInt64, now: ContinuousClock.Instant) {
-        let cameUp: Bool = pairs.withLock { pairs in
+        let cameUp: Bool = pairs.withLockedValue { pairs in
             guard var status = pairs[pairID] else { return false }
             let cameUp = status.probeAnswered(number: number, now: now, missesAllowed: settings.missesAllowed)
             pairs[pairID] = status
@@ -120,7 +120,7 @@ final class ClusterManager: Sendable {
     }
 
     func probeRegistered(pairID: String, announcement: PairAnnouncement, objectKey: String) {
-        pairs.withLock { pairs in
+        pairs.withLockedValue { pairs in
             guard pairs[pairID]?.announcement == announcement else { return }
             pairs[pairID]?.probeRegistered = true
             pairs[pairID]?.probeObjectKey = objectKey
@@ -129,7 +129,7 @@ final class ClusterManager: Sendable {
 
     /// The result of one HTTP health check of both halves.
     func httpChecked(pairID: String, healthy: Bool) {
-        let wentDown: Bool = pairs.withLock { pairs in
+        let wentDown: Bool = pairs.withLockedValue { pairs in
             guard var status = pairs[pairID] else { return false }
             let wentDown = status.httpChecked(healthy: healthy, missesAllowed: settings.missesAllowed)
             pairs[pairID] = status
@@ -141,7 +141,7 @@ final class ClusterManager: Sendable {
     /// A device reports that `failed` (its CLyman UDP endpoint) stopped answering. If that pair has also
     /// missed a probe, it is taken down now rather than after the remaining misses.
     func reportFailed(endpoint failed: String) {
-        let suspect: String? = pairs.withLock { pairs in
+        let suspect: String? = pairs.withLockedValue { pairs in
             guard let id = pairs.first(where: { $0.value.announcement.clymanUDP == failed })?.key, var status = pairs[id], status.reportedSilent()
             else { return nil }
             pairs[id] = status
@@ -181,9 +181,9 @@ final class ClusterManager: Sendable {
 
     /// Moves every scene of a pair that went down, one task per pair; stops if the pair comes back first.
     private func moveScenes(awayFrom pairID: String) {
-        guard moving.withLock({ $0.insert(pairID).inserted }) else { return }
+        guard moving.withLockedValue({ $0.insert(pairID).inserted }) else { return }
         Task {
-            defer { _ = moving.withLock { $0.remove(pairID) } }
+            defer { _ = moving.withLockedValue { $0.remove(pairID) } }
             guard let scenes = try? await store.scenes(onPair: pairID) else { return }
             var stranded = 0
             for sceneKey in scenes {

@@ -6,7 +6,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import ServiceLifecycle
-import Synchronization
+import NIOConcurrencyHelpers
 
 /// Where pairs announce themselves: `--discovery embedded` (Adrestia's own registry; a pair gives
 /// Adrestia's base URL) or `--discovery etcd://HOST:PORT[/CLUSTER]`.
@@ -54,20 +54,20 @@ protocol PairDirectory: Sendable {
 
 /// The embedded registry: announcements held in memory, each forgotten `timeToLive` after its last renewal.
 final class EmbeddedRegistry: PairDirectory {
-    private let entries = Mutex<[String: (announcement: PairAnnouncement, expires: ContinuousClock.Instant)]>([:])
+    private let entries = NIOLockedValueBox<[String: (announcement: PairAnnouncement, expires: ContinuousClock.Instant)]>([:])
 
     func announce(_ announcement: PairAnnouncement) {
         let expires = ContinuousClock.now + AnnouncementTiming.timeToLive
-        entries.withLock { $0[announcement.id] = (announcement, expires) }
+        entries.withLockedValue { $0[announcement.id] = (announcement, expires) }
     }
 
     func withdraw(pairID: String) {
-        _ = entries.withLock { $0.removeValue(forKey: pairID) }
+        _ = entries.withLockedValue { $0.removeValue(forKey: pairID) }
     }
 
     func pairs() async throws -> [PairAnnouncement] {
         let now = ContinuousClock.now
-        return entries.withLock { entries in
+        return entries.withLockedValue { entries in
             entries = entries.filter { $0.value.expires > now }
             return entries.values.map(\.announcement).sorted { $0.id < $1.id }
         }
@@ -89,7 +89,7 @@ struct EtcdDirectory: PairDirectory {
 package final class PairAnnouncer: Service, Sendable {
     let discovery: DiscoverySetting
     let logger: Logger
-    private let pending = Mutex<PairAnnouncement?>(nil)
+    private let pending = NIOLockedValueBox<PairAnnouncement?>(nil)
 
     package init(discovery: DiscoverySetting, logger: Logger) {
         self.discovery = discovery
@@ -97,13 +97,13 @@ package final class PairAnnouncer: Service, Sendable {
     }
 
     package func start(_ announcement: PairAnnouncement) {
-        pending.withLock { $0 = announcement }
+        pending.withLockedValue { $0 = announcement }
     }
 
     package func run() async throws {
         var ready: PairAnnouncement?
         while ready == nil {
-            ready = pending.withLock { $0 }
+            ready = pending.withLockedValue { $0 }
             if ready == nil {
                 try? await Task.sleep(for: .milliseconds(10))
                 if Task.isCancelled || Task.isShuttingDownGracefully { return }

@@ -2,7 +2,7 @@ public import AeselModel
 import AeselWire
 public import NIOCore
 import NIOPosix
-import Synchronization
+import NIOConcurrencyHelpers
 
 /// A device's connection to one scene: it registers through the gateway, sends object updates over UDP
 /// to the scene's CLyman endpoint, and receives the updates of the scene's other devices.
@@ -25,11 +25,11 @@ public final class AeselClient: Sendable {
     private let shared: Shared
 
     /// The UDP endpoint the client currently sends to.
-    public var endpoint: SocketAddress { shared.state.withLock { $0.endpoint } }
+    public var endpoint: SocketAddress { shared.state.withLockedValue { $0.endpoint } }
     /// How many times the client switched endpoints.
-    public var failovers: Int { shared.state.withLock { $0.failovers } }
+    public var failovers: Int { shared.state.withLockedValue { $0.failovers } }
     /// Datagrams received that were not object or property updates (e.g. the JSON of HTTP transactions).
-    public var skippedDatagrams: Int { shared.state.withLock { $0.skipped } }
+    public var skippedDatagrams: Int { shared.state.withLockedValue { $0.skipped } }
 
     /// Binds a UDP socket on `bindHost`, registers the device and starts listening.
     public static func connect(_ configuration: AeselClientConfiguration) async throws -> AeselClient {
@@ -53,10 +53,10 @@ public final class AeselClient: Sendable {
             let endpoint = try await gateway.register(
                 deviceKey: configuration.deviceKey, host: configuration.bindHost, port: port, format: configuration.format
             )
-            shared.state.withLock { $0.endpoint = endpoint }
+            shared.state.withLockedValue { $0.endpoint = endpoint }
             let client = AeselClient(configuration, updates: updates, local: local, channel: channel, gateway: gateway, shared: shared)
             client.startWatchdog()
-            shared.state.withLock { $0.followMove = { [weak client] in Task { await client?.followMove() } } }
+            shared.state.withLockedValue { $0.followMove = { [weak client] in Task { await client?.followMove() } } }
             return client
         } catch {
             continuation.finish()
@@ -82,7 +82,7 @@ public final class AeselClient: Sendable {
         if event.sceneKey.isEmpty { event.sceneKey = configuration.sceneKey }
         event.senderDeviceKey = configuration.deviceKey
         let now = ContinuousClock.now
-        let destination: SocketAddress? = shared.state.withLock { state in
+        let destination: SocketAddress? = shared.state.withLockedValue { state in
             guard !state.closed else { return nil }
             state.lastSent = now
             return state.endpoint
@@ -94,13 +94,13 @@ public final class AeselClient: Sendable {
 
     /// Asks the gateway for the scene's endpoint and switches to it if it changed.
     public func refreshEndpoint() async throws {
-        guard !shared.state.withLock({ $0.closed }) else { throw AeselClientError(.closed, "the client is closed") }
+        guard !shared.state.withLockedValue({ $0.closed }) else { throw AeselClientError(.closed, "the client is closed") }
         adopt(try await gateway.endpoint(failed: nil, timeout: .seconds(10)))
     }
 
     /// Deregisters the device (best effort) and closes the socket; ends ``updates``. Idempotent.
     public func close() async {
-        let wasOpen = shared.state.withLock { state in
+        let wasOpen = shared.state.withLockedValue { state in
             defer {
                 state.closed = true
                 state.watchdog?.cancel()
@@ -115,7 +115,7 @@ public final class AeselClient: Sendable {
     }
 
     deinit {
-        let open = shared.state.withLock { state in
+        let open = shared.state.withLockedValue { state in
             defer { state.closed = true }
             state.watchdog?.cancel()
             return !state.closed
@@ -139,14 +139,14 @@ public final class AeselClient: Sendable {
                 await self.checkSilence(timeout: timeout)
             }
         }
-        shared.state.withLock { $0.watchdog = task }
+        shared.state.withLockedValue { $0.watchdog = task }
     }
 
     /// Asks for another endpoint when the client sent within the last `timeout` but received nothing for
     /// `timeout`, at most once per `timeout`. Errors are ignored: the next window tries again.
     private func checkSilence(timeout: Duration) async {
         let now = ContinuousClock.now
-        let failed: SocketAddress? = shared.state.withLock { state in
+        let failed: SocketAddress? = shared.state.withLockedValue { state in
             guard !state.closed, !state.asking,
                 let lastSent = state.lastSent, now - lastSent <= timeout,
                 now - state.lastReceived >= timeout,
@@ -166,7 +166,7 @@ public final class AeselClient: Sendable {
     /// The scene's pair announced that the scene moved to it: ask the gateway for the endpoint now rather
     /// than after a silence. The notice only prompts the question; the answer comes from the gateway.
     private func followMove() async {
-        let start: Bool = shared.state.withLock { state in
+        let start: Bool = shared.state.withLockedValue { state in
             guard !state.closed else { return false }
             // A question already on its way may have left before the move: ask again when it is back.
             guard !state.asking else {
@@ -183,7 +183,7 @@ public final class AeselClient: Sendable {
 
     /// Ends a question to the gateway; follows a move notice that came meanwhile.
     private func finishAsking() {
-        let again: Bool = shared.state.withLock { state in
+        let again: Bool = shared.state.withLockedValue { state in
             state.asking = false
             defer { state.followPending = false }
             return state.followPending
@@ -193,7 +193,7 @@ public final class AeselClient: Sendable {
 
     private func adopt(_ endpoint: SocketAddress) {
         let now = ContinuousClock.now
-        shared.state.withLock { state in
+        shared.state.withLockedValue { state in
             guard !state.closed, state.endpoint != endpoint else { return }
             state.endpoint = endpoint
             state.failovers += 1
@@ -221,7 +221,7 @@ private final class Shared: Sendable {
         var followMove: (@Sendable () -> Void)?
     }
 
-    let state = Mutex(State())
+    let state = NIOLockedValueBox(State())
     let continuation: AsyncStream<ObjectEvent>.Continuation
 
     init(continuation: AsyncStream<ObjectEvent>.Continuation) {
@@ -245,7 +245,7 @@ private final class Receiver: ChannelInboundHandler {
         let envelope = unwrapInboundIn(data)
         let now = ContinuousClock.now
         if let moved = SceneMovedNotice.sceneKey(in: envelope.data) {
-            let follow = shared.state.withLock { state in
+            let follow = shared.state.withLockedValue { state in
                 state.lastReceived = now
                 return state.followMove
             }
@@ -254,7 +254,7 @@ private final class Receiver: ChannelInboundHandler {
         }
         var event = try? EventCodec.decode(envelope.data)
         event?.source = envelope.remoteAddress
-        shared.state.withLock { state in
+        shared.state.withLockedValue { state in
             state.lastReceived = now
             if event == nil { state.skipped += 1 }
         }

@@ -1,5 +1,6 @@
 public import AeselModel
 import Synchronization
+import NIOConcurrencyHelpers
 
 /// A store in memory, with the semantics of the SQL back ends: for in-process tests, and as the contract
 /// suite's third back end. Every call takes one lock, so each is atomic as a transaction is; an `update…`
@@ -7,7 +8,7 @@ import Synchronization
 public final class InMemoryStore: AeselStore {
     /// The rows, shared by every store ``reopened()`` from this one.
     private final class Storage: Sendable {
-        let tables = Mutex(Tables())
+        let tables = NIOLockedValueBox(Tables())
     }
 
     private struct Tables {
@@ -49,7 +50,7 @@ public final class InMemoryStore: AeselStore {
     /// Runs `body` under the lock, unless the store is closed.
     private func withTables<Result>(_ body: (inout Tables) throws -> Result) throws -> Result {
         guard !closed.load(ordering: .relaxed) else { throw StoreError(.unavailable, "the in-memory store is closed") }
-        return try storage.tables.withLock { try body(&$0) }
+        return try storage.tables.withLockedValue { try body(&$0) }
     }
 
     /// Keys in byte order, as the SQL back ends sort them (binary collation).

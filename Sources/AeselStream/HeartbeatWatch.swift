@@ -1,12 +1,13 @@
 import AeselModel
 import NIOCore
 import Synchronization
+import NIOConcurrencyHelpers
 
 /// What CrazyIvan's end of a cross-process stream knows of CLyman's heartbeats: when the last came, and
 /// what it announced (CLyman's UDP endpoint). Every receiving back end keeps one.
 public final class HeartbeatWatch: Sendable {
     private let lastHeartbeat = Atomic<UInt64>(0)
-    private let announcement = Mutex<String>("")
+    private let announcement = NIOLockedValueBox<String>("")
     private let timeout: TimeAmount
     private let streamName: String
 
@@ -18,7 +19,7 @@ public final class HeartbeatWatch: Sendable {
 
     /// Called by the receiving thread for each heartbeat.
     public func record(announcement text: String) {
-        if announcement.withLock({ $0 }) != text { announcement.withLock { $0 = text } }
+        if announcement.withLockedValue({ $0 }) != text { announcement.withLockedValue { $0 = text } }
         lastHeartbeat.store(NIODeadline.now().uptimeNanoseconds, ordering: .relaxed)
     }
 
@@ -27,7 +28,7 @@ public final class HeartbeatWatch: Sendable {
         return last != 0 && NIODeadline.now().uptimeNanoseconds - last < UInt64(timeout.nanoseconds)
     }
 
-    public var lastAnnouncement: String { announcement.withLock { $0 } }
+    public var lastAnnouncement: String { announcement.withLockedValue { $0 } }
 
     /// Waits for the first heartbeat: from then on no published event is lost.
     public func ready(timeout wait: Duration) async throws {

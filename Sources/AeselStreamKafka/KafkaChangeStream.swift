@@ -5,6 +5,7 @@ import CRdKafka
 import Foundation
 import NIOCore
 import Synchronization
+import NIOConcurrencyHelpers
 
 /// A Kafka change stream: `kafka://HOST:PORT/TOPIC`. The message key is the scene, so order holds per
 /// scene; CrazyIvans consume as members of one consumer group.
@@ -161,7 +162,7 @@ public final class KafkaSubscriber: StreamReceiver {
     private let consumer: KafkaHandle
     private let heartbeats: HeartbeatWatch
     private let errors = Atomic<Int>(0)
-    private let thread = Mutex<StreamThread?>(nil)
+    private let thread = NIOLockedValueBox<StreamThread?>(nil)
 
     public init(endpoint: KafkaEndpoint, group: String, subscriber: any ChangeStreamSubscriber) throws {
         heartbeats = HeartbeatWatch(stream: endpoint.description, timeout: .seconds(2))
@@ -195,7 +196,7 @@ public final class KafkaSubscriber: StreamReceiver {
         }
         self.consumer = KafkaHandle(raw: consumer)
         let started = StreamThread { [self] thread in receive(subscriber: subscriber, while: thread) }
-        self.thread.withLock { $0 = started }
+        self.thread.withLockedValue { $0 = started }
     }
 
     public var isHealthy: Bool { heartbeats.isHealthy }
@@ -209,7 +210,7 @@ public final class KafkaSubscriber: StreamReceiver {
     }
 
     public func stop() {
-        thread.withLock { $0 }?.stop(timeout: 5)
+        thread.withLockedValue { $0 }?.stop(timeout: 5)
     }
 
     private func receive(subscriber: any ChangeStreamSubscriber, while thread: StreamThread) {

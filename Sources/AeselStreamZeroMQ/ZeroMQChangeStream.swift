@@ -5,6 +5,7 @@ import CZeroMQ
 import Foundation
 import NIOCore
 import Synchronization
+import NIOConcurrencyHelpers
 
 /// The messages a publisher sends on this topic keep subscribers sure the stream is alive. Scene keys
 /// never start with a NUL byte, so it cannot collide with a scene.
@@ -21,13 +22,13 @@ let heartbeatTopic = "\u{0}heartbeat"
 public final class ZeroMQPublisher: ChangeStream {
     /// The socket and whether the heartbeat should go on, shared with the heartbeat thread.
     private final class State: Sendable {
-        let socket: Mutex<ZeroMQSocket>
+        let socket: NIOLockedValueBox<ZeroMQSocket>
         let dropped = Atomic<Int>(0)
         /// Topics subscribed, as XPUB reports them: above 0 while a subscriber is connected.
         let subscriptions = Atomic<Int>(0)
 
         init(_ socket: ZeroMQSocket) {
-            self.socket = Mutex(socket)
+            self.socket = NIOLockedValueBox(socket)
         }
     }
 
@@ -47,7 +48,7 @@ public final class ZeroMQPublisher: ChangeStream {
             let body = Array(announcement.utf8)
             var message = [UInt8](repeating: 0, count: 512)
             while thread.isRunning {
-                state.socket.withLock { socket in
+                state.socket.withLockedValue { socket in
                     _ = topic.withUnsafeBytes { topic in body.withUnsafeBytes { socket.sendTwoFrames(topic, $0) } }
                     // Subscription messages: 1 then the topic on subscribe, 0 then the topic on unsubscribe.
                     while zmq_recv(socket.raw, &message, message.count, ZMQ_DONTWAIT) > 0 {
@@ -67,7 +68,7 @@ public final class ZeroMQPublisher: ChangeStream {
         }
         var body = ByteBufferAllocator().buffer(capacity: 512)
         ChangeEventCodec.encode(event, into: &body)
-        let sent = state.socket.withLock { socket in
+        let sent = state.socket.withLockedValue { socket in
             Array(event.sceneKey.utf8).withUnsafeBytes { topic in
                 body.withUnsafeReadableBytes { socket.sendTwoFrames(topic, $0) }
             }
@@ -94,7 +95,7 @@ public final class ZeroMQSubscriber: StreamReceiver {
     private let subscriber: any ChangeStreamSubscriber
     private let heartbeats: HeartbeatWatch
     private let malformed = Atomic<Int>(0)
-    private let thread = Mutex<StreamThread?>(nil)
+    private let thread = NIOLockedValueBox<StreamThread?>(nil)
 
     public init(endpoint: ZeroMQEndpoint, subscriber: any ChangeStreamSubscriber) throws {
         self.subscriber = subscriber
@@ -104,7 +105,7 @@ public final class ZeroMQSubscriber: StreamReceiver {
         try socket.subscribe("")
         try socket.connect(endpoint.address)
         let started = StreamThread { [self] thread in receive(on: socket, while: thread) }
-        thread.withLock { $0 = started }
+        thread.withLockedValue { $0 = started }
     }
 
     public var isHealthy: Bool { heartbeats.isHealthy }
@@ -118,7 +119,7 @@ public final class ZeroMQSubscriber: StreamReceiver {
     }
 
     public func stop() {
-        thread.withLock { $0 }?.stop()
+        thread.withLockedValue { $0 }?.stop()
     }
 
     private func receive(on socket: ZeroMQSocket, while thread: StreamThread) {

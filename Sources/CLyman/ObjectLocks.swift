@@ -1,5 +1,5 @@
 public import NIOCore
-import Synchronization
+import NIOConcurrencyHelpers
 
 /// Finds which registered device sent a datagram: CrazyIvan's Scene-Device cache answers in one process.
 public protocol SenderDirectory: Sendable {
@@ -11,18 +11,18 @@ public protocol SenderDirectory: Sendable {
 /// The locked objects and their owners, mirrored from the store so the UDP path can refuse a locked
 /// object's events from other devices without a query. The HTTP lock routes keep it current.
 public final class ObjectLocks: Sendable {
-    private let owners = Mutex<[String: String]>([:])
+    private let owners = NIOLockedValueBox<[String: String]>([:])
 
     public init(_ owners: [String: String] = [:]) {
-        self.owners.withLock { $0 = owners }
+        self.owners.withLockedValue { $0 = owners }
     }
 
     public func owner(of objectKey: String) -> String? {
-        owners.withLock { $0.isEmpty ? nil : $0[objectKey] }
+        owners.withLockedValue { $0.isEmpty ? nil : $0[objectKey] }
     }
 
     public func set(owner: String, of objectKey: String) {
-        owners.withLock { owners in
+        owners.withLockedValue { owners in
             if owner.isEmpty { owners[objectKey] = nil } else { owners[objectKey] = owner }
         }
     }

@@ -1,7 +1,7 @@
 import AeselModel
 public import AeselStore
 import NIOCore
-import Synchronization
+import NIOConcurrencyHelpers
 
 /// Which objects and properties each scene holds, in memory, so that the UDP path drops an event for an
 /// object outside the scene it names without a store read.
@@ -77,10 +77,10 @@ public final class SceneMembers: Sendable {
     }
 
     let configuration: Configuration
-    private let state = Mutex(State())
+    private let state = NIOLockedValueBox(State())
     private let metrics: IngestMetrics
     private let loader: Loader
-    private let listener = Mutex<LoadListener?>(nil)
+    private let listener = NIOLockedValueBox<LoadListener?>(nil)
 
     public init(configuration: Configuration = .init(), metrics: IngestMetrics, loader: @escaping Loader) {
         self.configuration = configuration
@@ -91,12 +91,12 @@ public final class SceneMembers: Sendable {
     /// Sets who installs load answers (the ingest handler, on its event loop). Until then they install
     /// themselves.
     public func onLoad(_ listener: @escaping LoadListener) {
-        self.listener.withLock { $0 = listener }
+        self.listener.withLockedValue { $0 = listener }
     }
 
     /// Starts loading a scene this process is about to see events of, unless it is known or loading.
     public func prefetch(_ sceneKey: String) {
-        let start = state.withLock { state -> Bool in
+        let start = state.withLockedValue { state -> Bool in
             guard state.entries[sceneKey] == nil, state.loadsInFlight < configuration.maximumConcurrentLoads,
                 state.entries.count < configuration.maximumScenes
             else { return false }
@@ -111,7 +111,7 @@ public final class SceneMembers: Sendable {
         // Unstructured on purpose: the hot path cannot await. The task ends with the store call.
         Task {
             let keys = try? await loader(sceneKey)
-            if let listener = listener.withLock({ $0 }) {
+            if let listener = listener.withLockedValue({ $0 }) {
                 listener(sceneKey, keys)
             } else {
                 finishLoad(sceneKey: sceneKey, keys: keys)
@@ -121,7 +121,7 @@ public final class SceneMembers: Sendable {
 
     /// Whether the event may act in the scene it names; starts the loads it needs. Called on the hot path.
     public func check(objectKey: String, kind: EventKind, sceneKey: String, now: NIODeadline = .now()) -> Verdict {
-        let (verdict, startLoad, evicted) = state.withLock { state -> (Verdict, Bool, Int) in
+        let (verdict, startLoad, evicted) = state.withLockedValue { state -> (Verdict, Bool, Int) in
             let canLoad = state.loadsInFlight < configuration.maximumConcurrentLoads
             guard var entry = state.entries[sceneKey] else {
                 guard canLoad else { return (.overloaded, false, 0) }
@@ -161,7 +161,7 @@ public final class SceneMembers: Sendable {
     /// Installs a load's answer (nil: it failed, and the scene is forgotten so its next event tries
     /// again). The caller then checks the events it held, in order.
     func finishLoad(sceneKey: String, keys: SceneMemberKeys?, now: NIODeadline = .now()) {
-        state.withLock { state in
+        state.withLockedValue { state in
             state.loadsInFlight -= 1
             guard var entry = state.entries[sceneKey], entry.loading else { return }
             guard let keys else {
@@ -190,18 +190,18 @@ public final class SceneMembers: Sendable {
 
     /// An object or property was created in `sceneKey` through this process.
     public func added(_ key: String, kind: EventKind, to sceneKey: String) {
-        state.withLock { $0.entries[sceneKey]?.apply(.added(key: key, kind: kind)) }
+        state.withLockedValue { $0.entries[sceneKey]?.apply(.added(key: key, kind: kind)) }
     }
 
     /// An object or property of `sceneKey` was deleted through this process.
     public func removed(_ key: String, kind: EventKind, from sceneKey: String) {
-        state.withLock { $0.entries[sceneKey]?.apply(.removed(key: key, kind: kind)) }
+        state.withLockedValue { $0.entries[sceneKey]?.apply(.removed(key: key, kind: kind)) }
     }
 
     /// An object or property may have moved to `sceneKey` (its old scene is not known): it leaves every
     /// other scene. Rare (an update naming a scene), so a scan of the table is fine.
     public func moved(_ key: String, kind: EventKind, to sceneKey: String) {
-        state.withLock { state in
+        state.withLockedValue { state in
             for (scene, entry) in state.entries where scene != sceneKey && entry.contains(key, kind) {
                 state.entries[scene]?.apply(.removed(key: key, kind: kind))
             }
@@ -224,5 +224,5 @@ public final class SceneMembers: Sendable {
     }
 
     /// How many scenes the table holds, for tests and metrics.
-    public var count: Int { state.withLock { $0.entries.count } }
+    public var count: Int { state.withLockedValue { $0.entries.count } }
 }

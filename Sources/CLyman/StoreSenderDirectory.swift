@@ -2,7 +2,7 @@ import AeselModel
 public import AeselStore
 import CoreMetrics
 public import NIOCore
-import Synchronization
+import NIOConcurrencyHelpers
 
 /// Tells who sent a datagram when CLyman runs without CrazyIvan in its process: the registrations of each
 /// scene that sends events, read from the shared store, refreshed every `refreshInterval`. A scene seen for
@@ -18,7 +18,7 @@ public final class StoreSenderDirectory: SenderDirectory {
 
     private let store: any AeselStore
     private let refreshInterval: TimeAmount
-    private let entries = Mutex<[String: Entry]>([:])
+    private let entries = NIOLockedValueBox<[String: Entry]>([:])
     private let evictions = Counter(label: "aesel_state_evictions_total", dimensions: [("table", "senders")])
 
     public init(store: any AeselStore, refreshInterval: TimeAmount = .seconds(2)) {
@@ -28,7 +28,7 @@ public final class StoreSenderDirectory: SenderDirectory {
 
     public func deviceKey(in sceneKey: String, at address: SocketAddress) -> String? {
         let now = NIODeadline.now()
-        let (key, load, evicted) = entries.withLock { entries -> (String?, Bool, Int) in
+        let (key, load, evicted) = entries.withLockedValue { entries -> (String?, Bool, Int) in
             // Scene keys come from datagrams: bound what made-up ones can cost.
             var evicted = 0
             if entries[sceneKey] == nil, entries.count >= Self.maximumScenes {
@@ -56,6 +56,6 @@ public final class StoreSenderDirectory: SenderDirectory {
         for device in devices {
             if let address = SocketAddress.validated(host: device.hostname, port: device.port) { byAddress[address] = device.key }
         }
-        entries.withLock { $0[sceneKey] = Entry(devices: byAddress, loadedAt: .now(), loading: false) }
+        entries.withLockedValue { $0[sceneKey] = Entry(devices: byAddress, loadedAt: .now(), loading: false) }
     }
 }

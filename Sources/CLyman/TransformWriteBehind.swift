@@ -3,7 +3,7 @@ public import AeselStore
 import CoreMetrics
 public import Logging
 public import ServiceLifecycle
-import Synchronization
+import NIOConcurrencyHelpers
 
 /// Write-behind persistence of event transforms: the hot path records the newest transform per object
 /// (latest wins), and a background loop writes what changed in one transaction every `interval`.
@@ -26,7 +26,7 @@ public final class TransformWriteBehind: Service {
     private let interval: Duration
     private let logger: Logger
     private let metrics: IngestMetrics
-    private let state = Mutex(State())
+    private let state = NIOLockedValueBox(State())
 
     public init(store: any AeselStore, interval: Duration, metrics: IngestMetrics, logger: Logger) {
         self.store = store
@@ -40,37 +40,37 @@ public final class TransformWriteBehind: Service {
         switch event.kind {
         case .objectUpdate:
             let update = TransformUpdate(objectKey: event.objectKey, sceneKey: event.sceneKey, transform: event.transform, sequence: event.sequence)
-            state.withLock { $0.pending[event.objectKey] = update }
+            state.withLockedValue { $0.pending[event.objectKey] = update }
         case .propertyUpdate:
             let update = PropertyValuesUpdate(propertyKey: event.objectKey, sceneKey: event.sceneKey, values: event.values, sequence: event.sequence)
-            state.withLock { $0.pendingValues[event.objectKey] = update }
+            state.withLockedValue { $0.pendingValues[event.objectKey] = update }
         }
     }
 
     /// The newest transform recorded for `objectKey` that the store may not hold yet.
     public func newest(objectKey: String) -> TransformUpdate? {
-        state.withLock { $0.pending[objectKey] ?? $0.writing[objectKey] }
+        state.withLockedValue { $0.pending[objectKey] ?? $0.writing[objectKey] }
     }
 
     /// The newest values recorded for `propertyKey` that the store may not hold yet.
     public func newestValues(propertyKey: String) -> PropertyValuesUpdate? {
-        state.withLock { $0.pendingValues[propertyKey] ?? $0.writingValues[propertyKey] }
+        state.withLockedValue { $0.pendingValues[propertyKey] ?? $0.writingValues[propertyKey] }
     }
 
     /// A transaction has just set this transform: write it again after any event transform already on its
     /// way to the store, so that the acknowledged value is the one that stays.
     public func supersede(_ object: SceneObject) {
-        state.withLock { $0.pending[object.key] = TransformUpdate(objectKey: object.key, sceneKey: object.sceneKey, transform: object.transform, sequence: 0) }
+        state.withLockedValue { $0.pending[object.key] = TransformUpdate(objectKey: object.key, sceneKey: object.sceneKey, transform: object.transform, sequence: 0) }
     }
 
     /// The same for a property's values.
     public func supersede(_ property: SceneProperty) {
-        state.withLock { $0.pendingValues[property.key] = PropertyValuesUpdate(propertyKey: property.key, sceneKey: property.sceneKey, values: property.values, sequence: 0) }
+        state.withLockedValue { $0.pendingValues[property.key] = PropertyValuesUpdate(propertyKey: property.key, sceneKey: property.sceneKey, values: property.values, sequence: 0) }
     }
 
     /// Forgets what events recorded for a key, when its record was deleted.
     public func discard(key: String) {
-        state.withLock { state in
+        state.withLockedValue { state in
             state.pending[key] = nil
             state.writing[key] = nil
             state.pendingValues[key] = nil
@@ -93,7 +93,7 @@ public final class TransformWriteBehind: Service {
     /// other failure is an update the store refuses, so the batch is written one by one and only the
     /// refused ones are dropped.
     public func flush() async {
-        let (transforms, values) = state.withLock { state in
+        let (transforms, values) = state.withLockedValue { state in
             state.writing = state.pending
             state.pending.removeAll(keepingCapacity: true)
             state.writingValues = state.pendingValues
@@ -173,7 +173,7 @@ public final class TransformWriteBehind: Service {
     /// Ends a flush. Updates to write again go back under what was recorded meanwhile (newer wins), except
     /// those of records deleted meanwhile (``discard(key:)``).
     private func finishWriting(requeueing transforms: [String: TransformUpdate] = [:], _ values: [String: PropertyValuesUpdate] = [:]) {
-        state.withLock { state in
+        state.withLockedValue { state in
             for (key, update) in transforms where state.writing[key] != nil && state.pending[key] == nil {
                 state.pending[key] = update
             }

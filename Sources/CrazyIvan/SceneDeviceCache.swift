@@ -1,7 +1,7 @@
 public import AeselModel
 public import CoreMetrics
 public import NIOCore
-import Synchronization
+import NIOConcurrencyHelpers
 
 /// A device as the fan-out sees it: where to send, and in which format.
 public struct Recipient: Sendable, Hashable {
@@ -64,7 +64,7 @@ public final class SceneDeviceCache: Sendable {
         case unknown(until: NIODeadline)
     }
 
-    private let entries = Mutex<[String: Entry]>([:])
+    private let entries = NIOLockedValueBox<[String: Entry]>([:])
     private let evictions: Counter
 
     public init(evictions: Counter = Counter(label: "aesel_state_evictions_total", dimensions: [("table", "scene_devices")])) {
@@ -75,7 +75,7 @@ public final class SceneDeviceCache: Sendable {
         let now = NIODeadline.now()
         var evicted = 0
         defer { if evicted > 0 { evictions.increment(by: evicted) } }
-        return entries.withLock { entries in
+        return entries.withLockedValue { entries in
             switch entries[event.sceneKey] {
             case .ready(let recipients, let version, _):
                 entries[event.sceneKey] = .ready(recipients: recipients, version: version, lastUsed: now)
@@ -126,7 +126,7 @@ public final class SceneDeviceCache: Sendable {
     /// Marks an uncached scene as loading, so that changes and events from now on wait for the load.
     /// Returns false when the scene is cached or already loading.
     public func beginLoad(sceneKey: String) -> Bool {
-        entries.withLock { entries in
+        entries.withLockedValue { entries in
             switch entries[sceneKey] {
             case .ready, .loading, .replaying: return false
             case .unknown, nil:
@@ -139,7 +139,7 @@ public final class SceneDeviceCache: Sendable {
     /// Installs a loaded scene, which then replays what was held (``nextReplay(sceneKey:)``). `devices` is
     /// nil when the store has no such scene; the held events are then returned, as unknown.
     public func finishLoad(sceneKey: String, devices: [Recipient]?) -> [ChangeEvent] {
-        entries.withLock { entries in
+        entries.withLockedValue { entries in
             guard case .loading(let pending, let changes) = entries[sceneKey] else { return [] }
             guard let devices else {
                 entries[sceneKey] = .unknown(until: .now() + Self.unknownSceneTTL)
@@ -154,7 +154,7 @@ public final class SceneDeviceCache: Sendable {
     /// The next held events of a replaying scene and its devices, to send in order before calling again;
     /// nil once none are left, and the scene is ready.
     public func nextReplay(sceneKey: String) -> (events: [ChangeEvent], recipients: [Recipient])? {
-        entries.withLock { entries in
+        entries.withLockedValue { entries in
             guard case .replaying(let recipients, let pending, let version) = entries[sceneKey] else { return nil }
             if pending.isEmpty {
                 entries[sceneKey] = .ready(recipients: recipients, version: version, lastUsed: .now())
@@ -167,7 +167,7 @@ public final class SceneDeviceCache: Sendable {
 
     /// Forgets a failed load so the next event tries again; returns the held events.
     public func abandonLoad(sceneKey: String) -> [ChangeEvent] {
-        entries.withLock { entries in
+        entries.withLockedValue { entries in
             guard case .loading(let pending, _) = entries[sceneKey] else { return [] }
             entries[sceneKey] = nil
             return pending
@@ -176,7 +176,7 @@ public final class SceneDeviceCache: Sendable {
 
     /// Applies a registration or deregistration at once. A scene the cache does not hold is left alone.
     public func apply(_ change: Change, sceneKey: String) {
-        entries.withLock { entries in
+        entries.withLockedValue { entries in
             switch entries[sceneKey] {
             case .ready(let recipients, let version, let lastUsed):
                 entries[sceneKey] = .ready(recipients: Self.apply(change, to: recipients), version: version + 1, lastUsed: lastUsed)
@@ -195,12 +195,12 @@ public final class SceneDeviceCache: Sendable {
 
     /// Drops a scene; its next event loads it again (and finds it unknown if it is gone).
     public func forget(_ sceneKey: String) {
-        entries.withLock { $0[sceneKey] = nil }
+        entries.withLockedValue { $0[sceneKey] = nil }
     }
 
     /// The device registered in `sceneKey` at `address`, if the scene is cached.
     public func deviceKey(in sceneKey: String, at address: SocketAddress) -> String? {
-        entries.withLock { entries in
+        entries.withLockedValue { entries in
             switch entries[sceneKey] {
             case .ready(let recipients, _, _), .replaying(let recipients, _, _):
                 return recipients.first { $0.address == address }?.deviceKey
@@ -212,7 +212,7 @@ public final class SceneDeviceCache: Sendable {
 
     /// Forgets that a scene was unknown, so its next event loads it.
     public func sceneCreated(_ sceneKey: String) {
-        entries.withLock { entries in
+        entries.withLockedValue { entries in
             if case .unknown = entries[sceneKey] { entries[sceneKey] = nil }
         }
     }
@@ -220,7 +220,7 @@ public final class SceneDeviceCache: Sendable {
     /// The cached scenes and their versions, for a background refresh.
     public func snapshotForRefresh(idleLimit: TimeAmount) -> [(sceneKey: String, version: UInt64)] {
         let now = NIODeadline.now()
-        return entries.withLock { entries in
+        return entries.withLockedValue { entries in
             var keys: [(String, UInt64)] = []
             for (key, entry) in entries {
                 switch entry {
@@ -242,7 +242,7 @@ public final class SceneDeviceCache: Sendable {
 
     /// Installs a refreshed list unless a registration changed the scene since `version` was read.
     public func finishRefresh(sceneKey: String, version: UInt64, devices: [Recipient]?) {
-        entries.withLock { entries in
+        entries.withLockedValue { entries in
             guard case .ready(_, let current, let lastUsed) = entries[sceneKey], current == version else { return }
             if let devices {
                 entries[sceneKey] = .ready(recipients: devices, version: version + 1, lastUsed: lastUsed)

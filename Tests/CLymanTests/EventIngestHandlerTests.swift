@@ -8,23 +8,23 @@ import Metrics
 import MetricsTestKit
 import NIOCore
 import NIOEmbedded
-import Synchronization
 import Testing
+import NIOConcurrencyHelpers
 
 /// CLyman's ingest handler on a testing channel: datagrams in, what it publishes and counts out.
 @Suite("Event ingest handler")
 struct EventIngestHandlerTests {
     /// The change stream, as the handler sees it: it records what is published.
     final class RecordingStream: ChangeStream {
-        private let events = Mutex<[ObjectEvent]>([])
+        private let events = NIOLockedValueBox<[ObjectEvent]>([])
         var isHealthy: Bool { true }
         var droppedCount: Int { 0 }
 
         func publish(_ event: ChangeEvent) {
-            if case .update(let update) = event { events.withLock { $0.append(update) } }
+            if case .update(let update) = event { events.withLockedValue { $0.append(update) } }
         }
 
-        var published: [ObjectEvent] { events.withLock { $0 } }
+        var published: [ObjectEvent] { events.withLockedValue { $0 } }
     }
 
     /// The devices registered at each address.
@@ -36,12 +36,12 @@ struct EventIngestHandlerTests {
 
     /// A scene load the test lets finish when it wants.
     final class Gate: Sendable {
-        private let opened = Mutex(false)
+        private let opened = NIOLockedValueBox(false)
 
-        func open() { opened.withLock { $0 = true } }
+        func open() { opened.withLockedValue { $0 = true } }
 
         func wait() async {
-            while !opened.withLock({ $0 }) { try? await Task.sleep(for: .milliseconds(2)) }
+            while !opened.withLockedValue({ $0 }) { try? await Task.sleep(for: .milliseconds(2)) }
         }
     }
 

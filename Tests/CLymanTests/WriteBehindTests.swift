@@ -4,8 +4,8 @@ import AeselStore
 import Logging
 import ServiceLifecycle
 import ServiceLifecycleTestKit
-import Synchronization
 import Testing
+import NIOConcurrencyHelpers
 
 /// An in-memory store whose event writes fail on demand: unavailable while `down`, or refusing the
 /// updates of some keys. Everything else goes straight to the rows.
@@ -19,25 +19,25 @@ final class FlakyStore: AeselStore {
     }
 
     let rows = InMemoryStore()
-    private let state = Mutex(State())
+    private let state = NIOLockedValueBox(State())
 
     func setDown(_ down: Bool) {
-        state.withLock { $0.down = down }
+        state.withLockedValue { $0.down = down }
     }
 
     func refuse(_ key: String) {
-        state.withLock { _ = $0.refused.insert(key) }
+        state.withLockedValue { _ = $0.refused.insert(key) }
     }
 
     func duringNextFailure(_ action: @escaping @Sendable () -> Void) {
-        state.withLock { $0.duringFailure = action }
+        state.withLockedValue { $0.duringFailure = action }
     }
 
     /// How many event writes (batches or single updates) the store was asked for.
-    var eventWrites: Int { state.withLock { $0.eventWrites } }
+    var eventWrites: Int { state.withLockedValue { $0.eventWrites } }
 
     private func check(_ keys: [String]) throws {
-        let (down, refused, action) = state.withLock { state in
+        let (down, refused, action) = state.withLockedValue { state in
             state.eventWrites += 1
             let fails = state.down || !state.refused.isDisjoint(with: keys)
             let action = fails ? state.duringFailure : nil

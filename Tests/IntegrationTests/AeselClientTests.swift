@@ -4,11 +4,11 @@ import AeselModel
 import AeselWire
 import Foundation
 import NIOCore
-import Synchronization
 import Testing
 
 #if canImport(Glibc)
 import Glibc
+import NIOConcurrencyHelpers
 #endif
 
 /// The device SDK against a real `aesel serve`; its failover is tested against Adrestia (ClusterTests).
@@ -96,17 +96,17 @@ private final class Inbox: Sendable {
     let task: Task<Void, Never>
 
     private final class Received: Sendable {
-        let events = Mutex<[ObjectEvent]>([])
+        let events = NIOLockedValueBox<[ObjectEvent]>([])
     }
 
     init(_ client: AeselClient) {
         let received = Received()
         self.received = received
         task = Task {
-            for await event in client.updates { received.events.withLock { $0.append(event) } }
+            for await event in client.updates { received.events.withLockedValue { $0.append(event) } }
         }
     }
 
-    var events: [ObjectEvent] { received.events.withLock { $0 } }
-    var count: Int { received.events.withLock { $0.count } }
+    var events: [ObjectEvent] { received.events.withLockedValue { $0 } }
+    var count: Int { received.events.withLockedValue { $0.count } }
 }
