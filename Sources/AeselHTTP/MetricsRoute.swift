@@ -3,7 +3,7 @@ import NIOCore
 public import Prometheus
 
 /// `GET /metrics`: the process's registry in Prometheus's text format; `update` records gauges first.
-public func addMetricsRoute(to router: Router<BasicRequestContext>, registry: PrometheusCollectorRegistry, update: @escaping @Sendable () -> Void = {}) {
+public func addMetricsRoute<Context: RequestContext>(to router: Router<Context>, registry: PrometheusCollectorRegistry, update: @escaping @Sendable () -> Void = {}) {
     router.get("/metrics") { _, _ in
         update()
         var text: [UInt8] = []

@@ -12,6 +12,10 @@ import NIOCore
 import NIOPosix
 import ServiceLifecycle
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Which change stream joins CLyman and CrazyIvan: `--stream`.
 public enum StreamSetting: Sendable, Hashable, CustomStringConvertible {
     /// A direct call in this process (`memory`, the default).
@@ -80,16 +84,21 @@ struct ClymanHalf {
         let members = SceneMembers(metrics: ingestMetrics) { try await store.memberKeys(ofScene: $0) }
         // The handler is in the pipeline from the start, so nothing read is lost uncounted; reading starts
         // once the stream is attached (datagrams wait in the socket's buffer until then).
-        let ingestChannel = try await UDPChannel.bootstrap(on: eventLoop)
-            .channelOption(.autoRead, value: false)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(
-                        EventIngestHandler(writeBehind: writeBehind, metrics: ingestMetrics, locks: locks, senders: senders, members: members)
-                    )
+        let ingestChannel: any Channel
+        do {
+            ingestChannel = try await UDPChannel.bootstrap(on: eventLoop)
+                .channelOption(.autoRead, value: false)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(
+                            EventIngestHandler(writeBehind: writeBehind, metrics: ingestMetrics, locks: locks, senders: senders, members: members)
+                        )
+                    }
                 }
-            }
-            .bind(host: host, port: udpPort).get()
+                .bind(host: host, port: udpPort).get()
+        } catch let error as IOError where error.errnoCode == EADDRINUSE {
+            throw ConfigurationError(key: "udp.port", reason: "UDP port \(udpPort) on \(host) is in use by another process; stop it or choose another port")
+        }
         do {
             let stream = try makeStream(ingestChannel)
             try await ingestChannel.eventLoop.submit {
@@ -127,13 +136,21 @@ struct CrazyIvanHalf {
         host: String,
         on eventLoop: any EventLoop,
         store: any AeselStore,
-        configuration: FanOut.Configuration,
+        fanOut fanOutConfiguration: FanOut.Configuration,
+        cache cacheConfiguration: SceneDeviceCache.Configuration,
         logger: Logger
     ) async throws -> CrazyIvanHalf {
-        let cache = SceneDeviceCache()
+        let cache = SceneDeviceCache(configuration: cacheConfiguration)
         let fanOutSocket = try FanOutSocket(host: host)
-        let fanOut = FanOut(socket: fanOutSocket, eventLoop: eventLoop, cache: cache, store: store, configuration: configuration, metrics: FanOutMetrics())
-        return CrazyIvanHalf(fanOutSocket: fanOutSocket, fanOut: fanOut, eventLoop: eventLoop, refresher: SceneCacheRefresher(cache: cache, store: store, logger: logger))
+        let fanOut = FanOut(socket: fanOutSocket, eventLoop: eventLoop, cache: cache, store: store, configuration: fanOutConfiguration, metrics: FanOutMetrics())
+        let refresher = SceneCacheRefresher(fanOut: fanOut, store: store, configuration: cacheConfiguration, logger: logger)
+        do {
+            try await refresher.pinRegionAtStart()
+        } catch {
+            fanOutSocket.close()
+            throw error
+        }
+        return CrazyIvanHalf(fanOutSocket: fanOutSocket, fanOut: fanOut, eventLoop: eventLoop, refresher: refresher)
     }
 
     /// Subscribes to a stream that crosses threads or processes and waits for its first heartbeat:
@@ -193,8 +210,8 @@ enum UDPChannel {
     static func bootstrap(on eventLoop: any EventLoop) -> DatagramBootstrap {
         // One extra byte per slot so an oversized datagram shows as longer than the limit, not truncated to it.
         let slot = EventCodec.maximumDatagramSize + 1
+        // No SO_REUSEADDR: a second server on the port must fail to start, not take its traffic.
         return DatagramBootstrap(group: eventLoop)
-            .channelOption(.socketOption(.so_reuseaddr), value: 1)
             .channelOption(.socketOption(.so_rcvbuf), value: 4 << 20)
             .channelOption(.socketOption(.so_sndbuf), value: 4 << 20)
             .channelOption(.maxMessagesPerRead, value: 4)

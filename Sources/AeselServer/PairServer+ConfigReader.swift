@@ -10,12 +10,17 @@ extension PairServer.Configuration {
     ///
     /// ## Configuration keys
     /// - `host` (string, default 127.0.0.1): the address to listen on (HTTP and UDP).
+    /// - `advertise.host` (string, optional): the host devices send events to, in registration answers and
+    ///   (role `pair`) the pair's announcement; not a wildcard. Without it: `host`, or with a wildcard
+    ///   `host` the address each request came in on.
     /// - `http.port` (int, default by role: ``PairServer/Role/defaultHTTPPort``), `udp.port` (int, default 8762).
     /// - `data` (string, default ./aesel-data), `store`, `store.file`: see ``StoreLocation/init(reader:)``.
     /// - `stream` (string, default memory): the change stream (``StreamSetting``).
     /// - `echo.to.sender` (bool, default false), `persist.interval` (int milliseconds, default 200).
-    /// - `discovery`, `region` (default "default"), `pair.id`, `advertise.host`: a pair behind Adrestia
-    ///   (role `pair` only).
+    /// - `discovery`, `region` (default "default"), `pair.id`: a pair behind Adrestia (role `pair` only);
+    ///   it needs `advertise.host` when `host` is a wildcard.
+    /// - `cache.ttl`, `cache.refresh.interval`, `forward.while.loading`, `region`: the Scene-Device cache
+    ///   (``SceneDeviceCache/Configuration/init(reader:region:)``).
     /// - `http.idle.timeout`, `http.header.timeout`, `http.body.timeout`: ``HTTPConnectionLimits``.
     public init(role: PairServer.Role, reader: ConfigReader) throws {
         let defaults = PairServer.Configuration(role: role)
@@ -28,17 +33,28 @@ extension PairServer.Configuration {
         }
         let persistMilliseconds = reader.int(forKey: "persist.interval", default: defaults.persistInterval.wholeMilliseconds)
         guard persistMilliseconds > 0 else { throw ConfigurationError(key: "persist.interval", reason: "must be positive milliseconds") }
+        let host = reader.string(forKey: "host", default: defaults.host)
+        let advertiseHost = reader.string(forKey: "advertise.host")
+        if let advertiseHost, advertiseHost.isEmpty || isWildcard(advertiseHost) {
+            throw ConfigurationError(key: "advertise.host", reason: "\(advertiseHost) is not an address others can reach this server at")
+        }
+        let identity = role == .pair ? try PairServer.PairIdentity(reader: reader) : nil
+        if identity != nil, advertiseHost == nil, isWildcard(host) {
+            throw ConfigurationError(key: "advertise.host", reason: "the host \(host) is a wildcard: give the address others reach this pair at")
+        }
         self.init(
             role: role,
-            host: reader.string(forKey: "host", default: defaults.host),
+            host: host,
+            advertiseHost: advertiseHost,
             httpPort: try Self.port(reader, "http.port", default: defaults.httpPort),
             udpPort: try Self.port(reader, "udp.port", default: defaults.udpPort),
             dataFolder: store.dataFolder,
             store: store.url,
             fanOut: FanOut.Configuration(echoToSender: reader.bool(forKey: "echo.to.sender", default: defaults.fanOut.echoToSender)),
+            cache: try SceneDeviceCache.Configuration(reader: reader, region: identity?.region),
             stream: stream ?? defaults.stream,
             persistInterval: .milliseconds(persistMilliseconds),
-            identity: role == .pair ? try PairServer.PairIdentity(reader: reader) : nil,
+            identity: identity,
             httpLimits: try HTTPConnectionLimits(reader: reader)
         )
     }
@@ -63,12 +79,30 @@ extension PairServer.PairIdentity {
         guard let pairID = reader.string(forKey: "pair.id"), !pairID.isEmpty else {
             throw ConfigurationError(key: "pair.id", reason: "a pair with a discovery needs an id, unique in the cluster")
         }
-        let host = reader.string(forKey: "host", default: PairServer.Configuration().host)
-        let advertiseHost = reader.string(forKey: "advertise.host", default: host)
-        if isWildcard(advertiseHost) {
-            throw ConfigurationError(key: "advertise.host", reason: "the host \(host) is a wildcard: give the address others reach this pair at")
-        }
-        self.init(pairID: pairID, region: reader.string(forKey: "region", default: ClusterSettings().defaultRegion), discovery: DiscoverySetting(text)!, advertiseHost: advertiseHost)
+        self.init(pairID: pairID, region: reader.string(forKey: "region", default: ClusterSettings().defaultRegion), discovery: DiscoverySetting(text)!)
+    }
+}
+
+extension SceneDeviceCache.Configuration {
+    /// ## Configuration keys
+    /// - `cache.ttl` (int seconds, default 300): how long an entry lives from its load; the next event
+    ///   after that reloads it, and one refresh interval later an unused entry leaves memory.
+    /// - `cache.refresh.interval` (int milliseconds, default 2000): time between background refreshes of
+    ///   the live entries (and of the region's pinned scenes) from the store.
+    /// - `forward.while.loading` (bool, default false): send the events of a scene that is loading to the
+    ///   devices known so far instead of holding them until the load ends.
+    /// - `region` (string, optional): the scenes of this region are pinned. `region` is the pair's region
+    ///   when it has a discovery, so it defaults to the cluster's default region there.
+    init(reader: ConfigReader, region: String?) throws {
+        let defaults = SceneDeviceCache.Configuration()
+        let seconds = reader.int(forKey: "cache.ttl", default: Int(defaults.timeToLive.components.seconds))
+        guard seconds > 0 else { throw ConfigurationError(key: "cache.ttl", reason: "must be positive seconds") }
+        let refresh = reader.int(forKey: "cache.refresh.interval", default: defaults.refreshInterval.wholeMilliseconds)
+        guard refresh > 0 else { throw ConfigurationError(key: "cache.refresh.interval", reason: "must be positive milliseconds") }
+        self.init(
+            timeToLive: .seconds(seconds), refreshInterval: .milliseconds(refresh),
+            forwardWhileLoading: reader.bool(forKey: "forward.while.loading", default: defaults.forwardWhileLoading),
+            pinnedRegion: region ?? reader.string(forKey: "region").flatMap { $0.isEmpty ? nil : $0 })
     }
 }
 

@@ -43,6 +43,10 @@ public struct PairServer {
     public struct Configuration: Sendable {
         public var role: Role
         public var host: String
+        /// The host devices are told to send events to (`event_destination_host`) and, for a pair behind
+        /// Adrestia, the one it announces. Nil: the bound host, or with a wildcard bind the address each
+        /// request came in on.
+        public var advertiseHost: String?
         public var httpPort: Int
         public var udpPort: Int
         public var dataFolder: String
@@ -50,6 +54,7 @@ public struct PairServer {
         /// in the data folder.
         public var store: String?
         public var fanOut: FanOut.Configuration
+        public var cache: SceneDeviceCache.Configuration
         /// The change stream between CLyman and CrazyIvan.
         public var stream: StreamSetting
         /// How often event transforms are written to the store.
@@ -62,11 +67,13 @@ public struct PairServer {
         public init(
             role: Role = .all,
             host: String = "127.0.0.1",
+            advertiseHost: String? = nil,
             httpPort: Int? = nil,
             udpPort: Int = 8762,
             dataFolder: String = StoreLocation.defaultDataFolder,
             store: String? = nil,
             fanOut: FanOut.Configuration = .init(),
+            cache: SceneDeviceCache.Configuration = .init(),
             stream: StreamSetting = .memory,
             persistInterval: Duration = .milliseconds(200),
             identity: PairIdentity? = nil,
@@ -74,11 +81,13 @@ public struct PairServer {
         ) {
             self.role = role
             self.host = host
+            self.advertiseHost = advertiseHost
             self.httpPort = httpPort ?? role.defaultHTTPPort
             self.udpPort = udpPort
             self.dataFolder = dataFolder
             self.store = store
             self.fanOut = fanOut
+            self.cache = cache
             self.stream = stream
             self.persistInterval = persistInterval
             self.identity = identity
@@ -91,8 +100,6 @@ public struct PairServer {
         public var pairID: String
         public var region: String
         public var discovery: DiscoverySetting
-        /// The host in the pair's announced addresses: where devices and Adrestia reach it.
-        public var advertiseHost: String
     }
 
     /// Where the server listens once it runs; `udp` is nil for a CrazyIvan alone.
@@ -126,15 +133,16 @@ public struct PairServer {
             let udpAddress = pair.clyman?.ingestAddress
             let announcer = configuration.identity.map { PairAnnouncer(discovery: $0.discovery, logger: logger) }
             let identity = configuration.identity
+            let announcedHost = configuration.advertiseHost ?? configuration.host
             let app = makeApplication(
                 router: router, host: configuration.host, port: configuration.httpPort, limits: configuration.httpLimits,
                 serverName: "aesel", logger: logger
             ) { http in
                 logger.info("aesel serving", metadata: ["aesel.http": "\(http)", "aesel.udp": "\(udpAddress.map { "\($0)" } ?? "none")"])
                 if let announcer, let identity, let udpAddress {
-                    let base = "http://\(Self.hostPort(identity.advertiseHost, http.port))"
+                    let base = "http://\(Self.hostPort(announcedHost, http.port))"
                     announcer.start(PairAnnouncement(
-                        id: identity.pairID, region: identity.region, clymanUDP: Self.hostPort(identity.advertiseHost, udpAddress.port),
+                        id: identity.pairID, region: identity.region, clymanUDP: Self.hostPort(announcedHost, udpAddress.port),
                         clymanHTTP: base, crazyIvanHTTP: base))
                 }
                 onReady(Endpoints(http: http, udp: udpAddress))
@@ -155,6 +163,18 @@ public struct PairServer {
         }
         try await eventLoopGroup.shutdownGracefully()
         logger.info("aesel stopped")
+    }
+
+    /// Where devices send events: the CLyman's announced host, unless it is a wildcard (`--host 0.0.0.0`
+    /// and no advertise host); then this process's advertise host, else the address the request came in
+    /// on (an IPv4-mapped one as IPv4), which the device reached this host at.
+    static func eventHost(announced: String, advertised: String?, requestArrivedAt: SocketAddress?) -> String {
+        if !announced.isEmpty, !isWildcard(announced) { return announced }
+        if let advertised { return advertised }
+        guard let local = requestArrivedAt?.ipAddress else { return announced }
+        let mappedPrefix = "::ffff:"
+        if local.hasPrefix(mappedPrefix), local.contains(".") { return String(local.dropFirst(mappedPrefix.count)) }
+        return local
     }
 
     /// `host:port`, with IPv6 hosts in brackets.
@@ -186,15 +206,19 @@ public struct PairServer {
         guard setting != .memory || role == .all || role == .pair else {
             throw ConfigurationError(key: "stream", reason: "aesel \(role.rawValue) needs zmq+ipc://…, zmq+tcp://…, kafka://… or udp://…")
         }
-        let crazyIvan = role == .clyman ? nil : try await CrazyIvanHalf.start(host: configuration.host, on: eventLoop, store: store, configuration: configuration.fanOut, logger: logger)
+        let crazyIvan =
+            role == .clyman
+            ? nil
+            : try await CrazyIvanHalf.start(
+                host: configuration.host, on: eventLoop, store: store, fanOut: configuration.fanOut, cache: configuration.cache, logger: logger)
         var clyman: ClymanHalf?
         if role != .crazyIvan {
             let senders: any SenderDirectory = crazyIvan.map { FanOutSenders(fanOut: $0.fanOut) } ?? StoreSenderDirectory(store: store)
             clyman = try await ClymanHalf.start(
                 host: configuration.host, udpPort: udpPort, on: eventLoop, store: store,
-                stream: { channel in
+                stream: { [advertiseHost = configuration.advertiseHost] channel in
                     let address = channel.localAddress
-                    let announcement = "\(address?.ipAddress ?? ""):\(address?.port ?? 0)"
+                    let announcement = "\(advertiseHost ?? address?.ipAddress ?? ""):\(address?.port ?? 0)"
                     switch setting {
                     case .memory: return InProcessChangeStream(subscriber: crazyIvan!.fanOut)
                     case .zeroMQ(let endpoint): return try ZeroMQPublisher(endpoint: endpoint, announcement: announcement)
@@ -212,8 +236,8 @@ public struct PairServer {
 
     /// The routes of this process's role: health and metrics; CrazyIvan's scene and registration routes;
     /// CLyman's object and property routes, on their own paths and, with the gateway, scoped to a scene.
-    private func makeRouter(store: any AeselStore, pair: EventPair) -> Router<BasicRequestContext> {
-        let router = Router()
+    private func makeRouter(store: any AeselStore, pair: EventPair) -> Router<AeselRequestContext> {
+        let router = Router(context: AeselRequestContext.self)
         router.add(middleware: EnvelopeErrorMiddleware())
         let streamHealth = CoreMetrics.Gauge(label: "aesel_stream_healthy")
         let streamDropped = CoreMetrics.Gauge(label: "aesel_stream_dropped_total")
@@ -230,22 +254,27 @@ public struct PairServer {
             streamRejected.record(pair.subscriber?.rejectedCount ?? 0)
         }
         if let crazyIvan = pair.crazyIvan {
-            let host = configuration.host
+            let (host, advertiseHost) = (configuration.host, configuration.advertiseHost)
             let localClyman = pair.clyman?.ingestAddress
             let subscriber = pair.subscriber
-            SceneRoutes(store: store, fanOut: crazyIvan.fanOut) {
-                // The pair's CLyman: this process's, or the one the stream's heartbeats announce.
-                if let localClyman { return .init(host: localClyman.ipAddress ?? host, port: localClyman.port ?? 0) }
-                // `host:port`; the host may be IPv6, so the port is after the last colon.
-                let announced = subscriber?.partnerAnnouncement ?? ""
-                guard let colon = announced.lastIndex(of: ":") else { return .init(host: host, port: 0) }
-                return .init(host: String(announced[..<colon]), port: Int(announced[announced.index(after: colon)...]) ?? 0)
+            SceneRoutes(store: store, fanOut: crazyIvan.fanOut) { requestArrivedAt in
+                // The pair's CLyman: this process's, or the one the stream's heartbeats announce
+                // (`host:port`; the host may be IPv6, so the port is after the last colon).
+                var announced = (advertiseHost ?? localClyman?.ipAddress ?? host, localClyman?.port ?? 0)
+                if localClyman == nil {
+                    let text = subscriber?.partnerAnnouncement ?? ""
+                    if let colon = text.lastIndex(of: ":") { announced = (String(text[..<colon]), Int(text[text.index(after: colon)...]) ?? 0) }
+                }
+                return .init(host: Self.eventHost(announced: announced.0, advertised: advertiseHost, requestArrivedAt: requestArrivedAt), port: announced.1)
             }.add(to: router)
         }
         if configuration.role == .all, let udp = pair.clyman?.ingestAddress {
             // The one pair is every scene's: what Adrestia answers for a cluster, so one SDK serves both.
-            let endpoint = EventEndpoint(host: udp.ipAddress ?? configuration.host, port: udp.port ?? 0, pair: "local", region: "")
-            router.get("/v1/scene/{scene}/endpoint") { _, _ in try JSONResponse.make(endpoint) }
+            let announced = configuration.advertiseHost ?? udp.ipAddress ?? configuration.host
+            router.get("/v1/scene/{scene}/endpoint") { _, context in
+                let host = Self.eventHost(announced: announced, advertised: nil, requestArrivedAt: context.localAddress)
+                return try JSONResponse.make(EventEndpoint(host: host, port: udp.port ?? 0, pair: "local", region: ""))
+            }
         }
         if let clyman = pair.clyman {
             // Scene-scoped object routes where devices' calls arrive: the gateway's own, or a pair's, to

@@ -85,8 +85,8 @@ public final class UDPStreamReceiver: StreamReceiver {
     public init(endpoint: UDPStreamEndpoint, subscriber: any ChangeStreamSubscriber, eventLoop: any EventLoop) async throws {
         let state = State(stream: endpoint.description)
         self.state = state
+        // No SO_REUSEADDR: a second receiver on the port must fail, not take the stream.
         channel = try await DatagramBootstrap(group: eventLoop)
-            .channelOption(.socketOption(.so_reuseaddr), value: 1)
             .channelOption(.socketOption(.so_rcvbuf), value: 4 << 20)
             .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 65_536))
             .channelInitializer { channel in

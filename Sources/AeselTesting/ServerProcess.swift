@@ -37,6 +37,29 @@ public final class ServerProcess: @unchecked Sendable {
         output.fileHandleForReading.readabilityHandler = { handle in _ = handle.availableData }
     }
 
+    /// Runs `executable` to its end, for a start that must fail: its exit status and what it wrote to
+    /// standard output and error. One that is still running after `timeout` is killed (SIGKILL).
+    public static func runToExit(executable: String, arguments: [String], timeout: Duration = .seconds(30)) throws -> (status: Int32, output: String) {
+        let outputPath = NSTemporaryDirectory() + "aesel-output-\(UUID().uuidString)"
+        guard FileManager.default.createFile(atPath: outputPath, contents: nil), let output = FileHandle(forWritingAtPath: outputPath) else {
+            throw TestSetupError(description: "cannot create \(outputPath)")
+        }
+        defer { try? FileManager.default.removeItem(atPath: outputPath) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning, ContinuousClock.now < deadline { usleep(10_000) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+        try output.close()
+        let text = String(decoding: FileManager.default.contents(atPath: outputPath) ?? Data(), as: UTF8.self)
+        return (process.terminationStatus, text)
+    }
+
     /// The path of the running `aesel` executable, or of the one beside a test bundle.
     public static func aeselExecutable() -> String {
         if let override = ProcessInfo.processInfo.environment["AESEL_BIN"] { return override }

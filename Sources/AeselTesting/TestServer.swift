@@ -55,7 +55,11 @@ package final class TestServer: @unchecked Sendable {
         )
     }
 
-    package var url: String { "http://\(process.endpoints["http"]!)" }
+    /// The server's base URL; one bound to every interface is reached on loopback.
+    package var url: String {
+        let http = process.endpoints["http"]!
+        return "http://" + (http.hasPrefix("0.0.0.0:") ? "127.0.0.1" + http.dropFirst("0.0.0.0".count) : http)
+    }
     package var udpPort: UInt16 { UInt16(process.port("udp")!) }
 
     /// Stops (gracefully with SIGTERM unless told otherwise) and starts again on the same data folder;

@@ -7,7 +7,8 @@ public import NIOCore
 
 /// CrazyIvan's UDP fan-out: every event goes to each device of its scene but the sender, encoded once per
 /// format, all copies sent with one `sendmmsg`, on the thread the event arrived on. No lock is held while
-/// sending; a scene's order across a load is kept by the cache (``SceneDeviceCache/nextReplay(sceneKey:)``).
+/// sending; a scene's order across a load is kept by the cache (``SceneDeviceCache/nextReplay(sceneKey:)``),
+/// unless it forwards while loading.
 public final class FanOut: ChangeStreamSubscriber {
     public struct Configuration: Sendable {
         /// The original echoed events to their sender; Aesel does not, unless asked.
@@ -22,7 +23,7 @@ public final class FanOut: ChangeStreamSubscriber {
     /// The event path's loop, where a finished load replays its scene's held events.
     private let eventLoop: any EventLoop
     private let allocator = ByteBufferAllocator()
-    private let cache: SceneDeviceCache
+    let cache: SceneDeviceCache
     private let store: any AeselStore
     private let configuration: Configuration
     private let metrics: FanOutMetrics
@@ -47,7 +48,10 @@ public final class FanOut: ChangeStreamSubscriber {
         case .queued:
             break
         case .startLoad:
-            load(sceneKey: event.sceneKey)
+            startLoad(sceneKey: event.sceneKey)
+        case .deliverAndLoad(let known):
+            send(event, to: known)
+            startLoad(sceneKey: event.sceneKey)
         case .unknownScene:
             metrics.unknownScene.increment()
         case .pendingOverflow:
@@ -59,7 +63,7 @@ public final class FanOut: ChangeStreamSubscriber {
     /// that its first events do not wait for the store.
     public func registered(_ recipient: Recipient, in sceneKey: String) {
         cache.apply(.register(recipient), sceneKey: sceneKey)
-        if cache.beginLoad(sceneKey: sceneKey) { load(sceneKey: sceneKey) }
+        if cache.beginLoad(sceneKey: sceneKey) { startLoad(sceneKey: sceneKey) }
     }
 
     /// Why the fan-out socket cannot send to `address`, or nil if it can. A send the kernel refuses would
@@ -93,7 +97,13 @@ public final class FanOut: ChangeStreamSubscriber {
     /// Loads scenes now rather than on their first event, e.g. those with locked objects, so that the
     /// sender of their first events is known.
     public func preload(_ sceneKeys: some Sequence<String>) {
-        for sceneKey in sceneKeys where cache.beginLoad(sceneKey: sceneKey) { load(sceneKey: sceneKey) }
+        for sceneKey in sceneKeys where cache.beginLoad(sceneKey: sceneKey) { startLoad(sceneKey: sceneKey) }
+    }
+
+    /// Pins exactly `sceneKeys` in the cache, so that they never expire (``SceneDeviceCache/pin(_:)``), and
+    /// loads those not cached yet; returns once they are loaded.
+    public func pin(_ sceneKeys: Set<String>) async {
+        for sceneKey in cache.pin(sceneKeys) where cache.beginLoad(sceneKey: sceneKey) { await load(sceneKey: sceneKey) }
     }
 
     /// A device left `sceneKey`: it receives nothing more, from this moment.
@@ -152,31 +162,38 @@ public final class FanOut: ChangeStreamSubscriber {
         return recipient.address == event.source
     }
 
-    /// Loads an uncached scene from the store, then, on the event loop, sends what waited for it before
-    /// any later event of the scene.
-    private func load(sceneKey: String) {
-        // Unstructured on purpose: the hot path cannot await. The task ends with the store call.
-        Task {
-            let recipients: [Recipient]?
-            do {
-                if try await store.scene(key: sceneKey) == nil {
-                    recipients = nil
-                } else {
-                    recipients = try await store.devices(inScene: sceneKey).compactMap(Recipient.init)
-                }
-            } catch {
-                metrics.loadFailures.increment()
-                let dropped = cache.abandonLoad(sceneKey: sceneKey)
-                metrics.unknownScene.increment(by: dropped.count)
-                return
-            }
-            eventLoop.execute { self.replay(sceneKey: sceneKey, devices: recipients) }
-        }
+    private func startLoad(sceneKey: String) {
+        // Unstructured on purpose: the hot path cannot await. The task ends with the load.
+        Task { await load(sceneKey: sceneKey) }
     }
 
-    private func replay(sceneKey: String, devices: [Recipient]?) {
-        let unknown = cache.finishLoad(sceneKey: sceneKey, devices: devices)
-        if !unknown.isEmpty { metrics.unknownScene.increment(by: unknown.count) }
+    /// Loads a scene marked as loading from the store, then, on the event loop, installs it and sends what
+    /// waited for it before any later event of the scene.
+    private func load(sceneKey: String) async {
+        let recipients: [Recipient]?
+        do {
+            if try await store.scene(key: sceneKey) == nil {
+                recipients = nil
+            } else {
+                recipients = try await store.devices(inScene: sceneKey).compactMap(Recipient.init)
+            }
+        } catch {
+            metrics.loadFailures.increment()
+            let dropped = cache.abandonLoad(sceneKey: sceneKey)
+            metrics.unknownScene.increment(by: dropped.count)
+            // A failed reload serves on with the devices the scene had.
+            try? await eventLoop.submit { self.sendHeld(sceneKey: sceneKey) }.get()
+            return
+        }
+        try? await eventLoop.submit {
+            let unknown = self.cache.finishLoad(sceneKey: sceneKey, devices: recipients)
+            if !unknown.isEmpty { self.metrics.unknownScene.increment(by: unknown.count) }
+            self.sendHeld(sceneKey: sceneKey)
+        }.get()
+    }
+
+    /// Sends a replaying scene's held events in order, until it is ready.
+    private func sendHeld(sceneKey: String) {
         while let (events, recipients) = cache.nextReplay(sceneKey: sceneKey) {
             for event in events { send(event, to: recipients) }
         }

@@ -1,22 +1,30 @@
 public import AeselStore
+public import CoreMetrics
 public import Logging
 import NIOCore
 public import ServiceLifecycle
 
-/// Reloads every cached scene's devices from the store in the background, so registrations made by other
-/// processes sharing the store reach the fan-out, and evicts scenes that have had no event for a while.
+/// Keeps the Scene-Device cache current in the background: every refresh interval it pins the scenes of
+/// the pair's region (loading new ones) and reloads the devices of every live entry from the store, so
+/// that registrations made by other processes sharing the store reach the fan-out within one interval.
+/// Entries long expired leave memory here.
 public struct SceneCacheRefresher: Service {
-    private let cache: SceneDeviceCache
+    private let fanOut: FanOut
     private let store: any AeselStore
     private let interval: Duration
-    private let idleLimit: TimeAmount
+    private let pinnedRegion: String?
+    private let rounds: Counter
     private let logger: Logger
 
-    public init(cache: SceneDeviceCache, store: any AeselStore, interval: Duration = .seconds(2), idleLimit: TimeAmount = .minutes(10), logger: Logger) {
-        self.cache = cache
+    public init(
+        fanOut: FanOut, store: any AeselStore, configuration: SceneDeviceCache.Configuration, logger: Logger,
+        rounds: Counter = Counter(label: "aesel_cache_refreshes_total")
+    ) {
+        self.fanOut = fanOut
         self.store = store
-        self.interval = interval
-        self.idleLimit = idleLimit
+        interval = configuration.refreshInterval
+        pinnedRegion = configuration.pinnedRegion
+        self.rounds = rounds
         self.logger = logger
     }
 
@@ -28,8 +36,35 @@ public struct SceneCacheRefresher: Service {
         }
     }
 
+    /// Loads the scenes of the pair's region before the pair takes events; says so if the region has more
+    /// than can be pinned.
+    public func pinRegionAtStart() async throws {
+        guard let pinnedRegion else { return }
+        let total = try await pinRegion(pinnedRegion)
+        if total > SceneDeviceCache.maximumPinnedScenes {
+            logger.warning(
+                "the region has more scenes than are pinned; the others load on their first event",
+                metadata: ["aesel.region": "\(pinnedRegion)", "aesel.scenes": "\(total)", "aesel.pinned": "\(SceneDeviceCache.maximumPinnedScenes)"])
+        }
+    }
+
+    /// Pins the first scenes of `region` by key; returns how many the region has.
+    private func pinRegion(_ region: String) async throws -> Int {
+        let scenes = try await store.scenes(name: nil, region: region)
+        await fanOut.pin(Set(scenes.prefix(SceneDeviceCache.maximumPinnedScenes).map(\.key)))
+        return scenes.count
+    }
+
     func refreshOnce() async {
-        for (sceneKey, version) in cache.snapshotForRefresh(idleLimit: idleLimit) {
+        if let pinnedRegion {
+            do {
+                _ = try await pinRegion(pinnedRegion)
+            } catch {
+                logger.warning("pinning the region's scenes failed", metadata: ["aesel.region": "\(pinnedRegion)", "error": "\(error)"])
+            }
+        }
+        let cache = fanOut.cache
+        for (sceneKey, version) in cache.snapshotForRefresh(grace: TimeAmount(interval)) {
             do {
                 let recipients: [Recipient]? =
                     try await store.scene(key: sceneKey) == nil
@@ -39,5 +74,6 @@ public struct SceneCacheRefresher: Service {
                 logger.warning("scene refresh failed", metadata: ["aesel.scene": "\(sceneKey)", "error": "\(error)"])
             }
         }
+        rounds.increment()
     }
 }

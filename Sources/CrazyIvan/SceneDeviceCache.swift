@@ -26,20 +26,42 @@ public struct Recipient: Sendable, Hashable {
 /// CrazyIvan's Scene-Device cache (DESIGN.md section 4): scene key to an immutable list of recipients.
 ///
 /// The hot path takes the lock only to copy out the list (a reference-counted array); nothing is sent under
-/// it. Registrations apply at once. A scene not cached yet is loaded from the store on its first event;
-/// events that arrive while it loads wait (bounded). When the load ends the scene replays: its held events
-/// are taken out in batches and sent while later events still queue behind them, and it becomes ready only
-/// when nothing is left, so no event overtakes an earlier one. Background refreshes never overwrite a
-/// change made after they started reading.
+/// it. Registrations apply at once. An entry lives for the time to live from its load, then reloads on its
+/// next event (or leaves memory when none comes); the scenes of the pair's region are pinned and never
+/// expire. A scene not cached is loaded from the store on its first event. While it loads, its events are
+/// held (bounded), or with ``Configuration/forwardWhileLoading`` sent at once to the devices known so far.
+/// When a load of a holding scene ends, the scene replays: its held events are taken out in batches and
+/// sent while later events still queue behind them, and it becomes ready only when nothing is left, so no
+/// event overtakes an earlier one. Background refreshes never overwrite a change made after they started
+/// reading.
 public final class SceneDeviceCache: Sendable {
+    public struct Configuration: Sendable {
+        /// How long an entry lives from its load; the next event after that reloads it.
+        public var timeToLive: Duration
+        /// Time between background refreshes of the live entries from the store.
+        public var refreshInterval: Duration
+        /// While a scene loads, send its events at once to the devices known so far (those registered
+        /// meanwhile, and for a reload those of the expired entry) instead of holding them for the load.
+        public var forwardWhileLoading: Bool
+        /// The pair's region: its scenes are loaded at start and never expire. Nil: none are pinned.
+        public var pinnedRegion: String?
+
+        public init(timeToLive: Duration = .seconds(300), refreshInterval: Duration = .seconds(2), forwardWhileLoading: Bool = false, pinnedRegion: String? = nil) {
+            self.timeToLive = timeToLive
+            self.refreshInterval = refreshInterval
+            self.forwardWhileLoading = forwardWhileLoading
+            self.pinnedRegion = pinnedRegion
+        }
+    }
+
     /// Events held per scene while it loads; more are dropped.
     static let maximumPendingEvents = 256
     /// How long a scene the store does not know is remembered as unknown.
     static let unknownSceneTTL = TimeAmount.seconds(1)
     /// Scene keys come from events, so the number of entries is bounded; a full table evicts.
-    static let maximumScenes = 20_000
-    /// Scenes without events for this long are the first to be evicted from a full table.
-    static let idleLimit = TimeAmount.seconds(60)
+    public static let maximumScenes = 20_000
+    /// Pinned scenes are refreshed like any other, so a region with more keeps only the first (by key) pinned.
+    public static let maximumPinnedScenes = 1_000
 
     public enum Change: Sendable {
         case register(Recipient)
@@ -50,24 +72,48 @@ public final class SceneDeviceCache: Sendable {
         case deliver([Recipient])
         /// Held until the scene is loaded.
         case queued
-        /// The first event of an uncached scene: the caller starts the load; the event is held.
+        /// The first event of an uncached (or expired) scene: the caller starts the load; the event is held.
         case startLoad
+        /// As ``startLoad``, when forwarding while loading: the event goes to these devices now.
+        case deliverAndLoad([Recipient])
         case unknownScene
         case pendingOverflow
     }
 
     enum Entry {
-        case ready(recipients: [Recipient], version: UInt64, lastUsed: NIODeadline)
-        case loading(pending: [ChangeEvent], changes: [Change])
+        case ready(recipients: [Recipient], version: UInt64, expires: NIODeadline)
+        /// `known`: the devices an event goes to meanwhile when forwarding while loading, and those a
+        /// reload (of an expired entry) keeps serving if the store fails.
+        case loading(pending: [ChangeEvent], changes: [Change], known: [Recipient], isReload: Bool)
         /// Loaded; `pending` still waits to be sent, ahead of any later event.
         case replaying(recipients: [Recipient], pending: [ChangeEvent], version: UInt64)
         case unknown(until: NIODeadline)
     }
 
-    private let entries = NIOLockedValueBox<[String: Entry]>([:])
+    struct State {
+        var entries: [String: Entry] = [:]
+        var pinned: Set<String> = []
+        /// Versions are unique across the table, so a refresh that read an entry before it was reloaded
+        /// never matches the reloaded one.
+        var lastVersion: UInt64 = 0
+
+        mutating func nextVersion() -> UInt64 {
+            lastVersion += 1
+            return lastVersion
+        }
+    }
+
+    private let state = NIOLockedValueBox(State())
+    private let timeToLive: TimeAmount
+    private let forwardWhileLoading: Bool
     private let evictions: Counter
 
-    public init(evictions: Counter = Counter(label: "aesel_state_evictions_total", dimensions: [("table", "scene_devices")])) {
+    public init(
+        configuration: Configuration = .init(),
+        evictions: Counter = Counter(label: "aesel_state_evictions_total", dimensions: [("table", "scene_devices")])
+    ) {
+        timeToLive = TimeAmount(configuration.timeToLive)
+        forwardWhileLoading = configuration.forwardWhileLoading
         self.evictions = evictions
     }
 
@@ -75,62 +121,72 @@ public final class SceneDeviceCache: Sendable {
         let now = NIODeadline.now()
         var evicted = 0
         defer { if evicted > 0 { evictions.increment(by: evicted) } }
-        return entries.withLockedValue { entries in
-            switch entries[event.sceneKey] {
-            case .ready(let recipients, let version, _):
-                entries[event.sceneKey] = .ready(recipients: recipients, version: version, lastUsed: now)
+        return state.withLockedValue { state in
+            switch state.entries[event.sceneKey] {
+            case .ready(let recipients, _, let expires) where now < expires:
                 return .deliver(recipients)
-            case .loading(var pending, let changes):
-                guard pending.count < Self.maximumPendingEvents else { return .pendingOverflow }
-                entries[event.sceneKey] = nil  // drop the stored copy so the append does not copy the array
+            case .ready(let recipients, _, _):
+                return startLoad(event, known: recipients, isReload: true, in: &state)
+            case .loading(_, _, let known, _) where forwardWhileLoading:
+                return .deliver(known)
+            case .loading(let pending, _, _, _) where pending.count >= Self.maximumPendingEvents:
+                return .pendingOverflow
+            case .loading(var pending, let changes, let known, let isReload):
+                state.entries[event.sceneKey] = nil  // drop the stored copy so the append does not copy the array
                 pending.append(event)
-                entries[event.sceneKey] = .loading(pending: pending, changes: changes)
+                state.entries[event.sceneKey] = .loading(pending: pending, changes: changes, known: known, isReload: isReload)
                 return .queued
             case .replaying(let recipients, var pending, let version):
                 guard pending.count < Self.maximumPendingEvents else { return .pendingOverflow }
-                entries[event.sceneKey] = nil
+                state.entries[event.sceneKey] = nil
                 pending.append(event)
-                entries[event.sceneKey] = .replaying(recipients: recipients, pending: pending, version: version)
+                state.entries[event.sceneKey] = .replaying(recipients: recipients, pending: pending, version: version)
                 return .queued
             case .unknown(let until) where now < until:
                 return .unknownScene
             case .unknown:
-                entries[event.sceneKey] = .loading(pending: [event], changes: [])
-                return .startLoad
+                return startLoad(event, known: [], isReload: false, in: &state)
             case nil:
-                if entries.count >= Self.maximumScenes { evicted = Self.evict(&entries, now: now) }
-                guard entries.count < Self.maximumScenes else { return .pendingOverflow }
-                entries[event.sceneKey] = .loading(pending: [event], changes: [])
-                return .startLoad
+                if state.entries.count >= Self.maximumScenes { evicted = Self.evict(&state, now: now) }
+                guard state.entries.count < Self.maximumScenes else { return .pendingOverflow }
+                return startLoad(event, known: [], isReload: false, in: &state)
             }
         }
     }
 
-    /// Makes room in a full table: unknown scenes and idle ones first, then every scene not loading
-    /// (they reload on their next event). Returns how many went.
-    private static func evict(_ entries: inout [String: Entry], now: NIODeadline) -> Int {
-        let before = entries.count
-        entries = entries.filter { _, entry in
+    private func startLoad(_ event: ChangeEvent, known: [Recipient], isReload: Bool, in state: inout State) -> Lookup {
+        state.entries[event.sceneKey] = .loading(pending: forwardWhileLoading ? [] : [event], changes: [], known: known, isReload: isReload)
+        return forwardWhileLoading ? .deliverAndLoad(known) : .startLoad
+    }
+
+    /// Makes room in a full table: unknown and expired scenes first, then every scene neither loading nor
+    /// pinned (they reload on their next event). Returns how many went.
+    private static func evict(_ state: inout State, now: NIODeadline) -> Int {
+        let before = state.entries.count
+        state.entries = state.entries.filter { _, entry in
             switch entry {
-            case .ready(_, _, let lastUsed): now - lastUsed <= idleLimit
+            case .ready(_, _, let expires): now < expires
             case .loading, .replaying: true
             case .unknown: false
             }
         }
-        if entries.count >= maximumScenes {
-            entries = entries.filter { if case .ready = $0.value { false } else { true } }
+        if state.entries.count >= maximumScenes {
+            let pinned = state.pinned
+            state.entries = state.entries.filter { key, entry in
+                if case .ready = entry { pinned.contains(key) } else { true }
+            }
         }
-        return before - entries.count
+        return before - state.entries.count
     }
 
     /// Marks an uncached scene as loading, so that changes and events from now on wait for the load.
     /// Returns false when the scene is cached or already loading.
     public func beginLoad(sceneKey: String) -> Bool {
-        entries.withLockedValue { entries in
-            switch entries[sceneKey] {
+        state.withLockedValue { state in
+            switch state.entries[sceneKey] {
             case .ready, .loading, .replaying: return false
             case .unknown, nil:
-                entries[sceneKey] = .loading(pending: [], changes: [])
+                state.entries[sceneKey] = .loading(pending: [], changes: [], known: [], isReload: false)
                 return true
             }
         }
@@ -139,14 +195,20 @@ public final class SceneDeviceCache: Sendable {
     /// Installs a loaded scene, which then replays what was held (``nextReplay(sceneKey:)``). `devices` is
     /// nil when the store has no such scene; the held events are then returned, as unknown.
     public func finishLoad(sceneKey: String, devices: [Recipient]?) -> [ChangeEvent] {
-        entries.withLockedValue { entries in
-            guard case .loading(let pending, let changes) = entries[sceneKey] else { return [] }
+        let now = NIODeadline.now()
+        return state.withLockedValue { state in
+            guard case .loading(let pending, let changes, _, _) = state.entries[sceneKey] else { return [] }
             guard let devices else {
-                entries[sceneKey] = .unknown(until: .now() + Self.unknownSceneTTL)
+                state.entries[sceneKey] = .unknown(until: now + Self.unknownSceneTTL)
                 return pending
             }
             let recipients = changes.reduce(devices) { Self.apply($1, to: $0) }
-            entries[sceneKey] = .replaying(recipients: recipients, pending: pending, version: 0)
+            let version = state.nextVersion()
+            if pending.isEmpty {
+                state.entries[sceneKey] = .ready(recipients: recipients, version: version, expires: expiry(of: sceneKey, in: state, now: now))
+            } else {
+                state.entries[sceneKey] = .replaying(recipients: recipients, pending: pending, version: version)
+            }
             return []
         }
     }
@@ -154,39 +216,55 @@ public final class SceneDeviceCache: Sendable {
     /// The next held events of a replaying scene and its devices, to send in order before calling again;
     /// nil once none are left, and the scene is ready.
     public func nextReplay(sceneKey: String) -> (events: [ChangeEvent], recipients: [Recipient])? {
-        entries.withLockedValue { entries in
-            guard case .replaying(let recipients, let pending, let version) = entries[sceneKey] else { return nil }
+        let now = NIODeadline.now()
+        return state.withLockedValue { state in
+            guard case .replaying(let recipients, let pending, let version) = state.entries[sceneKey] else { return nil }
             if pending.isEmpty {
-                entries[sceneKey] = .ready(recipients: recipients, version: version, lastUsed: .now())
+                state.entries[sceneKey] = .ready(recipients: recipients, version: version, expires: expiry(of: sceneKey, in: state, now: now))
                 return nil
             }
-            entries[sceneKey] = .replaying(recipients: recipients, pending: [], version: version)
+            state.entries[sceneKey] = .replaying(recipients: recipients, pending: [], version: version)
             return (pending, recipients)
         }
     }
 
-    /// Forgets a failed load so the next event tries again; returns the held events.
+    private func expiry(of sceneKey: String, in state: State, now: NIODeadline) -> NIODeadline {
+        state.pinned.contains(sceneKey) ? .distantFuture : now + timeToLive
+    }
+
+    /// After a failed load. A first load is forgotten, so the next event tries again, and its held events
+    /// are returned, dropped. A reload keeps serving the devices the entry had, with the changes made
+    /// meanwhile, for another time to live (the refresher brings it up to date once the store answers),
+    /// and replays its held events to them (``nextReplay(sceneKey:)``): a failing store never empties a
+    /// scene that was loaded.
     public func abandonLoad(sceneKey: String) -> [ChangeEvent] {
-        entries.withLockedValue { entries in
-            guard case .loading(let pending, _) = entries[sceneKey] else { return [] }
-            entries[sceneKey] = nil
-            return pending
+        state.withLockedValue { state in
+            guard case .loading(let pending, _, let known, let isReload) = state.entries[sceneKey] else { return [] }
+            guard isReload else {
+                state.entries[sceneKey] = nil
+                return pending
+            }
+            let version = state.nextVersion()
+            state.entries[sceneKey] = .replaying(recipients: known, pending: pending, version: version)
+            return []
         }
     }
 
     /// Applies a registration or deregistration at once. A scene the cache does not hold is left alone.
     public func apply(_ change: Change, sceneKey: String) {
-        entries.withLockedValue { entries in
-            switch entries[sceneKey] {
-            case .ready(let recipients, let version, let lastUsed):
-                entries[sceneKey] = .ready(recipients: Self.apply(change, to: recipients), version: version + 1, lastUsed: lastUsed)
-            case .loading(let pending, var changes):
+        state.withLockedValue { state in
+            switch state.entries[sceneKey] {
+            case .ready(let recipients, _, let expires):
+                let version = state.nextVersion()
+                state.entries[sceneKey] = .ready(recipients: Self.apply(change, to: recipients), version: version, expires: expires)
+            case .loading(let pending, var changes, let known, let isReload):
                 changes.append(change)
-                entries[sceneKey] = .loading(pending: pending, changes: changes)
-            case .replaying(let recipients, let pending, let version):
-                entries[sceneKey] = .replaying(recipients: Self.apply(change, to: recipients), pending: pending, version: version + 1)
+                state.entries[sceneKey] = .loading(pending: pending, changes: changes, known: Self.apply(change, to: known), isReload: isReload)
+            case .replaying(let recipients, let pending, _):
+                let version = state.nextVersion()
+                state.entries[sceneKey] = .replaying(recipients: Self.apply(change, to: recipients), pending: pending, version: version)
             case .unknown:
-                entries[sceneKey] = nil  // the scene exists now
+                state.entries[sceneKey] = nil  // the scene exists now
             case nil:
                 break
             }
@@ -195,13 +273,13 @@ public final class SceneDeviceCache: Sendable {
 
     /// Drops a scene; its next event loads it again (and finds it unknown if it is gone).
     public func forget(_ sceneKey: String) {
-        entries.withLockedValue { $0[sceneKey] = nil }
+        state.withLockedValue { $0.entries[sceneKey] = nil }
     }
 
     /// The device registered in `sceneKey` at `address`, if the scene is cached.
     public func deviceKey(in sceneKey: String, at address: SocketAddress) -> String? {
-        entries.withLockedValue { entries in
-            switch entries[sceneKey] {
+        state.withLockedValue { state in
+            switch state.entries[sceneKey] {
             case .ready(let recipients, _, _), .replaying(let recipients, _, _):
                 return recipients.first { $0.address == address }?.deviceKey
             default:
@@ -212,26 +290,54 @@ public final class SceneDeviceCache: Sendable {
 
     /// Forgets that a scene was unknown, so its next event loads it.
     public func sceneCreated(_ sceneKey: String) {
-        entries.withLockedValue { entries in
-            if case .unknown = entries[sceneKey] { entries[sceneKey] = nil }
+        state.withLockedValue { state in
+            if case .unknown = state.entries[sceneKey] { state.entries[sceneKey] = nil }
         }
     }
 
-    /// The cached scenes and their versions, for a background refresh.
-    public func snapshotForRefresh(idleLimit: TimeAmount) -> [(sceneKey: String, version: UInt64)] {
+    /// Pins exactly `sceneKeys` (at most ``maximumPinnedScenes``): they never expire. Scenes no longer
+    /// pinned expire one time to live from now. Returns the pinned scenes not cached, to load now.
+    public func pin(_ sceneKeys: Set<String>) -> [String] {
         let now = NIODeadline.now()
-        return entries.withLockedValue { entries in
+        return state.withLockedValue { state in
+            let unpinned = state.pinned.subtracting(sceneKeys)
+            state.pinned = sceneKeys
+            for key in unpinned {
+                if case .ready(let recipients, let version, _) = state.entries[key] {
+                    state.entries[key] = .ready(recipients: recipients, version: version, expires: now + timeToLive)
+                }
+            }
+            var missing: [String] = []
+            for key in sceneKeys.sorted() {
+                switch state.entries[key] {
+                case .ready(let recipients, let version, _):
+                    state.entries[key] = .ready(recipients: recipients, version: version, expires: .distantFuture)
+                case .loading, .replaying:
+                    break  // pinned when it becomes ready
+                case .unknown, nil:
+                    missing.append(key)
+                }
+            }
+            return missing
+        }
+    }
+
+    /// The live entries and their versions, for a background refresh. Entries expired for longer than
+    /// `grace` (one refresh interval: a scene with events reloads on its next one instead) leave memory.
+    public func snapshotForRefresh(grace: TimeAmount) -> [(sceneKey: String, version: UInt64)] {
+        let now = NIODeadline.now()
+        return state.withLockedValue { state in
             var keys: [(String, UInt64)] = []
-            for (key, entry) in entries {
+            for (key, entry) in state.entries {
                 switch entry {
-                case .ready(_, let version, let lastUsed):
-                    if now - lastUsed > idleLimit {
-                        entries[key] = nil  // time-expired: reloaded on its next event
-                    } else {
+                case .ready(_, let version, let expires):
+                    if now < expires {
                         keys.append((key, version))
+                    } else if now - expires > grace {
+                        state.entries[key] = nil
                     }
                 case .unknown(let until) where now >= until:
-                    entries[key] = nil
+                    state.entries[key] = nil
                 default:
                     break
                 }
@@ -240,14 +346,17 @@ public final class SceneDeviceCache: Sendable {
         }
     }
 
-    /// Installs a refreshed list unless a registration changed the scene since `version` was read.
+    /// Installs a refreshed list unless a registration or a reload changed the scene since `version` was
+    /// read. The entry keeps its expiry: a refresh keeps it current, not alive.
     public func finishRefresh(sceneKey: String, version: UInt64, devices: [Recipient]?) {
-        entries.withLockedValue { entries in
-            guard case .ready(_, let current, let lastUsed) = entries[sceneKey], current == version else { return }
+        state.withLockedValue { state in
+            guard case .ready(_, let current, let expires) = state.entries[sceneKey], current == version else { return }
             if let devices {
-                entries[sceneKey] = .ready(recipients: devices, version: version + 1, lastUsed: lastUsed)
+                let version = state.nextVersion()
+                state.entries[sceneKey] = .ready(recipients: devices, version: version, expires: expires)
             } else {
-                entries[sceneKey] = nil  // the scene was deleted
+                state.entries[sceneKey] = nil  // the scene was deleted
+                state.pinned.remove(sceneKey)
             }
         }
     }

@@ -1,8 +1,9 @@
-import AeselHTTP
+public import AeselHTTP
 import AeselModel
 public import AeselStore
 import AeselWire
 public import Hummingbird
+public import NIOCore
 
 /// CrazyIvan's scene and registration transactions (reference 3.4 and 3.5).
 ///
@@ -22,18 +23,19 @@ public struct SceneRoutes: Sendable {
 
     private let store: any AeselStore
     private let fanOut: FanOut
-    private let destination: @Sendable () -> EventDestination
+    private let destination: @Sendable (_ requestArrivedAt: SocketAddress?) -> EventDestination
 
-    /// - Parameter eventDestination: the pair's CLyman UDP endpoint, asked at each registration.
-    public init(store: any AeselStore, fanOut: FanOut, eventDestination: @escaping @Sendable () -> EventDestination) {
+    /// - Parameter eventDestination: the pair's CLyman UDP endpoint, asked at each registration with the
+    ///   server address the request came in on.
+    public init(store: any AeselStore, fanOut: FanOut, eventDestination: @escaping @Sendable (_ requestArrivedAt: SocketAddress?) -> EventDestination) {
         self.store = store
         self.fanOut = fanOut
         destination = eventDestination
     }
 
-    public func add<Context: RequestContext>(to router: Router<Context>) {
+    public func add(to router: Router<AeselRequestContext>) {
         // The same paths, through a group that refuses NUL in the path and query first.
-        let router = router.group().add(middleware: NULParameterRefusal<Context>())
+        let router = router.group().add(middleware: NULParameterRefusal<AeselRequestContext>())
         router.post("/v1/scene") { request, _ in
             try await create(request, pathKey: nil)
         }
@@ -82,12 +84,12 @@ public struct SceneRoutes: Sendable {
             return try JSONResponse.make(SceneList.response(.cache, scenes: [SceneJSON(Scene(key: sceneKey))]))
         }
         // Registration, through the gateway (scene in the path) and on CrazyIvan itself (scene in the body).
-        for (action, handler) in [("register", register), ("deregister", deregister), ("align", align)] as [(String, @Sendable (Request, String?) async throws -> Response)] {
+        for (action, handler) in [("register", register), ("deregister", deregister), ("align", align)] as [(String, @Sendable (Request, String?, SocketAddress?) async throws -> Response)] {
             router.post(RouterPath("/v1/scene/{scene}/\(action)")) { request, context in
-                try await handler(request, context.parameters.decoded("scene"))
+                try await handler(request, context.parameters.decoded("scene"), context.localAddress)
             }
-            router.post(RouterPath("/v1/\(action)")) { request, _ in
-                try await handler(request, nil)
+            router.post(RouterPath("/v1/\(action)")) { request, context in
+                try await handler(request, nil, context.localAddress)
             }
         }
     }
@@ -197,21 +199,21 @@ public struct SceneRoutes: Sendable {
     /// Registers a device. When the device is registered in another scene linked to this one, directly or
     /// through a chain of aligned scenes, its pose here is computed from its pose there
     /// (docs/coordinates.md) and that scene is returned as the origin scene.
-    func register(_ request: Request, sceneKey pathKey: String?) async throws -> Response {
+    func register(_ request: Request, sceneKey pathKey: String?, arrivedAt local: SocketAddress?) async throws -> Response {
         let type = SceneMessageType.register
         let list = try await JSONResponse.decode(SceneList.self, from: request, list: .scenes, messageType: type.rawValue)
         let sceneJSON = list.scenes?.first ?? SceneJSON()
         guard let sceneKey = pathKey ?? sceneJSON.key?.nonEmpty else {
-            return try registrationFailure(type, .insufficientData, "the body names no scene: scenes[0].key")
+            return try registrationFailure(type, arrivedAt: local, .insufficientData, "the body names no scene: scenes[0].key")
         }
         guard let deviceJSON = sceneJSON.devices?.first else {
-            return try registrationFailure(type, .insufficientData, "the body names no device: scenes[0].devices[0]")
+            return try registrationFailure(type, arrivedAt: local, .insufficientData, "the body names no device: scenes[0].devices[0]")
         }
         guard EventCodec.isValidKey(sceneKey), EventCodec.isValidKey(deviceJSON.key ?? "") else {
-            return try registrationFailure(type, .insufficientData, "scene and device keys are at most 255 bytes")
+            return try registrationFailure(type, arrivedAt: local, .insufficientData, "scene and device keys are at most 255 bytes")
         }
         guard let hostname = deviceJSON.hostname?.nonEmpty, let port = deviceJSON.port, (1...65535).contains(port) else {
-            return try registrationFailure(type, .insufficientData, "a device needs a hostname and a port from 1 to 65535")
+            return try registrationFailure(type, arrivedAt: local, .insufficientData, "a device needs a hostname and a port from 1 to 65535")
         }
         var device = Device(
             key: deviceJSON.key?.nonEmpty ?? KeyGenerator.uuid(),
@@ -222,10 +224,10 @@ public struct SceneRoutes: Sendable {
             transform: try Self.transform(deviceJSON.transform) ?? .identity
         )
         guard let recipient = Recipient(device) else {
-            return try registrationFailure(type, .insufficientData, "hostname \(hostname) is not an IP address")
+            return try registrationFailure(type, arrivedAt: local, .insufficientData, "hostname \(hostname) is not an IP address")
         }
         if let problem = fanOut.unreachable(recipient.address) {
-            return try registrationFailure(type, .insufficientData, "hostname \(hostname): \(problem)")
+            return try registrationFailure(type, arrivedAt: local, .insufficientData, "hostname \(hostname): \(problem)")
         }
 
         // The original creates a scene that does not exist yet on registration.
@@ -236,7 +238,7 @@ public struct SceneRoutes: Sendable {
             scene = sceneJSON.scene(key: sceneKey)
             // The limits of a create hold for a scene created by a registration too.
             guard [scene.name, scene.region].allSatisfy({ $0.utf8.count <= JSONResponse.maximumFieldLength }) else {
-                return try registrationFailure(type, .insufficientData, "a scene name or region is longer than \(JSONResponse.maximumFieldLength) bytes")
+                return try registrationFailure(type, arrivedAt: local, .insufficientData, "a scene name or region is longer than \(JSONResponse.maximumFieldLength) bytes")
             }
             do {
                 try await store.createScene(scene)
@@ -255,25 +257,25 @@ public struct SceneRoutes: Sendable {
             scenes: [SceneJSON(scene, devices: [DeviceJSON(device)]), SceneJSON(origin)],
             transactionID: list.transactionID
         )
-        let eventDestination = destination()
+        let eventDestination = destination(local)
         response.eventDestinationHost = eventDestination.host
         response.eventDestinationPort = eventDestination.port
         return try JSONResponse.make(response)
     }
 
-    func deregister(_ request: Request, sceneKey pathKey: String?) async throws -> Response {
+    func deregister(_ request: Request, sceneKey pathKey: String?, arrivedAt local: SocketAddress?) async throws -> Response {
         let type = SceneMessageType.deregister
         let list = try await JSONResponse.decode(SceneList.self, from: request, list: .scenes, messageType: type.rawValue)
         guard let sceneKey = pathKey ?? list.scenes?.first?.key?.nonEmpty else {
-            return try registrationFailure(type, .insufficientData, "the body names no scene: scenes[0].key")
+            return try registrationFailure(type, arrivedAt: local, .insufficientData, "the body names no scene: scenes[0].key")
         }
         guard let deviceKey = list.scenes?.first?.devices?.first?.key?.nonEmpty else {
-            return try registrationFailure(type, .insufficientData, "the body names no device key: scenes[0].devices[0].key")
+            return try registrationFailure(type, arrivedAt: local, .insufficientData, "the body names no device key: scenes[0].devices[0].key")
         }
         // Out of the fan-out first: a deregistered device must not get one more event.
         fanOut.deregistered(deviceKey: deviceKey, from: sceneKey)
         guard try await store.deregister(deviceKey: deviceKey, fromScene: sceneKey) else {
-            return try registrationFailure(type, .notFound, "device \(deviceKey) is not registered in scene \(sceneKey)")
+            return try registrationFailure(type, arrivedAt: local, .notFound, "device \(deviceKey) is not registered in scene \(sceneKey)")
         }
         // Again after the commit: a refresh that read the store before it must not bring the device back.
         fanOut.deregistered(deviceKey: deviceKey, from: sceneKey)
@@ -283,21 +285,21 @@ public struct SceneRoutes: Sendable {
 
     /// Sets the device's pose in the scene, then creates or updates the link between this scene and every
     /// other scene the device is registered in.
-    func align(_ request: Request, sceneKey pathKey: String?) async throws -> Response {
+    func align(_ request: Request, sceneKey pathKey: String?, arrivedAt local: SocketAddress?) async throws -> Response {
         let type = SceneMessageType.align
         let list = try await JSONResponse.decode(SceneList.self, from: request, list: .scenes, messageType: type.rawValue)
         let sceneJSON = list.scenes?.first ?? SceneJSON()
         guard let sceneKey = pathKey ?? sceneJSON.key?.nonEmpty else {
-            return try registrationFailure(type, .insufficientData, "the body names no scene: scenes[0].key")
+            return try registrationFailure(type, arrivedAt: local, .insufficientData, "the body names no scene: scenes[0].key")
         }
         guard let deviceJSON = sceneJSON.devices?.first, let deviceKey = deviceJSON.key?.nonEmpty,
             let pose = try Self.transform(deviceJSON.transform)
         else {
-            return try registrationFailure(type, .insufficientData, "the body names no device key and transform: scenes[0].devices[0]")
+            return try registrationFailure(type, arrivedAt: local, .insufficientData, "the body names no device key and transform: scenes[0].devices[0]")
         }
         let registrations = try await store.registrations(ofDevice: deviceKey)
         guard var device = registrations.first(where: { $0.sceneKey == sceneKey })?.device else {
-            return try registrationFailure(type, .notFound, "device \(deviceKey) is not registered in scene \(sceneKey)")
+            return try registrationFailure(type, arrivedAt: local, .notFound, "device \(deviceKey) is not registered in scene \(sceneKey)")
         }
         device.transform = pose
         try await store.register(device, inScene: sceneKey)
@@ -344,9 +346,9 @@ public struct SceneRoutes: Sendable {
     }
 
     /// Registration outcomes travel in `err_code` with HTTP 200 (reference 3.4).
-    private func registrationFailure(_ type: SceneMessageType, _ code: ErrorCode, _ message: String) throws -> Response {
+    private func registrationFailure(_ type: SceneMessageType, arrivedAt local: SocketAddress?, _ code: ErrorCode, _ message: String) throws -> Response {
         var body = SceneList(messageType: type.rawValue, errorCode: code, errorMessage: message, numRecords: 0, startRecord: 0, scenes: [])
-        let eventDestination = destination()
+        let eventDestination = destination(local)
         body.eventDestinationHost = eventDestination.host
         body.eventDestinationPort = eventDestination.port
         return try JSONResponse.make(body)

@@ -128,8 +128,11 @@ struct CommonOptions: ParsableArguments {
 struct ServerOptions: ParsableArguments {
     @OptionGroup var listen: ListenOptions
 
-    @Option(help: "The UDP port devices send events to; 0 picks a free one (default 8762).")
+    @Option(help: "The UDP port devices send events to; 0 picks a free one (default 8762). Only one server may listen on it.")
     var udpPort: Int?
+
+    @Option(help: "The address devices send events to, in registration answers (event_destination_host) and a pair's announcement. Default: --host, or with a wildcard --host such as 0.0.0.0 the address each request came in on.")
+    var advertiseHost: String?
 
     @OptionGroup var storage: StoreOptions
 
@@ -148,6 +151,7 @@ struct ServerOptions: ParsableArguments {
         var flags = Flags()
         listen.set(into: &flags)
         flags.set("udp.port", udpPort)
+        flags.set("advertise.host", advertiseHost)
         storage.set(into: &flags)
         flags.set("stream", stream)
         flags.set("echo.to.sender", echoToSender)
@@ -170,10 +174,36 @@ struct ServerOptions: ParsableArguments {
     }
 }
 
+/// The Scene-Device cache's options, on the roles that run CrazyIvan.
+struct CacheOptions: ParsableArguments {
+    @Option(help: "Seconds a scene's device list lives in the cache from its load; the next event after that reloads it (default 300).")
+    var cacheTtl: Int?
+
+    @Option(help: "Milliseconds between background refreshes of the cached device lists from the store (default 2000).")
+    var cacheRefreshInterval: Int?
+
+    @Flag(help: "While a scene loads into the cache, send its events at once to the devices known so far instead of holding them until the load ends.")
+    var forwardWhileLoading = false
+
+    @Option(help: "The pair's region: its scenes are loaded at start and never expire from the cache; with --discovery, also the region whose scenes Adrestia assigns to the pair (default there \"default\").")
+    var region: String?
+
+    var flags: Flags {
+        var flags = Flags()
+        flags.set("cache.ttl", cacheTtl)
+        flags.set("cache.refresh.interval", cacheRefreshInterval)
+        flags.set("forward.while.loading", forwardWhileLoading)
+        flags.set("region", region)
+        return flags
+    }
+}
+
 /// A command that runs one pair role with the common server options.
 protocol PairRoleCommand: AsyncParsableCommand {
     static var role: PairServer.Role { get }
     var options: ServerOptions { get }
+    /// The options of this role beyond the common ones.
+    var roleFlags: Flags { get }
 }
 
 extension PairRoleCommand {
@@ -181,8 +211,10 @@ extension PairRoleCommand {
         CommandConfiguration(commandName: role.rawValue == "all" ? "serve" : role.rawValue, abstract: abstract)
     }
 
+    var roleFlags: Flags { Flags() }
+
     func run() async throws {
-        try await options.run(Self.role)
+        try await options.run(Self.role, extra: roleFlags)
     }
 }
 
@@ -190,6 +222,8 @@ struct Serve: PairRoleCommand {
     static let configuration = describe("Run the gateway and one CLyman/CrazyIvan pair in one process, on an embedded SQLite store.")
     static let role = PairServer.Role.all
     @OptionGroup var options: ServerOptions
+    @OptionGroup var cache: CacheOptions
+    var roleFlags: Flags { cache.flags }
 }
 
 struct Pair: AsyncParsableCommand {
@@ -199,24 +233,18 @@ struct Pair: AsyncParsableCommand {
 
     @OptionGroup var options: ServerOptions
 
-    @Option(help: "Where the pair announces itself: Adrestia's base URL (embedded discovery) or etcd://HOST:PORT[/CLUSTER].")
-    var discovery: String?
+    @OptionGroup var cache: CacheOptions
 
-    @Option(help: "With --discovery: the pair's region; scenes of this region are assigned to it (default \"default\").")
-    var region: String?
+    @Option(help: "Where the pair announces itself: Adrestia's base URL (embedded discovery) or etcd://HOST:PORT[/CLUSTER]. A wildcard --host then needs --advertise-host.")
+    var discovery: String?
 
     @Option(help: "With --discovery: the pair's id, unique in the cluster and the same across restarts.")
     var pairId: String?
 
-    @Option(help: "With --discovery: the address devices and Adrestia reach this pair at, when --host is a wildcard such as 0.0.0.0.")
-    var advertiseHost: String?
-
     func run() async throws {
-        var flags = Flags()
+        var flags = cache.flags
         flags.set("discovery", discovery)
-        flags.set("region", region)
         flags.set("pair.id", pairId)
-        flags.set("advertise.host", advertiseHost)
         try await options.run(.pair, extra: flags)
     }
 }
@@ -279,6 +307,8 @@ struct CrazyIvanCommand: PairRoleCommand {
     static let configuration = describe("Run CrazyIvan alone: the scene and registration API and the UDP fan-out, subscribed to a ZeroMQ stream.")
     static let role = PairServer.Role.crazyIvan
     @OptionGroup var options: ServerOptions
+    @OptionGroup var cache: CacheOptions
+    var roleFlags: Flags { cache.flags }
 }
 
 struct BenchCommand: AsyncParsableCommand {
