@@ -74,4 +74,21 @@ struct AddressTests {
         sender.send(#"{"msg_type":1,"key":"\#(object)","scene":"mine","seq":1}"#, to: first.udpPort)
         #expect(receiver.receiveEvent()?.sequence == 1)
     }
+
+    @Test("A CrazyIvan alone answers its CLyman's advertised host, and the request's address when that CLyman is bound to a wildcard")
+    func splitLayout() async throws {
+        for (clymanArguments, expected) in [(["--advertise-host", "events.example.test"], "events.example.test"), (["--host", "0.0.0.0"], "127.0.0.1")] {
+            let folder = NSTemporaryDirectory() + "aesel-split-\(UUID().uuidString)"
+            let stream = "zmq+ipc://" + NSTemporaryDirectory() + "aesel-\(UUID().uuidString.prefix(8)).sock"
+            let clyman = try TestServer("clyman", dataFolder: folder, arguments: ["--stream", stream] + clymanArguments)
+            let crazyIvan = try TestServer("crazyivan", dataFolder: folder, arguments: ["--stream", stream])
+            defer {
+                crazyIvan.stop()
+                clyman.stop()
+            }
+            let (_, _, answer) = try await registerPair(on: crazyIvan, in: "split")
+            #expect(answer["event_destination_host"] as? String == expected, "clyman \(clymanArguments)")
+            #expect(answer["event_destination_port"] as? Int == Int(clyman.udpPort))
+        }
+    }
 }
