@@ -35,6 +35,7 @@ public struct Recipient: Sendable, Hashable {
 /// event overtakes an earlier one. Background refreshes never overwrite a change made after they started
 /// reading.
 public final class SceneDeviceCache: Sendable {
+    /// The cache's settings, and its refresher's (``SceneCacheRefresher``).
     public struct Configuration: Sendable {
         /// How long an entry lives from its load; the next event after that reloads it.
         public var timeToLive: Duration

@@ -21,7 +21,7 @@ struct FanOutTests {
         let metrics = TestMetrics()
         let devices: [TestDevice]
 
-        init(devices keys: [String], echo: Bool = false) async throws {
+        init(devices keys: [String], echo: Bool = false, cache: SceneDeviceCache.Configuration = .init()) async throws {
             location = try await TestStore.make(.memory)
             store = try await location.open()
             devices = try keys.map { try TestDevice($0) }
@@ -29,7 +29,7 @@ struct FanOutTests {
             for device in devices { try await store.register(Device(key: device.key, hostname: "127.0.0.1", port: Int(device.port)), inScene: "s") }
             socket = try FanOutSocket(host: "127.0.0.1")
             fanOut = FanOut(
-                socket: socket, eventLoop: group.next(), cache: SceneDeviceCache(), store: store,
+                socket: socket, eventLoop: group.next(), cache: SceneDeviceCache(configuration: cache), store: store,
                 configuration: .init(echoToSender: echo), metrics: FanOutMetrics(factory: metrics))
         }
 
@@ -101,6 +101,30 @@ struct FanOutTests {
             (try? harness.metrics.expectCounter("aesel_udp_dropped_total", [("reason", "unknown_scene")]).totalValue) == 1
         }
         #expect(counted)
+        try await harness.close()
+    }
+
+    @Test("Forwarding while loading: the first event of an uncached scene goes to the devices known then (none), later ones to all")
+    func forwardWhileLoading() async throws {
+        let harness = try await Harness(devices: ["a", "b"], cache: .init(forwardWhileLoading: true))
+        let fanOut = harness.fanOut
+        fanOut.deliver(harness.update(1, from: "a"))
+        let address = try SocketAddress(ipAddress: "127.0.0.1", port: Int(harness.devices[1].port))
+        #expect(await eventually { fanOut.deviceKey(in: "s", at: address) == "b" }, "the scene loads")
+        fanOut.deliver(harness.update(2, from: "a"))
+        #expect(await harness.devices[1].receiveEvents(2, timeout: .milliseconds(500)).map(\.sequence) == [2])
+        try await harness.close()
+    }
+
+    @Test("Pinned scenes are loaded when pin returns")
+    func pin() async throws {
+        let harness = try await Harness(devices: ["a", "b"], cache: .init(forwardWhileLoading: true))
+        await harness.fanOut.pin(["s"])
+        let address = try SocketAddress(ipAddress: "127.0.0.1", port: Int(harness.devices[1].port))
+        #expect(harness.fanOut.deviceKey(in: "s", at: address) == "b")
+        // With nothing held while loading, only a loaded scene delivers its first event.
+        harness.fanOut.deliver(harness.update(1, from: "a"))
+        #expect(await harness.devices[1].receiveEvents(1).map(\.sequence) == [1])
         try await harness.close()
     }
 }
