@@ -309,7 +309,7 @@ public final class SceneDeviceCache: Sendable {
                 }
             }
             var missing: [String] = []
-            for key in sceneKeys.sorted() {
+            for key in sceneKeys {
                 switch state.entries[key] {
                 case .ready(let recipients, let version, _):
                     state.entries[key] = .ready(recipients: recipients, version: version, expires: .distantFuture)
