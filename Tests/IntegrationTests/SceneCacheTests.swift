@@ -58,7 +58,7 @@ struct SceneCacheTests {
         let scene = try await Scene("live", region: "", writer: writer)
         scene.drain()
         scene.send(to: server)
-        #expect(scene.receiver.receiveEvent() != nil, "the scene is cached")
+        #expect(await scene.receiver.receiveEvents(1).first != nil, "the scene is cached")
 
         let late = try TestDevice("late")
         try await writer.register(late, in: scene.key)
@@ -66,8 +66,8 @@ struct SceneCacheTests {
         let rounds = try await server.metrics()["aesel_cache_refreshes_total"] ?? 0
         #expect(try await eventually(timeout: .seconds(30)) { (try await server.metrics()["aesel_cache_refreshes_total"] ?? 0) >= rounds + 2 })
         scene.send(to: server)
-        #expect(late.receiveEvent() != nil)
-        #expect(scene.receiver.receiveEvent() != nil)
+        #expect(await late.receiveEvents(1).first != nil)
+        #expect(await scene.receiver.receiveEvents(1).first != nil)
         server.stop()
         writer.stop()
         try await remove()
@@ -86,18 +86,18 @@ struct SceneCacheTests {
         for scene in [home, away] {
             scene.drain()
             scene.send(to: server)
-            #expect(scene.receiver.receiveEvent() != nil, "\(scene.key) is cached")
+            #expect(await scene.receiver.receiveEvents(1).first != nil, "\(scene.key) is cached")
         }
         let late = try TestDevice("late")
         try await writer.register(late, in: home.key)
         try await writer.register(late, in: away.key)
         try await Task.sleep(for: .milliseconds(1500))
         home.send(to: server)
-        #expect(home.receiver.receiveEvent() != nil)
+        #expect(await home.receiver.receiveEvents(1).first != nil)
         #expect(late.receive() == nil, "the pinned scene did not expire, so it did not reload")
         away.send(to: server)
-        #expect(away.receiver.receiveEvent() != nil)
-        #expect(late.receiveEvent()?.sceneKey == away.key, "the expired scene reloaded on its next event")
+        #expect(await away.receiver.receiveEvents(1).first != nil)
+        #expect(await late.receiveEvents(1).first?.sceneKey == away.key, "the expired scene reloaded on its next event")
         server.stop()
         writer.stop()
         try await remove()
@@ -115,7 +115,7 @@ struct SceneCacheTests {
         home.drain()
         away.drain()
         home.send(to: server)
-        #expect(home.receiver.receiveEvent() != nil, "the pinned scene was loaded at start")
+        #expect(await home.receiver.receiveEvents(1).first != nil, "the pinned scene was loaded at start")
         away.send(to: server)
         #expect(away.receiver.receive() == nil, "nobody was known while the scene loaded, and nothing was held")
         // Once loaded, the scene's events reach its devices.
@@ -138,9 +138,7 @@ struct SceneCacheTests {
         defer { server.stop() }
         away.drain()
         for _ in 1...20 { away.send(to: server) }
-        var sequences: [UInt64] = []
-        while let event = away.receiver.receiveEvent() { sequences.append(event.sequence) }
-        #expect(sequences == Array(1...20))
+        #expect(await away.receiver.receiveEvents(20).map(\.sequence) == Array(1...20))
         server.stop()
         writer.stop()
         try await remove()
