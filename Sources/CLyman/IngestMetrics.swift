@@ -15,6 +15,10 @@ public struct IngestMetrics: Sendable {
     public let notInScene: Counter
     /// Too many scenes were loading at once, or too many events waited for one.
     public let sceneLoading: Counter
+    /// More keyframe or action updates waited for the store than ``EventActionEdits`` keeps.
+    public let actionBacklog: Counter
+    /// The store refused a keyframe or action update (too many actions or keyframes, or the record left the scene).
+    public let actionRefused: Counter
     public let readErrors: Counter
     public let persisted: Counter
     public let persistFailures: Counter
@@ -33,6 +37,8 @@ public struct IngestMetrics: Sendable {
         locked = counter("aesel_udp_dropped_total", [("reason", "locked")])
         notInScene = counter("aesel_udp_dropped_total", [("reason", "not_in_scene")])
         sceneLoading = counter("aesel_udp_dropped_total", [("reason", "scene_loading")])
+        actionBacklog = counter("aesel_udp_dropped_total", [("reason", "action_backlog")])
+        actionRefused = counter("aesel_udp_dropped_total", [("reason", "action_refused")])
         readErrors = counter("aesel_udp_read_errors_total")
         persisted = counter("aesel_persisted_transforms_total")
         persistFailures = counter("aesel_persist_failures_total")
