@@ -16,6 +16,9 @@ public struct HTTPConnectionLimits: Sendable, Equatable {
     public var headerTimeout: TimeAmount
     /// From the end of a request's head to the end of its body.
     public var bodyTimeout: TimeAmount
+    /// The largest request body, in bytes: a larger one is answered 413 in the error envelope (at once
+    /// when its Content-Length says so, else when that many bytes have arrived) and then drained.
+    public var maximumBodySize: Int
     /// After an answer given before its request's body ended (a 413, say): how much more of the body is
     /// read and thrown away, and for how long, so that a client still sending reads the answer. Past
     /// either, the server stops sending, keeps discarding for a moment, and closes.
@@ -26,12 +29,14 @@ public struct HTTPConnectionLimits: Sendable, Equatable {
         idleTimeout: TimeAmount = .seconds(60),
         headerTimeout: TimeAmount = .seconds(10),
         bodyTimeout: TimeAmount = .seconds(30),
+        maximumBodySize: Int = 1 << 20,
         drainLimit: Int = 64 << 20,
         drainTimeout: TimeAmount = .seconds(10)
     ) {
         self.idleTimeout = idleTimeout
         self.headerTimeout = headerTimeout
         self.bodyTimeout = bodyTimeout
+        self.maximumBodySize = maximumBodySize
         self.drainLimit = drainLimit
         self.drainTimeout = drainTimeout
     }

@@ -142,7 +142,7 @@ public struct PairServer {
             // Shutdown runs in reverse: HTTP stops, then UDP and the stream, then the refresher, then the
             // last flush, then the store closes.
             var services: [any Service] = [store]
-            if let clyman = pair.clyman { services.append(clyman.writeBehind) }
+            if let clyman = pair.clyman { services += [clyman.writeBehind, clyman.lockRefresher] }
             if let crazyIvan = pair.crazyIvan { services.append(crazyIvan.refresher) }
             services += [pair, app]
             // Announced last, so withdrawn first on shutdown.
@@ -213,8 +213,7 @@ public struct PairServer {
     /// The routes of this process's role: health and metrics; CrazyIvan's scene and registration routes;
     /// CLyman's object and property routes, on their own paths and, with the gateway, scoped to a scene.
     private func makeRouter(store: any AeselStore, pair: EventPair) -> Router<BasicRequestContext> {
-        let router = Router()
-        router.add(middleware: EnvelopeErrorMiddleware())
+        let router = makeHTTPRouter(limits: configuration.httpLimits)
         let streamHealth = CoreMetrics.Gauge(label: "aesel_stream_healthy")
         let streamDropped = CoreMetrics.Gauge(label: "aesel_stream_dropped_total")
         let streamRejected = CoreMetrics.Gauge(label: "aesel_stream_rejected_total")

@@ -318,20 +318,57 @@ struct HostileInputTests {
         #expect(received < 7_000_000, "the answer (about 9 MB) was cut off: \(received) bytes arrived")
     }
 
-    @Test("HTTP: a client that writes a 20 MB body before reading still reads the 413, and keep-alive goes on")
-    func oversizedBody() async throws {
+    /// `method path` with `body`, sent with a Content-Length or in 64 KiB chunks, then `Connection: close`.
+    static func request(_ method: String, _ path: String, body: [UInt8], chunked: Bool) -> [UInt8] {
+        guard chunked else {
+            return Array("\(method) \(path) HTTP/1.1\r\nHost: a\r\nConnection: close\r\nContent-Length: \(body.count)\r\n\r\n".utf8) + body
+        }
+        var bytes = Array("\(method) \(path) HTTP/1.1\r\nHost: a\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n".utf8)
+        var offset = 0
+        while offset < body.count {
+            let chunk = body[offset..<min(offset + 65536, body.count)]
+            bytes += Array("\(String(chunk.count, radix: 16))\r\n".utf8) + chunk + Array("\r\n".utf8)
+            offset += chunk.count
+        }
+        return bytes + Array("0\r\n\r\n".utf8)
+    }
+
+    @Test("HTTP: a client that writes a 20 MB body before reading still reads the 413, and keep-alive goes on", arguments: [false, true])
+    func oversizedBody(chunked: Bool) async throws {
         let server = try TestServer()
         defer { server.stop() }
         let body = [UInt8](repeating: UInt8(ascii: "x"), count: 20 << 20)
-        let head = "PUT /v1/scene/big HTTP/1.1\r\nHost: a\r\nConnection: close\r\nContent-Length: \(body.count)\r\n\r\n"
-        let answer = try Self.exchange(server, Array(head.utf8) + body)
-        #expect(Self.status(answer) == "HTTP/1.1 413")
-        let text = String(decoding: answer ?? [], as: UTF8.self)
-        #expect(text.contains(#""err_code":110"#))
-        #expect(!text.contains("NIO"), "no internal error names in the answer")
+        for path in ["/v1/scene/big", "/v1/object/some-key"] {
+            let answer = try Self.exchange(server, Self.request(path.hasPrefix("/v1/scene") ? "PUT" : "POST", path, body: body, chunked: chunked))
+            #expect(Self.status(answer) == "HTTP/1.1 413", "\(path)")
+            let text = String(decoding: answer ?? [], as: UTF8.self)
+            #expect(text.contains(#""err_code":110"#))
+            #expect(text.contains("larger than 1048576 bytes"))
+            #expect(!text.contains("NIO"), "no internal error names in the answer")
+        }
         let reply = try await server.request("PUT", "/v1/scene/big", body: String(repeating: "x", count: 2 << 20))
         #expect(reply.status == 413)
         #expect(try await server.request("GET", "/health").status == 200)
+    }
+
+    @Test("HTTP: --http-body-limit sets the largest body, with or without a Content-Length, on a pair and on Adrestia", arguments: [false, true])
+    func configuredBodyLimit(chunked: Bool) async throws {
+        let limit = ["--http-body-limit", "4096"]
+        let server = try TestServer(arguments: limit)
+        defer { server.stop() }
+        let adrestia = try TestServer("adrestia", arguments: limit)
+        defer { adrestia.stop() }
+        let scene = Array(#"{"scenes":[{"name":"padded"}]}"#.utf8)
+        let fits = scene + [UInt8](repeating: UInt8(ascii: " "), count: 4096 - scene.count)
+        let answer = try Self.exchange(server, Self.request("PUT", "/v1/scene/padded", body: fits, chunked: chunked))
+        #expect(Self.status(answer) == "HTTP/1.1 200")
+        for target in [server, adrestia] {
+            let refused = try Self.exchange(target, Self.request("PUT", "/v1/scene/padded", body: fits + [UInt8(ascii: " ")], chunked: chunked))
+            #expect(Self.status(refused) == "HTTP/1.1 413")
+            let text = String(decoding: refused ?? [], as: UTF8.self)
+            #expect(text.contains(#""err_code":110"#))
+            #expect(text.contains("larger than 4096 bytes"))
+        }
     }
 }
 
