@@ -71,31 +71,31 @@ struct ClusterLockTests {
         owner.send(Self.update(key, mark: 6), to: port)
         #expect(Self.marks(watcher, of: key) == [6])
 
-        // Released and taken again through the scene's pair, long after the other pair started: what a
-        // pair loaded at its start no longer says.
+        // Released, and taken by the other device, through the scene's pair: what the other pair last did
+        // itself no longer holds.
         #expect(try await cluster.adrestia.request("DELETE", "/v1/object/\(key)/lock?device=owner").status == 200)
-        #expect(try await cluster.adrestia.request("GET", "/v1/scene/dock/object/\(key)/lock?device=owner").status == 200)
+        #expect(try await cluster.adrestia.request("GET", "/v1/scene/dock/object/\(key)/lock?device=other").status == 200)
 
-        // Failover: the other pair takes the scene and enforces the lock from its first event on.
+        // Failover: the other pair takes the scene and enforces the store's lock from its first event on.
         cluster.kill(serving.pair)
         let moved = try await eventually(timeout: .seconds(10)) { try await cluster.endpoint(of: "dock")?.pair == elsewhere }
         #expect(moved)
         let newPort = otherPair.udpPort
-        // The owner's updates go through the new pair once it has loaded the scene's registrations.
+        // The holder's updates go through the new pair once it has loaded the scene's registrations.
         let serves = try await eventually(timeout: .seconds(10)) {
-            owner.send(Self.update(key, mark: 7), to: newPort)
+            other.send(Self.update(key, mark: 7), to: newPort)
             return Self.marks(watcher, of: key).contains(7)
         }
         #expect(serves)
         let refusedBefore = try await otherPair.metrics()[Self.locked] ?? 0
-        other.send(Self.update(key, mark: 8), to: newPort)
-        owner.send(Self.update(key, mark: 9), to: newPort)
+        owner.send(Self.update(key, mark: 8), to: newPort)
+        other.send(Self.update(key, mark: 9), to: newPort)
         #expect(Self.marks(watcher, of: key) == [9])
         #expect(try await otherPair.metrics()[Self.locked] == refusedBefore + 1)
 
         // An unlock through Adrestia reaches the scene's new pair.
-        #expect(try await cluster.adrestia.request("DELETE", "/v1/object/\(key)/lock?device=owner").status == 200)
-        other.send(Self.update(key, mark: 10), to: newPort)
+        #expect(try await cluster.adrestia.request("DELETE", "/v1/object/\(key)/lock?device=other").status == 200)
+        owner.send(Self.update(key, mark: 10), to: newPort)
         #expect(Self.marks(watcher, of: key) == [10])
         for device in [owner, other, watcher] { device.close() }
         await cluster.stop()
