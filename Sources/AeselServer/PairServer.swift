@@ -139,7 +139,7 @@ public struct PairServer {
                 }
                 onReady(Endpoints(http: http, udp: udpAddress))
             }
-            // Shutdown runs in reverse: HTTP stops, then UDP and the stream, then the refresher, then the
+            // Shutdown runs in reverse: HTTP stops, then UDP and the stream, then the refreshers, then the
             // last flush, then the store closes.
             var services: [any Service] = [store]
             if let clyman = pair.clyman { services += [clyman.writeBehind, clyman.lockRefresher] }

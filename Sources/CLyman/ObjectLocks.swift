@@ -49,12 +49,16 @@ public final class ObjectLocks: Sendable {
 
     /// Installs what the reload read (nil: it failed, and the mirror stays as it is).
     func reloadFinished(_ locks: [ObjectLock]?) {
+        guard let locks else {
+            state.withLockedValue { $0.changesDuringReload = nil }
+            return
+        }
+        // Built outside the lock the UDP path takes; the old table, swapped out, is freed outside it too.
+        var owners = Self.owners(locks)
         state.withLockedValue { state in
-            defer { state.changesDuringReload = nil }
-            guard let locks else { return }
-            var owners = Self.owners(locks)
             for change in state.changesDuringReload ?? [] { Self.apply(change.owner, to: change.objectKey, in: &owners) }
-            state.owners = owners
+            state.changesDuringReload = nil
+            swap(&state.owners, &owners)
         }
     }
 

@@ -351,12 +351,14 @@ struct HostileInputTests {
         #expect(try await server.request("GET", "/health").status == 200)
     }
 
-    @Test("HTTP: --http-body-limit sets the largest body, with or without a Content-Length, on a pair and on Adrestia", arguments: [false, true])
+    @Test("HTTP: the largest body is configured (--http-body-limit, or http.body.limit in the file), with or without a Content-Length", arguments: [false, true])
     func configuredBodyLimit(chunked: Bool) async throws {
-        let limit = ["--http-body-limit", "4096"]
-        let server = try TestServer(arguments: limit)
+        let server = try TestServer(arguments: ["--http-body-limit", "4096"])
         defer { server.stop() }
-        let adrestia = try TestServer("adrestia", arguments: limit)
+        let file = NSTemporaryDirectory() + "aesel-limit-\(UUID().uuidString).json"
+        try Data(#"{"http": {"body": {"limit": 4096}}}"#.utf8).write(to: URL(fileURLWithPath: file))
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let adrestia = try TestServer("adrestia", arguments: ["--config", file])
         defer { adrestia.stop() }
         let scene = Array(#"{"scenes":[{"name":"padded"}]}"#.utf8)
         let fits = scene + [UInt8](repeating: UInt8(ascii: " "), count: 4096 - scene.count)
