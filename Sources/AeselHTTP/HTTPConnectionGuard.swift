@@ -20,8 +20,10 @@ public struct HTTPConnectionLimits: Sendable, Equatable {
     /// when its Content-Length says so, else when that many bytes have arrived) and then drained.
     public var maximumBodySize: Int
     /// After an answer given before its request's body ended (a 413, say): how much more of the body is
-    /// read and thrown away, and for how long, so that a client still sending reads the answer. Past
-    /// either, the server stops sending, keeps discarding for a moment, and closes.
+    /// read and thrown away, and how long to wait for each next part of it, so that a client still
+    /// sending reads the answer. Past either, or once the body has taken `bodyTimeout` since its head (as
+    /// long as a body the server reads may take), the server stops sending, keeps discarding for a
+    /// moment, and closes.
     public var drainLimit: Int
     public var drainTimeout: TimeAmount
 
@@ -107,6 +109,8 @@ final class HTTPConnectionGuard {
     private let metrics: Metrics
     private var phase = Phase.waiting(bytesArrived: false)
     private var timer: Scheduled<Void>?
+    /// When the current request's body must have ended: its head's arrival plus `bodyTimeout`.
+    private var bodyDeadline = NIODeadline.uptimeNanoseconds(0)
     /// Runs while the socket is not writable: a client that reads nothing is closed after `idleTimeout`.
     private var writeStall: Scheduled<Void>?
     private var context: ChannelHandlerContext?
@@ -124,6 +128,11 @@ final class HTTPConnectionGuard {
             counter.increment()
             loopBound.value.timedOut()
         }
+    }
+
+    /// A draining body has `drainTimeout` for its next part, and no longer than its body's deadline.
+    private func armDrain() {
+        arm(max(.zero, min(limits.drainTimeout, bodyDeadline - .now())), metrics.drain)
     }
 
     private func timedOut() {
@@ -186,6 +195,7 @@ final class HTTPConnectionGuard {
             return false
         case (.head, _):
             phase = .readingBody
+            bodyDeadline = .now() + limits.bodyTimeout
             arm(limits.bodyTimeout, metrics.body)
             return true
         case (.body(let buffer), .draining(let bytesLeft)):
@@ -195,6 +205,7 @@ final class HTTPConnectionGuard {
                 linger(context)
             } else {
                 phase = .draining(bytesLeft: left)
+                armDrain()
             }
             return false
         case (.body, _):
@@ -216,7 +227,7 @@ final class HTTPConnectionGuard {
         switch phase {
         case .readingBody:
             phase = .draining(bytesLeft: limits.drainLimit)
-            arm(limits.drainTimeout, metrics.drain)
+            armDrain()
         case .answering:
             phase = .waiting(bytesArrived: false)
             arm(limits.idleTimeout, metrics.idle)

@@ -351,6 +351,40 @@ struct HostileInputTests {
         #expect(try await server.request("GET", "/health").status == 200)
     }
 
+    @Test("HTTP: a client writing an oversized body slowly, longer than the drain waits for a next part, is read to its end and gets its 413")
+    func slowOversizedBody() async throws {
+        let server = try TestServer()
+        defer { server.stop() }
+        let fd = Self.connectHTTP(server)
+        defer { close(fd) }
+        let pieces = 80
+        let size = pieces * 40_000
+        let head = Array("PUT /v1/scene/slow HTTP/1.1\r\nHost: a\r\nConnection: close\r\nContent-Length: \(size)\r\n\r\n".utf8)
+        #expect(head.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } == head.count)
+        // 80 pieces a quarter of a second apart: 20 s in all, past the 10 s the drain waits for each part
+        // (which used to be its whole time), within the 30 s a body may take.
+        let piece = [UInt8](repeating: UInt8(ascii: "x"), count: size / pieces)
+        var sent = 0
+        for _ in 0..<pieces {
+            let written = piece.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            guard written == piece.count else { break }
+            sent += written
+            try await Task.sleep(for: .milliseconds(250))
+        }
+        #expect(sent == size, "the server read the whole body, without a reset")
+        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var answer: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            guard count > 0 else { break }
+            answer += buffer[0..<count]
+        }
+        #expect(Self.status(answer) == "HTTP/1.1 413")
+        #expect(String(decoding: answer, as: UTF8.self).contains(#""err_code":110"#))
+    }
+
     @Test("HTTP: the largest body is configured (--http-body-limit, or http.body.limit in the file), with or without a Content-Length", arguments: [false, true])
     func configuredBodyLimit(chunked: Bool) async throws {
         let server = try TestServer(arguments: ["--http-body-limit", "4096"])
