@@ -363,13 +363,20 @@ struct HostileInputTests {
         #expect(head.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } == head.count)
         // 80 pieces a quarter of a second apart: 20 s in all, past the 10 s the drain waits for each part
         // (which used to be its whole time), within the 30 s a body may take.
+        // Paced on a thread of its own: the shared pool may be slow to wake a sleeping task when other
+        // tests block its threads, and a gap past 10 s would be a client that stalled.
         let piece = [UInt8](repeating: UInt8(ascii: "x"), count: size / pieces)
-        var sent = 0
-        for _ in 0..<pieces {
-            let written = piece.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            guard written == piece.count else { break }
-            sent += written
-            try await Task.sleep(for: .milliseconds(250))
+        let sent = await withCheckedContinuation { continuation in
+            Thread {
+                var sent = 0
+                for _ in 0..<pieces {
+                    let written = piece.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                    guard written == piece.count else { break }
+                    sent += written
+                    usleep(250_000)
+                }
+                continuation.resume(returning: sent)
+            }.start()
         }
         #expect(sent == size, "the server read the whole body, without a reset")
         var timeout = timeval(tv_sec: 10, tv_usec: 0)
