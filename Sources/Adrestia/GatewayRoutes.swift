@@ -169,6 +169,8 @@ struct GatewayRoutes: Sendable {
         default:
             break
         }
+        // A lock on a probe object would drop the probes, and take the pair down.
+        if let sceneKey { try ForwardingTarget.refuseProbeScene(sceneKey) }
         if let sceneKey, EventCodec.isValidKey(sceneKey),
             let assigned = try await cluster.store.pairOfScene(sceneKey),
             let status = cluster.status(of: assigned), status.healthy
