@@ -16,6 +16,11 @@ public struct IngestMetrics: Sendable {
     /// Too many scenes were loading at once, or too many events waited for one.
     public let sceneLoading: Counter
     public let readErrors: Counter
+    /// Keepalives answered; those not answered count as `malformed_keepalive` or `keepalive_limit` drops.
+    public let keepalives: Counter
+    public let malformedKeepalives: Counter
+    /// Over the answer rate, or the socket's send buffer full.
+    public let keepalivesLimited: Counter
     public let persisted: Counter
     public let persistFailures: Counter
     /// Write-behind flushes that found the store unavailable and kept their batch for the next one.
@@ -34,6 +39,9 @@ public struct IngestMetrics: Sendable {
         notInScene = counter("aesel_udp_dropped_total", [("reason", "not_in_scene")])
         sceneLoading = counter("aesel_udp_dropped_total", [("reason", "scene_loading")])
         readErrors = counter("aesel_udp_read_errors_total")
+        keepalives = counter("aesel_udp_keepalives_total")
+        malformedKeepalives = counter("aesel_udp_dropped_total", [("reason", "malformed_keepalive")])
+        keepalivesLimited = counter("aesel_udp_dropped_total", [("reason", "keepalive_limit")])
         persisted = counter("aesel_persisted_transforms_total")
         persistFailures = counter("aesel_persist_failures_total")
         storeUnavailable = counter("aesel_store_unavailable_total")

@@ -74,6 +74,40 @@ struct AeselClientTests {
         await jsonReceiver.close()
     }
 
+    /// Before keepalives a device that only sends heard nothing and asked `?failed=` every 300 ms.
+    @Test("A client that only sends, alone in a quiet scene, keeps its endpoint: its keepalives are answered, and it reports no failure", arguments: [EventFormat.binary, .json])
+    func sendOnlyClientStays(format: EventFormat) async throws {
+        let server = try TestServer()
+        defer { server.stop() }
+        let client = try await AeselClient.connect(AeselClientConfiguration(gateway: server.url, sceneKey: "quiet", deviceKey: "lonely", format: format))
+        let endpoint = client.endpoint
+        let object = try await server.createObject(in: "quiet")
+        for step in 1...5 {
+            client.send(ObjectEvent(sceneKey: "quiet", objectKey: object, transform: Self.moved(step), sequence: UInt64(step)))
+        }
+        // Several silence timeouts of quiet.
+        try await Task.sleep(for: .seconds(3))
+        #expect(client.failedReports == 0)
+        #expect(client.failovers == 0)
+        #expect(client.endpoint == endpoint)
+        #expect(client.keepaliveRoundTrip != nil)
+        #expect(try await server.metrics()["aesel_udp_keepalives_total"] ?? 0 > 0)
+        await client.close()
+    }
+
+    @Test("A client whose pair is killed (kill -9) and stays silent asks for another endpoint")
+    func killedPairIsReported() async throws {
+        let server = try TestServer()
+        defer { server.stop() }
+        let client = try await AeselClient.connect(AeselClientConfiguration(gateway: server.url, sceneKey: "doomed", deviceKey: "survivor"))
+        #expect(await eventually { client.keepaliveRoundTrip != nil })
+        #expect(client.failedReports == 0)
+        server.process.stop(signal: SIGKILL)
+        // `aesel serve` is its own gateway, so the question finds nobody; that it is asked is the point.
+        #expect(await eventually { client.failedReports > 0 })
+        await client.close()
+    }
+
     @Test("A refused registration throws the envelope's error")
     func refusedRegistration() async throws {
         let server = try TestServer()
