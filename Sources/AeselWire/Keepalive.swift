@@ -11,10 +11,13 @@ public import NIOCore
 /// with `{"msg_type":556,"nonce":N}`. An answer is never longer than its request and is never itself
 /// answered, so keepalives cannot amplify a flood or bounce between two servers.
 public enum Keepalive {
+    /// The binary header's message types of a request and of its answer.
     public static let binaryRequestType: UInt8 = 201
     public static let binaryAnswerType: UInt8 = 202
+    /// The JSON `msg_type` of a request (the original's PING) and of its answer.
     public static let jsonRequestType = 555
     public static let jsonAnswerType = 556
+    /// The length of either binary datagram: the first four header bytes and the nonce.
     public static let binarySize = 12
     /// The largest nonce in JSON, the bound of `seq` (exact in an IEEE double); binary takes any 64 bits.
     public static let maximumJSONNonce: UInt64 = 9_000_000_000_000_000
