@@ -4,6 +4,12 @@ public import NIOCore
 import NIOPosix
 import NIOConcurrencyHelpers
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// A device's connection to one scene: it registers through the gateway, sends object updates over UDP
 /// to the scene's CLyman endpoint, and receives the updates of the scene's other devices.
 ///
@@ -21,6 +27,9 @@ public final class AeselClient: Sendable {
     public let updates: AsyncStream<ObjectEvent>
     /// The local UDP address the client receives on (and sends from).
     public let localAddress: SocketAddress
+    /// The epoch of this client's numbered events: the Unix time it connected, so that a device that
+    /// restarts and counts from 1 again is not stale against its previous run (docs/protocol.md).
+    public let epoch = UInt32(truncatingIfNeeded: time(nil))
 
     private let channel: any Channel
     private let gateway: Gateway
@@ -82,11 +91,12 @@ public final class AeselClient: Sendable {
     }
 
     /// Sends `event` to the current endpoint without waiting. The sender device key is set to this
-    /// device's, and an empty scene key to the client's scene. Dropped if the socket's send buffer is full
-    /// or the client is closed.
+    /// device's, an empty scene key to the client's scene, and a numbered event's missing epoch to
+    /// ``epoch``. Dropped if the socket's send buffer is full or the client is closed.
     public func send(_ event: ObjectEvent) {
         var event = event
         if event.sceneKey.isEmpty { event.sceneKey = configuration.sceneKey }
+        if event.sequence != 0, event.epoch == 0 { event.epoch = epoch }
         event.senderDeviceKey = configuration.deviceKey
         let destination: SocketAddress? = shared.state.withLockedValue { state in
             state.closed ? nil : state.endpoint

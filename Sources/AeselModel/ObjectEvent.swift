@@ -6,6 +6,26 @@ public enum EventKind: Int, Sendable, Hashable {
     case propertyUpdate = 9
 }
 
+/// The actions a keyframe or action update names (UDP `msg_type` 16, 20, 24 and 28, reference 2.1).
+public enum ActionUpdate: Sendable, Hashable {
+    /// 16: each keyframe is added to its action, replacing one at the same frame.
+    case objectKeyframes([ObjectAction])
+    /// 20: each action's description and owner.
+    case objectActions([ObjectAction])
+    /// 24: as 16, for a property.
+    case propertyKeyframes([PropertyAction])
+    /// 28: as 20, for a property.
+    case propertyActions([PropertyAction])
+
+    /// The record the update is for.
+    public var kind: EventKind {
+        switch self {
+        case .objectKeyframes, .objectActions: .objectUpdate
+        case .propertyKeyframes, .propertyActions: .propertyUpdate
+        }
+    }
+}
+
 /// One object or property update travelling the event path: decoded once by CLyman, handed over the
 /// change stream, fanned out by CrazyIvan. `objectKey` is the property's key for a property update.
 public struct ObjectEvent: Sendable, Hashable {
@@ -17,8 +37,13 @@ public struct ObjectEvent: Sendable, Hashable {
     public var values: [Double]
     /// The sender's per-object sequence number; 0 means the sender did not number its events.
     public var sequence: UInt64
+    /// The sender's counting run: a sender that starts counting again gives a larger epoch, so its new
+    /// numbers are not stale against the old ones (docs/protocol.md). 0 means not given.
+    public var epoch: UInt32
     /// The sender's clock when it sent the event, in nanoseconds; 0 means not given.
     public var timestamp: UInt64
+    /// A keyframe or action update's actions; nil for a transform or values update.
+    public var actions: ActionUpdate?
     /// The sending device's key, when the datagram names it (binary format).
     public var senderDeviceKey: String
     /// The datagram's source address, used to recognise the sender among the scene's devices.
@@ -31,7 +56,9 @@ public struct ObjectEvent: Sendable, Hashable {
         transform: Transform = .identity,
         values: [Double] = [],
         sequence: UInt64 = 0,
+        epoch: UInt32 = 0,
         timestamp: UInt64 = 0,
+        actions: ActionUpdate? = nil,
         senderDeviceKey: String = "",
         source: SocketAddress? = nil
     ) {
@@ -41,7 +68,9 @@ public struct ObjectEvent: Sendable, Hashable {
         self.transform = transform
         self.values = values
         self.sequence = sequence
+        self.epoch = epoch
         self.timestamp = timestamp
+        self.actions = actions
         self.senderDeviceKey = senderDeviceKey
         self.source = source
     }

@@ -53,6 +53,7 @@ struct ClymanHalf {
     let ingestChannel: any Channel
     let stream: any ChangeStream
     let writeBehind: TransformWriteBehind
+    let actionEdits: EventActionEdits
     let locks: ObjectLocks
     let members: SceneMembers
 
@@ -77,6 +78,7 @@ struct ClymanHalf {
         let lockedObjects = try await store.objects(matching: locked, limit: Int(Int32.max))
         let locks = ObjectLocks(Dictionary(lockedObjects.map { ($0.key, $0.owner) }) { first, _ in first })
         let writeBehind = TransformWriteBehind(store: store, interval: persistInterval, metrics: ingestMetrics, logger: logger)
+        let actionEdits = EventActionEdits(store: store, writeBehind: writeBehind, metrics: ingestMetrics, logger: logger)
         let members = SceneMembers(metrics: ingestMetrics) { try await store.memberKeys(ofScene: $0) }
         // The handler is in the pipeline from the start, so nothing read is lost uncounted; reading starts
         // once the stream is attached (datagrams wait in the socket's buffer until then).
@@ -85,7 +87,7 @@ struct ClymanHalf {
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(
-                        EventIngestHandler(writeBehind: writeBehind, metrics: ingestMetrics, locks: locks, senders: senders, members: members)
+                        EventIngestHandler(writeBehind: writeBehind, actionEdits: actionEdits, metrics: ingestMetrics, locks: locks, senders: senders, members: members)
                     )
                 }
             }
@@ -99,7 +101,7 @@ struct ClymanHalf {
             if let fanOut = (senders as? FanOutSenders)?.fanOut {
                 fanOut.preload(Set(lockedObjects.map(\.sceneKey)))
             }
-            return ClymanHalf(ingestChannel: ingestChannel, stream: stream, writeBehind: writeBehind, locks: locks, members: members)
+            return ClymanHalf(ingestChannel: ingestChannel, stream: stream, writeBehind: writeBehind, actionEdits: actionEdits, locks: locks, members: members)
         } catch {
             try? await ingestChannel.close()
             throw error

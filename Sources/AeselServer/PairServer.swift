@@ -139,12 +139,15 @@ public struct PairServer {
                 }
                 onReady(Endpoints(http: http, udp: udpAddress))
             }
-            // Shutdown runs in reverse: HTTP stops, then UDP and the stream, then the refresher, then the
-            // last flush, then the store closes.
+            // Shutdown runs in reverse: HTTP stops, then the UDP keyframe and action updates still waiting
+            // are stored and sent, then UDP and the stream stop, then the refresher, then the last flush,
+            // then the store closes.
             var services: [any Service] = [store]
             if let clyman = pair.clyman { services.append(clyman.writeBehind) }
             if let crazyIvan = pair.crazyIvan { services.append(crazyIvan.refresher) }
-            services += [pair, app]
+            services.append(pair)
+            if let clyman = pair.clyman { services.append(clyman.actionEdits) }
+            services.append(app)
             // Announced last, so withdrawn first on shutdown.
             if let announcer { services.append(announcer) }
             let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))

@@ -1,4 +1,5 @@
 import AeselModel
+import Foundation
 import NIOCore
 
 #if canImport(Glibc)
@@ -24,8 +25,10 @@ public enum JSONEventFormat {
         var transform = Transform.identity
         var values: [Double] = []
         var sequence: UInt64 = 0
+        var epoch: UInt32 = 0
         var timestamp: UInt64 = 0
         var source: SocketAddress?
+        var actions: Range<Int>?
 
         try scanner.expect(UInt8(ascii: "{"))
         if !(try scanner.consumeIf(UInt8(ascii: "}"))) {
@@ -38,8 +41,12 @@ public enum JSONEventFormat {
                 case .scene: sceneKey = try scanner.readString()
                 case .transform: transform = try scanner.readTransform()
                 case .values: values = try scanner.readValues()
-                case .sequence: sequence = UInt64(try scanner.readInteger(nonNegative: true))
-                case .timestamp: timestamp = UInt64(try scanner.readInteger(nonNegative: true))
+                case .actions: actions = try scanner.skipValueRange()
+                case .sequence: sequence = try scanner.readUnsigned()
+                case .epoch:
+                    guard let value = UInt32(exactly: try scanner.readUnsigned()) else { throw .wrongType }
+                    epoch = value
+                case .timestamp: timestamp = try scanner.readUnsigned()
                 case .source where readsSource: source = SocketAddress.validated(hostPort: try scanner.readString())
                 case .source, .other: try scanner.skipValue(depth: 0)
                 }
@@ -48,10 +55,20 @@ public enum JSONEventFormat {
         }
 
         guard let messageType else { throw .missingField }
-        guard let kind = EventKind(rawValue: messageType) else { throw .unsupportedMessageType }
+        let kind: EventKind
+        var actionUpdate: ActionUpdate?
+        switch messageType {
+        case EventKind.objectUpdate.rawValue: kind = .objectUpdate
+        case EventKind.propertyUpdate.rawValue: kind = .propertyUpdate
+        case 16, 20, 24, 28:
+            guard let actions else { throw .missingField }
+            actionUpdate = try decodeActions(UnsafeRawBufferPointer(rebasing: bytes[actions]), messageType: messageType)
+            kind = actionUpdate!.kind
+        default: throw .unsupportedMessageType
+        }
         guard !objectKey.isEmpty, !sceneKey.isEmpty else { throw .missingField }
         guard EventCodec.isValidKey(objectKey), EventCodec.isValidKey(sceneKey) else { throw .malformed }
-        if kind == .propertyUpdate, values.isEmpty { throw .missingField }
+        if kind == .propertyUpdate, actionUpdate == nil, values.isEmpty { throw .missingField }
         return ObjectEvent(
             kind: kind,
             sceneKey: sceneKey,
@@ -59,9 +76,38 @@ public enum JSONEventFormat {
             transform: transform,
             values: values,
             sequence: sequence,
+            epoch: epoch,
             timestamp: timestamp,
+            actions: actionUpdate,
             source: source
         )
+    }
+
+    /// The `actions` array of a keyframe or action update, in the shape of the HTTP API's (reference 1.4).
+    /// These updates are rare next to transforms, so Foundation's decoder reads them.
+    private static func decodeActions(_ json: UnsafeRawBufferPointer, messageType: Int) throws(EventDecodeError) -> ActionUpdate {
+        let data = Data(json)
+        // No store keeps NUL in text, as on HTTP.
+        guard data.range(of: Data("\\u0000".utf8)) == nil else { throw .malformed }
+        let decoder = JSONDecoder()
+        let update: ActionUpdate
+        do {
+            switch messageType {
+            case 16: update = .objectKeyframes(try decoder.decode([ObjectAction].self, from: data))
+            case 20: update = .objectActions(try decoder.decode([ObjectAction].self, from: data))
+            case 24: update = .propertyKeyframes(try decoder.decode([PropertyAction].self, from: data))
+            default: update = .propertyActions(try decoder.decode([PropertyAction].self, from: data))
+            }
+        } catch {
+            throw .wrongType
+        }
+        switch update {
+        case .objectKeyframes(let actions), .objectActions(let actions):
+            guard !actions.isEmpty, actions.allSatisfy({ !$0.name.isEmpty && EventCodec.isValidKey($0.name) }) else { throw .missingField }
+        case .propertyKeyframes(let actions), .propertyActions(let actions):
+            guard !actions.isEmpty, actions.allSatisfy({ !$0.name.isEmpty && EventCodec.isValidKey($0.name) }) else { throw .missingField }
+        }
+        return update
     }
 
     /// Writes the outbound shape of reference 2.3. Doubles print in Swift's shortest round-trip form.
@@ -93,6 +139,10 @@ public enum JSONEventFormat {
             buffer.writeStaticString(",\"seq\":")
             buffer.writeString(String(event.sequence))
         }
+        if event.epoch != 0 {
+            buffer.writeStaticString(",\"epoch\":")
+            buffer.writeString(String(event.epoch))
+        }
         if event.timestamp != 0 {
             buffer.writeStaticString(",\"ts\":")
             buffer.writeString(String(event.timestamp))
@@ -122,7 +172,7 @@ public enum JSONEventFormat {
 
 /// The fields of an event the decoder recognises.
 private enum EventField {
-    case messageType, key, scene, transform, values, sequence, timestamp, source, other
+    case messageType, key, scene, transform, values, actions, sequence, epoch, timestamp, source, other
 }
 
 /// A forward-only JSON reader over raw bytes, just enough for one event object.
@@ -176,7 +226,9 @@ private struct JSONScanner {
         if name.elementsEqual("scene".utf8) { return .scene }
         if name.elementsEqual("transform".utf8) { return .transform }
         if name.elementsEqual("values".utf8) { return .values }
+        if name.elementsEqual("actions".utf8) { return .actions }
         if name.elementsEqual("seq".utf8) { return .sequence }
+        if name.elementsEqual("epoch".utf8) { return .epoch }
         if name.elementsEqual("ts".utf8) { return .timestamp }
         if name.elementsEqual("src".utf8) { return .source }
         return .other
@@ -319,10 +371,38 @@ private struct JSONScanner {
         return result
     }
 
-    mutating func readInteger(nonNegative: Bool = false) throws(EventDecodeError) -> Int {
+    mutating func readInteger() throws(EventDecodeError) -> Int {
         let value = try readNumber()
-        guard value.rounded() == value, abs(value) < 9.0e15, !nonNegative || value >= 0 else { throw .wrongType }
+        guard value.rounded() == value, abs(value) < 9.0e15 else { throw .wrongType }
         return Int(value)
+    }
+
+    /// A non-negative integer, exact to 64 bits: plain digits are read as digits, never through a Double
+    /// (which is exact only below 2^53). Written with a fraction or an exponent, a number must be whole
+    /// and below 2^53. Negative numbers and anything at or above 2^64 are the wrong type.
+    mutating func readUnsigned() throws(EventDecodeError) -> UInt64 {
+        let negative = try peek() == UInt8(ascii: "-")
+        let start = index
+        var value: UInt64 = 0
+        var overflow = false
+        if !negative {
+            while index < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index]) {
+                let (times10, o1) = value.multipliedReportingOverflow(by: 10)
+                let (sum, o2) = times10.addingReportingOverflow(UInt64(bytes[index] - UInt8(ascii: "0")))
+                overflow = overflow || o1 || o2
+                value = sum
+                index += 1
+            }
+            let fractionOrExponent = index < bytes.count && (bytes[index] == UInt8(ascii: ".") || bytes[index] | 0x20 == UInt8(ascii: "e"))
+            if index > start, index < bytes.count, !fractionOrExponent {
+                guard !overflow else { throw .wrongType }
+                return value
+            }
+        }
+        index = start
+        let number = try readNumber()
+        guard number.rounded() == number, number >= 0, number < 0x1p53 else { throw .wrongType }
+        return UInt64(number)
     }
 
     mutating func readTransform() throws(EventDecodeError) -> Transform {
@@ -354,6 +434,14 @@ private struct JSONScanner {
         } while try consumeIf(UInt8(ascii: ","))
         try expect(UInt8(ascii: "]"))
         return values
+    }
+
+    /// Skips any JSON value, checking its syntax, and returns where it lies.
+    mutating func skipValueRange() throws(EventDecodeError) -> Range<Int> {
+        _ = try peek()
+        let start = index
+        try skipValue(depth: 0)
+        return start..<index
     }
 
     /// Skips any JSON value, checking its syntax.

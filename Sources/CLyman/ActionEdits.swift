@@ -53,7 +53,11 @@ enum ActionEdit<Keyframe: Sendable & Hashable & Codable & FrameNumbered>: Sendab
 
     func apply(to actions: inout [Action<Keyframe>]) throws {
         try edit(&actions)
-        guard actions.count <= Self.maximumActions else { throw RecordRefusal.tooLarge("at most \(Self.maximumActions) actions") }
+        try Self.checkLimits(actions)
+    }
+
+    static func checkLimits(_ actions: [Action<Keyframe>]) throws {
+        guard actions.count <= maximumActions else { throw RecordRefusal.tooLarge("at most \(maximumActions) actions") }
         guard actions.allSatisfy({ $0.keyframes.count <= Action<Keyframe>.maximumKeyframes }) else {
             throw RecordRefusal.tooLarge("at most \(Action<Keyframe>.maximumKeyframes) keyframes per action")
         }

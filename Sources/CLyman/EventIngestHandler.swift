@@ -7,7 +7,8 @@ public import NIOCore
 
 /// CLyman's UDP ingest: decode each datagram once, drop what is bad, outside the scene it names, aimed at
 /// an object another device has locked, or stale; forward the rest to the change stream, then hand it to
-/// the write-behind persister. Forward first, persist after.
+/// the write-behind persister. Forward first, persist after. Keyframe and action updates go to
+/// ``EventActionEdits`` instead, which stores them and then forwards them.
 ///
 /// Lives on the UDP channel's event loop; its state is confined there, so it needs no lock. Events of a
 /// scene whose members are loading wait here, in order, and go on when the load ends.
@@ -23,6 +24,7 @@ public final class EventIngestHandler: ChannelInboundHandler {
     /// Set by ``attach(_:)`` before the channel reads its first datagram.
     private var stream: (any ChangeStream)!
     private let writeBehind: TransformWriteBehind
+    private let actionEdits: EventActionEdits
     private let metrics: IngestMetrics
     private let locks: ObjectLocks
     private let senders: any SenderDirectory
@@ -36,12 +38,14 @@ public final class EventIngestHandler: ChannelInboundHandler {
     /// the bound address. The channel must not read before (`autoRead` off until then).
     public init(
         writeBehind: TransformWriteBehind,
+        actionEdits: EventActionEdits,
         metrics: IngestMetrics,
         locks: ObjectLocks,
         senders: any SenderDirectory,
         members: SceneMembers
     ) {
         self.writeBehind = writeBehind
+        self.actionEdits = actionEdits
         self.metrics = metrics
         self.locks = locks
         self.senders = senders
@@ -50,6 +54,7 @@ public final class EventIngestHandler: ChannelInboundHandler {
 
     public func attach(_ stream: any ChangeStream) {
         self.stream = stream
+        actionEdits.attach(stream)
     }
 
     public func handlerAdded(context: ChannelHandlerContext) {
@@ -116,12 +121,18 @@ public final class EventIngestHandler: ChannelInboundHandler {
             return
         }
         if event.sequence != 0 {
-            let (accepted, evicted) = sequences.accept(objectKey: event.objectKey, sequence: event.sequence, now: now)
+            let (accepted, evicted) = sequences.accept(
+                objectKey: event.objectKey, from: event.source, epoch: event.epoch, sequence: event.sequence, now: now
+            )
             if evicted > 0 { metrics.evicted(evicted, from: .sequences) }
             guard accepted else {
                 metrics.stale.increment()
                 return
             }
+        }
+        if event.actions != nil {
+            actionEdits.submit(event)
+            return
         }
         stream.publish(.update(event))
         writeBehind.record(event)

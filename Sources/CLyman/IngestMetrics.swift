@@ -15,6 +15,10 @@ public struct IngestMetrics: Sendable {
     public let notInScene: Counter
     /// Too many scenes were loading at once, or too many events waited for one.
     public let sceneLoading: Counter
+    /// More keyframe or action updates waited for the store than ``EventActionEdits`` keeps.
+    public let actionBacklog: Counter
+    /// The store refused a keyframe or action update (too many actions or keyframes, or the record left the scene).
+    public let actionRefused: Counter
     public let readErrors: Counter
     /// Keepalives answered; those not answered count as `malformed_keepalive` or `keepalive_limit` drops.
     public let keepalives: Counter
@@ -38,6 +42,8 @@ public struct IngestMetrics: Sendable {
         locked = counter("aesel_udp_dropped_total", [("reason", "locked")])
         notInScene = counter("aesel_udp_dropped_total", [("reason", "not_in_scene")])
         sceneLoading = counter("aesel_udp_dropped_total", [("reason", "scene_loading")])
+        actionBacklog = counter("aesel_udp_dropped_total", [("reason", "action_backlog")])
+        actionRefused = counter("aesel_udp_dropped_total", [("reason", "action_refused")])
         readErrors = counter("aesel_udp_read_errors_total")
         keepalives = counter("aesel_udp_keepalives_total")
         malformedKeepalives = counter("aesel_udp_dropped_total", [("reason", "malformed_keepalive")])

@@ -217,11 +217,7 @@ public struct ObjectRoutes: Sendable {
 
     /// An event's transform is visible before the write-behind persister stores it.
     private func overlaid(_ object: SceneObject) -> SceneObject {
-        guard let newest = writeBehind.newest(objectKey: object.key) else { return object }
-        var object = object
-        object.transform = newest.transform
-        object.sequence = max(object.sequence, newest.sequence)
-        return object
+        writeBehind.overlaid(object)
     }
 
     /// Reads, changes and writes the object in one transaction, then answers with it.

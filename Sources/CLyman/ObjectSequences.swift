@@ -1,11 +1,13 @@
 import NIOCore
 
-/// The newest sequence number accepted per object, so that an older or repeated numbered event is
-/// dropped as stale. Only accepted events advance it.
+/// The newest sequence number accepted per sender and object, so that an older or repeated numbered
+/// event is dropped as stale. Only a sender's own earlier events make its event stale: updates of
+/// different devices apply in the order this pair receives them. Only accepted events advance it.
 ///
-/// It cannot be poisoned for good: an event far behind the newest (more than `reorderWindow`) is taken
-/// as a sender that started counting again, not as a late one, and an object's number is forgotten after
-/// `memory` without events. Its size is bounded: when full it forgets idle objects, then everything.
+/// A sender is the datagram's source address. It cannot be poisoned for good: a larger epoch starts a new
+/// count; an event far behind the newest (more than `reorderWindow`) is taken as a sender that started
+/// counting again without one, not as a late one; and a number is forgotten after `memory` without events.
+/// Its size is bounded: when full it forgets idle entries, then everything.
 struct ObjectSequences {
     struct Configuration {
         /// How far behind the newest number an event may be and still be a late one, i.e. stale.
@@ -14,13 +16,19 @@ struct ObjectSequences {
         var capacity = 1 << 18
     }
 
+    private struct Sender: Hashable {
+        var address: SocketAddress?
+        var objectKey: String
+    }
+
     private struct Newest {
+        var epoch: UInt32
         var sequence: UInt64
         var acceptedAt: NIODeadline
     }
 
     let configuration: Configuration
-    private var newest: [String: Newest] = [:]
+    private var newest: [Sender: Newest] = [:]
 
     init(configuration: Configuration = .init()) {
         self.configuration = configuration
@@ -28,23 +36,29 @@ struct ObjectSequences {
 
     var count: Int { newest.count }
 
-    /// Whether a numbered event (`sequence` > 0) is new; if so it becomes the object's newest.
+    /// Whether a numbered event (`sequence` > 0) from `sender` is new; if so it becomes the newest.
     /// - Returns: whether to accept it, and how many entries a full table forgot to make room.
-    mutating func accept(objectKey: String, sequence: UInt64, now: NIODeadline) -> (accepted: Bool, evicted: Int) {
-        if let last = newest[objectKey], sequence <= last.sequence, last.sequence - sequence < configuration.reorderWindow,
-            now - last.acceptedAt < configuration.memory
-        {
+    mutating func accept(
+        objectKey: String, from sender: SocketAddress?, epoch: UInt32, sequence: UInt64, now: NIODeadline
+    ) -> (accepted: Bool, evicted: Int) {
+        let key = Sender(address: sender, objectKey: objectKey)
+        if let last = newest[key], now - last.acceptedAt < configuration.memory, isStale(epoch: epoch, sequence: sequence, after: last) {
             return (false, 0)
         }
         var evicted = 0
-        if newest[objectKey] == nil, newest.count >= configuration.capacity {
+        if newest[key] == nil, newest.count >= configuration.capacity {
             evicted = newest.count
             let memory = configuration.memory
             newest = newest.filter { now - $0.value.acceptedAt < memory }
             if newest.count >= configuration.capacity { newest.removeAll(keepingCapacity: true) }
             evicted -= newest.count
         }
-        newest[objectKey] = Newest(sequence: sequence, acceptedAt: now)
+        newest[key] = Newest(epoch: epoch, sequence: sequence, acceptedAt: now)
         return (true, evicted)
+    }
+
+    private func isStale(epoch: UInt32, sequence: UInt64, after last: Newest) -> Bool {
+        if epoch != last.epoch { return epoch < last.epoch }
+        return sequence <= last.sequence && last.sequence - sequence < configuration.reorderWindow
     }
 }

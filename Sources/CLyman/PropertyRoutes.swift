@@ -147,10 +147,7 @@ public struct PropertyRoutes: Sendable {
     }
 
     private func overlaid(_ property: SceneProperty) -> SceneProperty {
-        guard let newest = writeBehind.newestValues(propertyKey: property.key) else { return property }
-        var property = property
-        property.values = newest.values
-        return property
+        writeBehind.overlaid(property)
     }
 
     private func change(

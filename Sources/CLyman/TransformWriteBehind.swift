@@ -57,6 +57,23 @@ public final class TransformWriteBehind: Service {
         state.withLockedValue { $0.pendingValues[propertyKey] ?? $0.writingValues[propertyKey] }
     }
 
+    /// `object` with the newest transform an event gave it: what its devices last received.
+    public func overlaid(_ object: SceneObject) -> SceneObject {
+        guard let newest = newest(objectKey: object.key) else { return object }
+        var object = object
+        object.transform = newest.transform
+        object.sequence = newest.sequence
+        return object
+    }
+
+    /// `property` with the newest values an event gave it.
+    public func overlaid(_ property: SceneProperty) -> SceneProperty {
+        guard let newest = newestValues(propertyKey: property.key) else { return property }
+        var property = property
+        property.values = newest.values
+        return property
+    }
+
     /// A transaction has just set this transform: write it again after any event transform already on its
     /// way to the store, so that the acknowledged value is the one that stays.
     public func supersede(_ object: SceneObject) {

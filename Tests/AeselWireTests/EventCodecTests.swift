@@ -43,6 +43,41 @@ struct EventCodecTests {
         #expect(event.sequence == 0)
     }
 
+    @Test("seq, epoch and ts are exact 64-bit integers: a device clock's Unix-epoch nanoseconds, a seq above 2^53")
+    func exactIntegers() throws {
+        let event = try decode(#"{"msg_type":1,"key":"k","scene":"s","seq":18446744073709551615,"epoch":4294967295,"ts":1764640000123456789}"#)
+        #expect(event.sequence == .max)
+        #expect(event.epoch == .max)
+        #expect(event.timestamp == 1_764_640_000_123_456_789)
+        #expect(try decode(#"{"msg_type":1,"key":"k","scene":"s","seq":9007199254740993}"#).sequence == 9_007_199_254_740_993, "2^53 + 1, which a Double rounds")
+        #expect(try decode(#"{"msg_type":1,"key":"k","scene":"s","seq":17.0,"ts":1e3}"#).timestamp == 1000)
+        let round = ObjectEvent(sceneKey: "s", objectKey: "k", sequence: .max - 1, epoch: 7, timestamp: 1_764_640_000_123_456_789)
+        #expect(try EventCodec.decode(EventCodec.encode(round, as: .json, allocator: ByteBufferAllocator())) == round)
+        #expect(try EventCodec.decode(EventCodec.encode(round, as: .binary, allocator: ByteBufferAllocator())) == round)
+    }
+
+    @Test("Keyframe and action updates (msg_type 16, 20, 24, 28) carry their actions")
+    func actionUpdates() throws {
+        let keyframes = try decode(
+            #"{"msg_type":16,"key":"k","scene":"s","actions":[{"name":"walk","keyframes":[{"frame":0,"transform":[1,1,0,0,0,1,1,0,0,0,1,1,0,0,0,1]}]}]}"#
+        )
+        #expect(keyframes.kind == .objectUpdate)
+        guard case .objectKeyframes(let actions) = keyframes.actions else { Issue.record("not a keyframe update"); return }
+        #expect(actions.map(\.name) == ["walk"])
+        #expect(actions.first?.keyframes.first?.transform[row: 0, column: 1] == 1)
+        let action = try decode(#"{"msg_type":20,"key":"k","scene":"s","actions":[{"name":"walk","description":"slow","owner":"me"}]}"#)
+        guard case .objectActions(let described) = action.actions else { Issue.record("not an action update"); return }
+        #expect(described.first?.description == "slow")
+        let property = try decode(#"{"msg_type":24,"key":"p","scene":"s","actions":[{"name":"glow","keyframes":[{"frame":3,"values":[{"value":0.5}]}]}]}"#)
+        #expect(property.kind == .propertyUpdate)
+        guard case .propertyKeyframes(let glowing) = property.actions else { Issue.record("not a property keyframe update"); return }
+        #expect(glowing.first?.keyframes.first?.values.first?.value == 0.5)
+        guard case .propertyActions = try decode(#"{"msg_type":28,"key":"p","scene":"s","actions":[{"name":"glow","owner":"me"}]}"#).actions else {
+            Issue.record("not a property action update"); return
+        }
+        #expect(try decode(#"{"msg_type":1,"key":"k","scene":"s","actions":[{"name":"walk"}]}"#).actions == nil, "a transform update ignores actions")
+    }
+
     @Test("A short transform keeps the identity's remaining values")
     func shortTransform() throws {
         let event = try decode(#"{"msg_type":1,"key":"k","scene":"s","transform":[1,0,0,5]}"#)
@@ -76,6 +111,18 @@ struct EventCodecTests {
             (#"{"msg_type":77,"key":"k","scene":"s"}"#, .unsupportedMessageType),
             (String(repeating: "[", count: 100), .malformed),
             (#"{"msg_type":1,"x":"#, .malformed),
+            (#"{"msg_type":1,"key":"k","scene":"s","seq":18446744073709551616}"#, .wrongType),
+            (#"{"msg_type":1,"key":"k","scene":"s","seq":-1}"#, .wrongType),
+            (#"{"msg_type":1,"key":"k","scene":"s","ts":"now"}"#, .wrongType),
+            (#"{"msg_type":1,"key":"k","scene":"s","ts":1.5}"#, .wrongType),
+            (#"{"msg_type":1,"key":"k","scene":"s","seq":1e300}"#, .wrongType),
+            (#"{"msg_type":1,"key":"k","scene":"s","epoch":4294967296}"#, .wrongType),
+            (#"{"msg_type":16,"key":"k","scene":"s"}"#, .missingField),
+            (#"{"msg_type":16,"key":"k","scene":"s","actions":[]}"#, .missingField),
+            (#"{"msg_type":16,"key":"k","scene":"s","actions":[{"name":""}]}"#, .missingField),
+            (#"{"msg_type":16,"key":"k","scene":"s","actions":[{"name":"a","keyframes":[{"frame":"0"}]}]}"#, .wrongType),
+            (#"{"msg_type":20,"key":"k","scene":"s","actions":{"name":"a"}}"#, .wrongType),
+            (#"{"msg_type":20,"key":"k","scene":"s","actions":[{"name":"a\u0000"}]}"#, .malformed),
         ]
     )
     func refused(text: String, reason: EventDecodeError) {

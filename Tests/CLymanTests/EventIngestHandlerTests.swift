@@ -64,6 +64,7 @@ struct EventIngestHandlerTests {
             location = try await TestStore.make(.memory)
             store = try await location.open()
             let writeBehind = TransformWriteBehind(store: store, interval: .seconds(60), metrics: ingestMetrics, logger: Logger(label: "test"))
+            let actionEdits = EventActionEdits(store: store, writeBehind: writeBehind, metrics: ingestMetrics, logger: Logger(label: "test"))
             let members = SceneMembers(metrics: ingestMetrics) { sceneKey in
                 await gate?.wait()
                 return scenes[sceneKey] ?? SceneMemberKeys()
@@ -71,7 +72,7 @@ struct EventIngestHandlerTests {
             channel = NIOAsyncTestingChannel()
             let (channel, stream, locks) = (self.channel, self.stream, self.locks)
             try await channel.testingEventLoop.executeInContext {
-                let handler = EventIngestHandler(writeBehind: writeBehind, metrics: ingestMetrics, locks: locks, senders: senders, members: members)
+                let handler = EventIngestHandler(writeBehind: writeBehind, actionEdits: actionEdits, metrics: ingestMetrics, locks: locks, senders: senders, members: members)
                 try channel.pipeline.syncOperations.addHandler(handler)
                 handler.attach(stream)
             }
@@ -135,6 +136,33 @@ struct EventIngestHandlerTests {
         let published = await harness.published(count: 4)
         #expect(published.map(\.sequence) == [1, 3, 0, 4])
         #expect(harness.dropped("stale") == 2)
+        try await harness.close()
+    }
+
+    @Test("Two devices move one object in turn: each is judged only against its own numbers")
+    func twoWriters() async throws {
+        let harness = try await Harness(scenes: ["s": SceneMemberKeys(objects: ["o"])])
+        try await harness.send(harness.update("o", in: "s", seq: 500), from: Harness.device)
+        try await harness.send(harness.update("o", in: "s", seq: 1), from: Harness.otherDevice)
+        try await harness.send(harness.update("o", in: "s", seq: 501), from: Harness.device)
+        try await harness.send(harness.update("o", in: "s", seq: 2), from: Harness.otherDevice)
+        try await harness.send(harness.update("o", in: "s", seq: 2), from: Harness.otherDevice)
+        let published = await harness.published(count: 4)
+        #expect(published.map(\.sequence) == [500, 1, 501, 2], "in the order received; only the repeat is stale")
+        #expect(harness.dropped("stale") == 1)
+        try await harness.close()
+    }
+
+    @Test("A device that starts counting again with a larger epoch is heard at once")
+    func restartWithEpoch() async throws {
+        let harness = try await Harness(scenes: ["s": SceneMemberKeys(objects: ["o"])])
+        try await harness.send(#"{"msg_type":1,"key":"o","scene":"s","seq":700,"epoch":1764640000}"#)
+        try await harness.send(#"{"msg_type":1,"key":"o","scene":"s","seq":1,"epoch":1764640100}"#)
+        try await harness.send(#"{"msg_type":1,"key":"o","scene":"s","seq":699,"epoch":1764640000}"#)
+        let published = await harness.published(count: 2)
+        #expect(published.map(\.sequence) == [700, 1])
+        #expect(published.map(\.epoch) == [1_764_640_000, 1_764_640_100])
+        #expect(harness.dropped("stale") == 1, "the late event of the earlier run")
         try await harness.close()
     }
 

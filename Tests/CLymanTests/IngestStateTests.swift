@@ -80,19 +80,49 @@ struct IngestStateTests {
         #expect(members.check(objectKey: "o", kind: .objectUpdate, sceneKey: "down", now: Self.start) == .hold)
     }
 
-    @Test("Sequences: older and repeated numbers are stale; far older ones, or after a quiet spell, start again")
+    static let deviceA = try! SocketAddress(ipAddress: "127.0.0.1", port: 40001)
+    static let deviceB = try! SocketAddress(ipAddress: "127.0.0.1", port: 40002)
+
+    @Test("Sequences: a sender's older and repeated numbers are stale; far older ones, or after a quiet spell, start again")
     func sequences() {
         var sequences = ObjectSequences()
-        #expect(sequences.accept(objectKey: "o", sequence: 10, now: Self.start).accepted)
-        #expect(!sequences.accept(objectKey: "o", sequence: 10, now: Self.start).accepted)
-        #expect(!sequences.accept(objectKey: "o", sequence: 9, now: Self.start).accepted)
-        #expect(sequences.accept(objectKey: "o", sequence: 11, now: Self.start).accepted)
-        #expect(sequences.accept(objectKey: "o", sequence: .max, now: Self.start).accepted)
-        #expect(sequences.accept(objectKey: "o", sequence: 1, now: Self.start).accepted, "far behind: a sender counting again")
-        #expect(!sequences.accept(objectKey: "o", sequence: 1, now: Self.start).accepted)
-        #expect(sequences.accept(objectKey: "o", sequence: 500, now: Self.start).accepted)
-        let quiet = Self.start + sequences.configuration.memory
-        #expect(sequences.accept(objectKey: "o", sequence: 400, now: quiet).accepted, "forgotten after a quiet spell")
+        func accept(_ sequence: UInt64, at now: NIODeadline = Self.start) -> Bool {
+            sequences.accept(objectKey: "o", from: Self.deviceA, epoch: 0, sequence: sequence, now: now).accepted
+        }
+        #expect(accept(10))
+        #expect(!accept(10))
+        #expect(!accept(9))
+        #expect(accept(11))
+        #expect(accept(.max))
+        #expect(accept(1), "far behind: a sender counting again")
+        #expect(!accept(1))
+        #expect(accept(500))
+        #expect(accept(400, at: Self.start + sequences.configuration.memory), "forgotten after a quiet spell")
+    }
+
+    @Test("Sequences: another sender's numbers never make an event stale; each sender is judged against itself")
+    func sequencesPerSender() {
+        var sequences = ObjectSequences()
+        #expect(sequences.accept(objectKey: "o", from: Self.deviceA, epoch: 0, sequence: 900, now: Self.start).accepted)
+        #expect(sequences.accept(objectKey: "o", from: Self.deviceB, epoch: 0, sequence: 1, now: Self.start).accepted, "B is not behind A")
+        #expect(sequences.accept(objectKey: "o", from: Self.deviceB, epoch: 0, sequence: 2, now: Self.start).accepted)
+        #expect(!sequences.accept(objectKey: "o", from: Self.deviceB, epoch: 0, sequence: 2, now: Self.start).accepted, "B's own repeat")
+        #expect(!sequences.accept(objectKey: "o", from: Self.deviceA, epoch: 0, sequence: 899, now: Self.start).accepted, "A's own late one")
+        #expect(sequences.accept(objectKey: "p", from: Self.deviceA, epoch: 0, sequence: 1, now: Self.start).accepted, "per object too")
+    }
+
+    @Test("Sequences: a larger epoch starts a new count; an event of an earlier epoch is stale")
+    func sequenceEpochs() {
+        var sequences = ObjectSequences()
+        func accept(_ sequence: UInt64, epoch: UInt32) -> Bool {
+            sequences.accept(objectKey: "o", from: Self.deviceA, epoch: epoch, sequence: sequence, now: Self.start).accepted
+        }
+        #expect(accept(500, epoch: 7))
+        #expect(!accept(499, epoch: 7))
+        #expect(accept(1, epoch: 8), "the device started counting again")
+        #expect(accept(2, epoch: 8))
+        #expect(!accept(501, epoch: 7), "a late event of the earlier run")
+        #expect(!accept(2, epoch: 8))
     }
 
     @Test("Sequences: a full table forgets idle objects, then everything, and says how many")
@@ -100,12 +130,12 @@ struct IngestStateTests {
         var configuration = ObjectSequences.Configuration()
         configuration.capacity = 10
         var sequences = ObjectSequences(configuration: configuration)
-        for index in 0..<10 { _ = sequences.accept(objectKey: "old-\(index)", sequence: 1, now: Self.start) }
+        for index in 0..<10 { _ = sequences.accept(objectKey: "old-\(index)", from: Self.deviceA, epoch: 0, sequence: 1, now: Self.start) }
         let later = Self.start + configuration.memory
-        let first = sequences.accept(objectKey: "new-0", sequence: 1, now: later)
+        let first = sequences.accept(objectKey: "new-0", from: Self.deviceA, epoch: 0, sequence: 1, now: later)
         #expect(first.accepted && first.evicted == 10, "the idle ones go")
-        for index in 1..<10 { _ = sequences.accept(objectKey: "new-\(index)", sequence: 1, now: later) }
-        let full = sequences.accept(objectKey: "one-more", sequence: 1, now: later)
+        for index in 1..<10 { _ = sequences.accept(objectKey: "new-\(index)", from: Self.deviceA, epoch: 0, sequence: 1, now: later) }
+        let full = sequences.accept(objectKey: "one-more", from: Self.deviceA, epoch: 0, sequence: 1, now: later)
         #expect(full.accepted && full.evicted == 10, "none idle: all go")
         #expect(sequences.count == 1)
     }

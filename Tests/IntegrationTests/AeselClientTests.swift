@@ -46,6 +46,7 @@ struct AeselClientTests {
             let events = inbox.events
             #expect(events.map(\.sequence) == Array(1...200))
             #expect(events.allSatisfy { $0.objectKey == object && $0.sceneKey == "client-arena" })
+            #expect(events.allSatisfy { $0.epoch == sender.epoch }, "the SDK numbers its events in an epoch of its own")
             #expect(events.map(\.transform) == (1...200).map(Self.moved))
         }
         try await Task.sleep(for: .milliseconds(100))

@@ -18,10 +18,17 @@ struct TransactionTests {
         (reply.json[list] as? [[String: Any]])?.first ?? [:]
     }
 
-    /// Every event a device has received so far, as JSON objects.
-    func events(_ device: TestDevice) -> [[String: Any]] {
+    /// Every event a device has received so far, as JSON objects; while fewer than `expected` have come,
+    /// it waits up to 3 s more (a UDP event may wait for its scene's members to load).
+    func events(_ device: TestDevice, expected: Int = 0) -> [[String: Any]] {
         var events: [[String: Any]] = []
-        while let datagram = device.receive() {
+        var quietReads = 0
+        while quietReads < (events.count < expected ? 10 : 1) {
+            guard let datagram = device.receive() else {
+                quietReads += 1
+                continue
+            }
+            quietReads = 0
             if let json = try? JSONSerialization.jsonObject(with: Data(datagram)) as? [String: Any] { events.append(json) }
         }
         return events
@@ -184,7 +191,7 @@ struct TransactionTests {
         #expect(try await server.request("POST", "/v1/property/\(key)/action/fade/keyframe/2", body: #"{"values":[{"value":0.5}]}"#).status == 200)
 
         sender.send(#"{"msg_type":9,"key":"\#(key)","scene":"p","values":[7,8]}"#, to: server.udpPort)
-        let codes = events(watcher).map { $0["msg_type"] as? Int }
+        let codes = events(watcher, expected: 5).map { $0["msg_type"] as? Int }
         #expect(codes == [8, 9, 27, 24, 9])
         #expect(first(try await server.request("GET", "/v1/scene/p/property/\(key)"), "properties")["values"] as? [Double] == [7, 8])
 
