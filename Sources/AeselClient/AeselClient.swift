@@ -227,7 +227,7 @@ private final class Shared: Sendable {
         var unansweredSince: ContinuousClock.Instant?
         var lastKeepalive: (nonce: UInt64, sentAt: ContinuousClock.Instant)?
         /// Counts up from a random start, so an answer forged off the path is unlikely to match.
-        var nextNonce = UInt64.random(in: 0...(Keepalive.maximumJSONNonce / 2))
+        var nextNonce = UInt64.random(in: 0...(UInt64.max / 2))
         var keepaliveRoundTrip: Duration?
         var lastAsked: ContinuousClock.Instant?
         var asking = false

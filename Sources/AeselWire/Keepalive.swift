@@ -19,8 +19,6 @@ public enum Keepalive {
     public static let jsonAnswerType = 556
     /// The length of either binary datagram: the first four header bytes and the nonce.
     public static let binarySize = 12
-    /// The largest nonce in JSON, the bound of `seq` (exact in an IEEE double); binary takes any 64 bits.
-    public static let maximumJSONNonce: UInt64 = 9_000_000_000_000_000
 
     /// What a keepalive datagram says.
     public enum Message: Sendable, Hashable {
@@ -41,7 +39,7 @@ public enum Keepalive {
         return datagram.withUnsafeReadableBytes { parseJSON($0) }
     }
 
-    /// A keepalive request with `nonce` in `format`; a JSON nonce must be at most ``maximumJSONNonce``.
+    /// A keepalive request with `nonce` in `format`.
     public static func request(nonce: UInt64, as format: EventFormat, allocator: ByteBufferAllocator) -> ByteBuffer {
         encode(nonce: nonce, answer: false, as: format, allocator: allocator)
     }
@@ -61,7 +59,6 @@ public enum Keepalive {
         case .json:
             var buffer = allocator.buffer(capacity: 40)
             buffer.writeStaticString(answer ? "{\"msg_type\":556,\"nonce\":" : "{\"msg_type\":555,\"nonce\":")
-            precondition(nonce <= maximumJSONNonce, "a JSON keepalive's nonce is at most \(maximumJSONNonce)")
             buffer.writeString(String(nonce))
             buffer.writeStaticString("}")
             return buffer
@@ -160,15 +157,17 @@ private struct KeepaliveScanner {
         return .other
     }
 
-    /// A non-negative integer without sign, fraction or exponent, at most `Keepalive.maximumJSONNonce`.
+    /// An unsigned 64-bit integer without sign, fraction or exponent, read exactly (as `seq` is).
     mutating func integer() -> UInt64? {
         skipWhitespace()
         let start = index
         var value: UInt64 = 0
         while index < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index]) {
-            value = value * 10 + UInt64(bytes[index] - UInt8(ascii: "0"))
+            let (tens, overflow) = value.multipliedReportingOverflow(by: 10)
+            let (sum, carry) = tens.addingReportingOverflow(UInt64(bytes[index] - UInt8(ascii: "0")))
+            guard !overflow, !carry else { return nil }
+            value = sum
             index += 1
-            guard value <= Keepalive.maximumJSONNonce else { return nil }
         }
         let fraction = index < bytes.count && (bytes[index] == UInt8(ascii: ".") || bytes[index] | 0x20 == UInt8(ascii: "e"))
         guard index > start, !fraction else { return nil }
