@@ -22,6 +22,7 @@ public struct IngestMetrics: Sendable {
     public let readErrors: Counter
     /// Keepalives answered; those not answered count as `malformed_keepalive` or `keepalive_limit` drops.
     public let keepalives: Counter
+    /// A keepalive of the wrong shape, or a keepalive answer sent to CLyman.
     public let malformedKeepalives: Counter
     /// Over the answer rate, or the socket's send buffer full.
     public let keepalivesLimited: Counter
