@@ -86,8 +86,7 @@ public struct AdrestiaServer {
             directory = EtcdDirectory(etcd: EtcdClient(endpoint: endpoint), cluster: cluster)
         }
         let cluster = ClusterManager(settings: configuration.cluster, store: store, directory: directory, logger: logger)
-        let router = Router()
-        router.add(middleware: EnvelopeErrorMiddleware())
+        let router = makeHTTPRouter(limits: configuration.httpLimits)
         router.get("/health") { _, _ in try JSONResponse.make(["status": "up"]) }
         let pairsAnnounced = CoreMetrics.Gauge(label: "aesel_pairs")
         let pairsHealthy = CoreMetrics.Gauge(label: "aesel_pairs_healthy")

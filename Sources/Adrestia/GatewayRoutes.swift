@@ -23,7 +23,12 @@ struct GatewayRoutes: Sendable {
         if let registry {
             router.put("/v1/pairs/{pair}") { request, context in
                 var request = request
-                let body = try await request.collectBody(upTo: 1 << 16)
+                let body: ByteBuffer
+                do {
+                    body = try await request.collectBody(upTo: 1 << 16)
+                } catch let error as HTTPError where error.status == .contentTooLarge {
+                    throw EnvelopeError(.contentTooLarge, .translationError, "a pair announcement is at most 65536 bytes")
+                }
                 guard var announcement = try? JSONDecoder().decode(PairAnnouncement.self, from: Data(buffer: body)) else {
                     throw EnvelopeError(.badRequest, .translationError, "a pair announcement needs pair, region, clyman_udp, clyman_http and crazyivan_http")
                 }
@@ -155,7 +160,18 @@ struct GatewayRoutes: Sendable {
 
     private func forward(_ request: Request, body: ByteBuffer, to target: ForwardingTarget) async throws -> Response {
         var pair: PairAnnouncement?
-        if let sceneKey = target.sceneKey, EventCodec.isValidKey(sceneKey),
+        var sceneKey = target.sceneKey
+        switch target.record {
+        case .object(let key)? where EventCodec.isValidKey(key):
+            sceneKey = try await cluster.store.object(key: key)?.sceneKey ?? sceneKey
+        case .property(let key)? where EventCodec.isValidKey(key):
+            sceneKey = try await cluster.store.property(key: key)?.sceneKey ?? sceneKey
+        default:
+            break
+        }
+        // A lock on a probe object would drop the probes, and take the pair down.
+        if let sceneKey { try ForwardingTarget.refuseProbeScene(sceneKey) }
+        if let sceneKey, EventCodec.isValidKey(sceneKey),
             let assigned = try await cluster.store.pairOfScene(sceneKey),
             let status = cluster.status(of: assigned), status.healthy
         {

@@ -16,9 +16,14 @@ public struct HTTPConnectionLimits: Sendable, Equatable {
     public var headerTimeout: TimeAmount
     /// From the end of a request's head to the end of its body.
     public var bodyTimeout: TimeAmount
+    /// The largest request body, in bytes: a larger one is answered 413 in the error envelope (at once
+    /// when its Content-Length says so, else when that many bytes have arrived) and then drained.
+    public var maximumBodySize: Int
     /// After an answer given before its request's body ended (a 413, say): how much more of the body is
-    /// read and thrown away, and for how long, so that a client still sending reads the answer. Past
-    /// either, the server stops sending, keeps discarding for a moment, and closes.
+    /// read and thrown away, and how long to wait for each next part of it, so that a client still
+    /// sending reads the answer. Past either, or once the body has taken `bodyTimeout` since its head (as
+    /// long as a body the server reads may take), the server stops sending, keeps discarding for a
+    /// moment, and closes.
     public var drainLimit: Int
     public var drainTimeout: TimeAmount
 
@@ -26,12 +31,14 @@ public struct HTTPConnectionLimits: Sendable, Equatable {
         idleTimeout: TimeAmount = .seconds(60),
         headerTimeout: TimeAmount = .seconds(10),
         bodyTimeout: TimeAmount = .seconds(30),
+        maximumBodySize: Int = 1 << 20,
         drainLimit: Int = 64 << 20,
         drainTimeout: TimeAmount = .seconds(10)
     ) {
         self.idleTimeout = idleTimeout
         self.headerTimeout = headerTimeout
         self.bodyTimeout = bodyTimeout
+        self.maximumBodySize = maximumBodySize
         self.drainLimit = drainLimit
         self.drainTimeout = drainTimeout
     }
@@ -102,6 +109,8 @@ final class HTTPConnectionGuard {
     private let metrics: Metrics
     private var phase = Phase.waiting(bytesArrived: false)
     private var timer: Scheduled<Void>?
+    /// When the current request's body must have ended: its head's arrival plus `bodyTimeout`.
+    private var bodyDeadline = NIODeadline.uptimeNanoseconds(0)
     /// Runs while the socket is not writable: a client that reads nothing is closed after `idleTimeout`.
     private var writeStall: Scheduled<Void>?
     private var context: ChannelHandlerContext?
@@ -119,6 +128,11 @@ final class HTTPConnectionGuard {
             counter.increment()
             loopBound.value.timedOut()
         }
+    }
+
+    /// A draining body has `drainTimeout` for its next part, and no longer than its body's deadline.
+    private func armDrain() {
+        arm(max(.zero, min(limits.drainTimeout, bodyDeadline - .now())), metrics.drain)
     }
 
     private func timedOut() {
@@ -181,6 +195,7 @@ final class HTTPConnectionGuard {
             return false
         case (.head, _):
             phase = .readingBody
+            bodyDeadline = .now() + limits.bodyTimeout
             arm(limits.bodyTimeout, metrics.body)
             return true
         case (.body(let buffer), .draining(let bytesLeft)):
@@ -190,6 +205,7 @@ final class HTTPConnectionGuard {
                 linger(context)
             } else {
                 phase = .draining(bytesLeft: left)
+                armDrain()
             }
             return false
         case (.body, _):
@@ -211,7 +227,7 @@ final class HTTPConnectionGuard {
         switch phase {
         case .readingBody:
             phase = .draining(bytesLeft: limits.drainLimit)
-            arm(limits.drainTimeout, metrics.drain)
+            armDrain()
         case .answering:
             phase = .waiting(bytesArrived: false)
             arm(limits.idleTimeout, metrics.idle)

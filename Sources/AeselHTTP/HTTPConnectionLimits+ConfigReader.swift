@@ -9,6 +9,8 @@ extension HTTPConnectionLimits {
     /// - `http.idle.timeout` (double, optional, default 60): seconds a connection may stay open between requests.
     /// - `http.header.timeout` (double, optional, default 10): seconds from a request's first byte to the end of its head.
     /// - `http.body.timeout` (double, optional, default 30): seconds from the end of a head to the end of its body.
+    /// - `http.body.limit` (int, optional, default 1048576): the largest request body in bytes, 1 KiB to 1 GiB;
+    ///   a larger one is answered 413.
     public init(reader: ConfigReader) throws {
         let defaults = HTTPConnectionLimits()
         func seconds(_ key: ConfigKey, _ fallback: TimeAmount) throws -> TimeAmount {
@@ -18,10 +20,15 @@ extension HTTPConnectionLimits {
             }
             return .nanoseconds(Int64(value * 1e9))
         }
+        let bodyLimit = reader.int(forKey: "http.body.limit", default: defaults.maximumBodySize)
+        guard (1 << 10...1 << 30).contains(bodyLimit) else {
+            throw ConfigurationError(key: "http.body.limit", reason: "the largest HTTP body is 1024 to 1073741824 bytes")
+        }
         self.init(
             idleTimeout: try seconds("http.idle.timeout", defaults.idleTimeout),
             headerTimeout: try seconds("http.header.timeout", defaults.headerTimeout),
-            bodyTimeout: try seconds("http.body.timeout", defaults.bodyTimeout)
+            bodyTimeout: try seconds("http.body.timeout", defaults.bodyTimeout),
+            maximumBodySize: bodyLimit
         )
     }
 }

@@ -4,8 +4,9 @@ import Foundation
 
 /// JSON bodies in and out. One decoder and one encoder configuration for every route.
 public enum JSONResponse {
-    /// Request bodies above this size are refused with 413.
-    public static let maximumBodySize = 1 << 20
+    /// Request bodies above this size are refused with 413: the process's `http.body.limit`, which the
+    /// router of ``makeHTTPRouter(limits:)`` sets for each request.
+    @TaskLocal public static var maximumBodySize = HTTPConnectionLimits().maximumBodySize
 
     public static func make<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) throws -> Response {
         let encoder = JSONEncoder()

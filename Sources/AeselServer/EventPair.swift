@@ -48,13 +48,14 @@ public enum StreamSetting: Sendable, Hashable, CustomStringConvertible {
 }
 
 /// CLyman's event path: the UDP ingest channel, the publishing side of the change stream, write-behind
-/// persistence and the lock table.
+/// persistence and the lock table with its refresher.
 struct ClymanHalf {
     let ingestChannel: any Channel
     let stream: any ChangeStream
     let writeBehind: TransformWriteBehind
     let actionEdits: EventActionEdits
     let locks: ObjectLocks
+    let lockRefresher: LockRefresher
     let members: SceneMembers
 
     var ingestAddress: SocketAddress { ingestChannel.localAddress! }
@@ -72,11 +73,9 @@ struct ClymanHalf {
         logger: Logger
     ) async throws -> ClymanHalf {
         let ingestMetrics = IngestMetrics()
-        // Locks survive restarts in the store; the UDP path needs them in memory.
-        var locked = ObjectFilter()
-        locked.lockedOnly = true
-        let lockedObjects = try await store.objects(matching: locked, limit: Int(Int32.max))
-        let locks = ObjectLocks(Dictionary(lockedObjects.map { ($0.key, $0.owner) }) { first, _ in first })
+        // Locks live in the store; the UDP path needs them in memory, the refresher keeps them current.
+        let lockedObjects = try await store.objectLocks()
+        let locks = ObjectLocks(lockedObjects)
         let writeBehind = TransformWriteBehind(store: store, interval: persistInterval, metrics: ingestMetrics, logger: logger)
         let actionEdits = EventActionEdits(store: store, writeBehind: writeBehind, metrics: ingestMetrics, logger: logger)
         let members = SceneMembers(metrics: ingestMetrics) { try await store.memberKeys(ofScene: $0) }
@@ -101,7 +100,9 @@ struct ClymanHalf {
             if let fanOut = (senders as? FanOutSenders)?.fanOut {
                 fanOut.preload(Set(lockedObjects.map(\.sceneKey)))
             }
-            return ClymanHalf(ingestChannel: ingestChannel, stream: stream, writeBehind: writeBehind, actionEdits: actionEdits, locks: locks, members: members)
+            return ClymanHalf(
+                ingestChannel: ingestChannel, stream: stream, writeBehind: writeBehind, actionEdits: actionEdits, locks: locks,
+                lockRefresher: LockRefresher(locks: locks, store: store, logger: logger), members: members)
         } catch {
             try? await ingestChannel.close()
             throw error

@@ -140,10 +140,10 @@ public struct PairServer {
                 onReady(Endpoints(http: http, udp: udpAddress))
             }
             // Shutdown runs in reverse: HTTP stops, then the UDP keyframe and action updates still waiting
-            // are stored and sent, then UDP and the stream stop, then the refresher, then the last flush,
+            // are stored and sent, then UDP and the stream stop, then the refreshers, then the last flush,
             // then the store closes.
             var services: [any Service] = [store]
-            if let clyman = pair.clyman { services.append(clyman.writeBehind) }
+            if let clyman = pair.clyman { services += [clyman.writeBehind, clyman.lockRefresher] }
             if let crazyIvan = pair.crazyIvan { services.append(crazyIvan.refresher) }
             services.append(pair)
             if let clyman = pair.clyman { services.append(clyman.actionEdits) }
@@ -216,8 +216,7 @@ public struct PairServer {
     /// The routes of this process's role: health and metrics; CrazyIvan's scene and registration routes;
     /// CLyman's object and property routes, on their own paths and, with the gateway, scoped to a scene.
     private func makeRouter(store: any AeselStore, pair: EventPair) -> Router<BasicRequestContext> {
-        let router = Router()
-        router.add(middleware: EnvelopeErrorMiddleware())
+        let router = makeHTTPRouter(limits: configuration.httpLimits)
         let streamHealth = CoreMetrics.Gauge(label: "aesel_stream_healthy")
         let streamDropped = CoreMetrics.Gauge(label: "aesel_stream_dropped_total")
         let streamRejected = CoreMetrics.Gauge(label: "aesel_stream_rejected_total")

@@ -73,6 +73,9 @@ public protocol AeselStore: Service {
     func deleteObject(key: String) async throws -> SceneObject?
     /// Objects matching the filter, ordered by key, at most `limit`.
     func objects(matching filter: ObjectFilter, limit: Int) async throws -> [SceneObject]
+    /// Every locked object (one with an owner), ordered by key: what the UDP path enforces. Cheap enough
+    /// to poll (the SQL back ends keep an index of locked rows only).
+    func objectLocks() async throws -> [ObjectLock]
     /// Applies event transforms in one transaction, each only to an object of the update's scene: an event
     /// naming another scene writes nothing. The write-behind hands over the newest update per object in the
     /// order the scene's pair accepted them, so the store applies them as given (of two for one key, the
@@ -120,8 +123,6 @@ public struct ObjectFilter: Sendable, Hashable {
     public var parent = ""
     public var assetSubID = ""
     public var assets: [String] = []
-    /// Only objects some device has locked (a non-empty owner).
-    public var lockedOnly = false
 
     public init() {}
 
@@ -131,6 +132,20 @@ public struct ObjectFilter: Sendable, Hashable {
             ("name", name), ("scene_key", sceneKey), ("type", type), ("subtype", subtype),
             ("owner", owner), ("parent", parent), ("asset_sub_id", assetSubID),
         ].filter { !$0.1.isEmpty }
+    }
+}
+
+/// Who holds an object's lock.
+public struct ObjectLock: Sendable, Hashable {
+    public var objectKey: String
+    public var sceneKey: String
+    /// The device key; never empty.
+    public var owner: String
+
+    public init(objectKey: String, sceneKey: String, owner: String) {
+        self.objectKey = objectKey
+        self.sceneKey = sceneKey
+        self.owner = owner
     }
 }
 

@@ -237,7 +237,6 @@ public final class InMemoryStore: AeselStore {
                     "owner": object.owner, "parent": object.parent, "asset_sub_id": object.assetSubID,
                 ]
                 guard filter.exactMatches.allSatisfy({ fields[$0.column] == $0.value }) else { return false }
-                if filter.lockedOnly && object.owner.isEmpty { return false }
                 switch filter.assets.count {
                 case 0: return true
                 case 1: return object.assets.contains(filter.assets[0])
@@ -282,6 +281,13 @@ public final class InMemoryStore: AeselStore {
 
     public func applyPropertyValues(_ updates: [PropertyValuesUpdate]) async throws -> Int {
         try apply(updates, to: \.properties) { $0.values = SceneProperty.storedValues($1.values) }
+    }
+
+    public func objectLocks() async throws -> [ObjectLock] {
+        try withTables { tables in
+            tables.objects.values.filter { !$0.owner.isEmpty }.sorted { $0.key < $1.key }
+                .map { ObjectLock(objectKey: $0.key, sceneKey: $0.sceneKey, owner: $0.owner) }
+        }
     }
 
     public func memberKeys(ofScene sceneKey: String) async throws -> SceneMemberKeys {

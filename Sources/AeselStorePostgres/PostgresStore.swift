@@ -285,6 +285,10 @@ public final class PostgresStore: AeselStore {
         try await fetch(ObjectTable.self, ObjectTable.matching(filter, limit: limit, dialect: .postgres))
     }
 
+    public func objectLocks() async throws -> [ObjectLock] {
+        try await rows(ObjectTable.locks).map { try ObjectTable.lock(reader($0, table: ObjectTable.name)) }
+    }
+
     public func applyTransforms(_ updates: [TransformUpdate]) async throws -> Int {
         try await applyEventWrites(EventWrites<Data>.transforms(updates), as: "bytea") { ByteBuffer(bytes: $0) }
     }

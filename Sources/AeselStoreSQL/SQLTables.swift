@@ -257,9 +257,6 @@ package enum ObjectTable: KeyedSQLTable {
     /// Objects matching `filter`; the asset conditions are the dialect's (JSON functions differ).
     package static func matching(_ filter: ObjectFilter, limit: Int, dialect: SQLDialect) -> SQLStatement {
         var more: [SQLStatement] = []
-        if filter.lockedOnly {
-            more.append("owner <> ''")
-        }
         if filter.assets.count == 1 {
             // Has this asset: the JSON array contains it.
             more.append(
@@ -277,6 +274,13 @@ package enum ObjectTable: KeyedSQLTable {
 
     package static func keys(inScene sceneKey: String) -> SQLStatement {
         "SELECT key FROM object WHERE scene_key = \(sceneKey)"
+    }
+
+    /// `key`, `scene_key` and `owner` of every locked object: a scan of the `object_owner` partial index.
+    package static let locks: SQLStatement = "SELECT key, scene_key, owner FROM object WHERE owner <> '' ORDER BY key"
+
+    package static func lock(_ row: RowReader<some SQLRow>) throws -> ObjectLock {
+        ObjectLock(objectKey: try row.string("key"), sceneKey: try row.string("scene_key"), owner: try row.string("owner"))
     }
 }
 

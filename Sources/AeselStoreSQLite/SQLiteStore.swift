@@ -217,6 +217,10 @@ public final class SQLiteStore: AeselStore {
         try await read { db in try self.fetch(ObjectTable.self, ObjectTable.matching(filter, limit: limit, dialect: .sqlite), db) }
     }
 
+    public func objectLocks() async throws -> [ObjectLock] {
+        try await read { db in try Self.rows(ObjectTable.locks, db).map { try ObjectTable.lock(self.reader($0, table: ObjectTable.name)) } }
+    }
+
     public func applyTransforms(_ updates: [TransformUpdate]) async throws -> Int {
         try await applyEventWrites(EventWrites<Data>.transforms(updates))
     }

@@ -151,29 +151,29 @@ struct ActionRoutes<Keyframe: Sendable & Hashable & Codable & FrameNumbered> {
     let segment: String
     let list: EnvelopeError.List
     let codeOffset: Int
-    /// Applies the edit to the record `key` (in `scene` when the route has one) and answers.
-    let edit: @Sendable (_ key: String, _ sceneKey: String?, ActionEdit<Keyframe>) async throws -> Response
+    /// Applies the edit to the record `key` (found by key, whatever scene the path names) and answers.
+    let edit: @Sendable (_ key: String, ActionEdit<Keyframe>) async throws -> Response
 
     func add<Context: RequestContext>(to group: RouterGroup<Context>) {
         let base = "\(segment)/{key}/action"
         group.post(RouterPath(base)) { request, context in
             let action = try await JSONResponse.decode(Action<Keyframe>.self, from: request, list: list, messageType: ObjectMessageType.actionCreate.rawValue + codeOffset)
             try checkActions([action.name], maximum: 1, list: list, messageType: ObjectMessageType.actionCreate.rawValue + codeOffset)
-            return try await edit(context.parameters.decoded("key"), context.parameters.decodedIfPresent("scene"), .addAction(action))
+            return try await edit(context.parameters.decoded("key"), .addAction(action))
         }
         group.post(RouterPath("\(base)/{action}")) { request, context in
             let body = try await JSONResponse.decode(ActionUpdateJSON.self, from: request, list: list, messageType: ObjectMessageType.actionUpdate.rawValue + codeOffset)
             return try await edit(
-                context.parameters.decoded("key"), context.parameters.decodedIfPresent("scene"),
+                context.parameters.decoded("key"),
                 .updateAction(name: context.parameters.decoded("action"), description: body.description, owner: body.owner)
             )
         }
         group.delete(RouterPath("\(base)/{action}")) { _, context in
-            try await edit(context.parameters.decoded("key"), context.parameters.decodedIfPresent("scene"), .deleteAction(name: context.parameters.decoded("action")))
+            try await edit(context.parameters.decoded("key"), .deleteAction(name: context.parameters.decoded("action")))
         }
         group.post(RouterPath("\(base)/{action}/keyframe")) { request, context in
             let keyframe = try await JSONResponse.decode(Keyframe.self, from: request, list: list, messageType: ObjectMessageType.frameCreate.rawValue + codeOffset)
-            return try await edit(context.parameters.decoded("key"), context.parameters.decodedIfPresent("scene"), .addKeyframe(action: context.parameters.decoded("action"), keyframe))
+            return try await edit(context.parameters.decoded("key"), .addKeyframe(action: context.parameters.decoded("action"), keyframe))
         }
         group.post(RouterPath("\(base)/{action}/keyframe/{frame}")) { request, context in
             let frame = try Self.frame(context, list: list)
@@ -182,13 +182,13 @@ struct ActionRoutes<Keyframe: Sendable & Hashable & Codable & FrameNumbered> {
                 Keyframe.self, from: request, list: list, messageType: ObjectMessageType.frameUpdate.rawValue + codeOffset, defaults: ["frame": frame]
             )
             return try await edit(
-                context.parameters.decoded("key"), context.parameters.decodedIfPresent("scene"),
+                context.parameters.decoded("key"),
                 .updateKeyframe(action: context.parameters.decoded("action"), frame: frame, keyframe)
             )
         }
         group.delete(RouterPath("\(base)/{action}/keyframe/{frame}")) { _, context in
             try await edit(
-                context.parameters.decoded("key"), context.parameters.decodedIfPresent("scene"),
+                context.parameters.decoded("key"),
                 .deleteKeyframe(action: context.parameters.decoded("action"), frame: try Self.frame(context, list: list))
             )
         }

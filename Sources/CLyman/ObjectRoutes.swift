@@ -8,7 +8,16 @@ public import Hummingbird
 import NIOCore
 
 /// CLyman's object transactions (reference 1.7), at `/v1/object/...` and, through the gateway, at
-/// `/v1/scene/{scene}/object/...` where the path's scene is the object's scene.
+/// `/v1/scene/{scene}/object/...`. There the path's scene is where a create puts its objects (unless
+/// they name one) and what a query matches; an object named by key is found by its key alone, whatever
+/// scene the path names, as the original's gateway did (it dropped the scene from the path).
+///
+/// An object's scene need not exist in the store: the original CLyman kept objects apart from CrazyIvan's
+/// scenes, and its clients create objects first. Such an object is a member of its scene key on the UDP
+/// path all the same; the scene's devices are whoever registers there later.
+///
+/// `owner` is the lock: a create or update naming a non-empty one takes the lock for that device, as
+/// `GET …/lock?device=` would (409/123 while another device holds it); only `DELETE …/lock` releases it.
 ///
 /// Every mutation commits, then emits its event to the scene's devices (reference 2.4).
 public struct ObjectRoutes: Sendable {
@@ -36,17 +45,16 @@ public struct ObjectRoutes: Sendable {
             try await query(request, sceneKey: context.parameters.decodedIfPresent("scene"))
         }
         group.get("object/{key}") { _, context in
-            let object = try await existing(context.parameters.decoded("key"), in: context.parameters.decodedIfPresent("scene"), messageType: .get)
-            return try respond(.get, [object])
+            let key = try context.parameters.decoded("key")
+            guard let object = try await store.object(key: key) else { throw Self.notFound(key, .get) }
+            return try respond(.get, [overlaid(object)])
         }
         group.post("object/{key}") { request, context in
-            try await update(request, key: context.parameters.decoded("key"), sceneKey: context.parameters.decodedIfPresent("scene"), device: request.uri.queryParameters.get("device"))
+            try await update(request, key: context.parameters.decoded("key"), device: request.uri.queryParameters.get("device"))
         }
         group.delete("object/{key}") { _, context in
-            let object = try await existing(context.parameters.decoded("key"), in: context.parameters.decodedIfPresent("scene"), messageType: .delete)
-            guard let deleted = try await store.deleteObject(key: object.key) else {
-                throw EnvelopeError.notFound("no object \(object.key)", list: .objects, messageType: ObjectMessageType.delete.rawValue)
-            }
+            let key = try context.parameters.decoded("key")
+            guard let deleted = try await store.deleteObject(key: key) else { throw Self.notFound(key, .delete) }
             locks.set(owner: "", of: deleted.key)
             members.removed(deleted.key, kind: .objectUpdate, from: deleted.sceneKey)
             writeBehind.discard(key: deleted.key)
@@ -54,25 +62,25 @@ public struct ObjectRoutes: Sendable {
             return try respond(.delete, [deleted])
         }
         group.get("object/{key}/lock") { request, context in
-            try await lock(key: context.parameters.decoded("key"), sceneKey: context.parameters.decodedIfPresent("scene"), device: request.uri.queryParameters.get("device"), locking: true)
+            try await lock(key: context.parameters.decoded("key"), device: request.uri.queryParameters.get("device"), locking: true)
         }
         group.delete("object/{key}/lock") { request, context in
-            try await lock(key: context.parameters.decoded("key"), sceneKey: context.parameters.decodedIfPresent("scene"), device: request.uri.queryParameters.get("device"), locking: false)
+            try await lock(key: context.parameters.decoded("key"), device: request.uri.queryParameters.get("device"), locking: false)
         }
         group.put("object/{key}/asset/{asset}") { _, context in
             let asset = try context.parameters.decoded("asset")
-            return try await change(context.parameters.decoded("key"), in: context.parameters.decodedIfPresent("scene"), .assetAdd) { object in
+            return try await change(context.parameters.decoded("key"), .assetAdd) { object in
                 if !object.assets.contains(asset) { object.assets.append(asset) }
             }
         }
         group.delete("object/{key}/asset/{asset}") { _, context in
             let asset = try context.parameters.decoded("asset")
-            return try await change(context.parameters.decoded("key"), in: context.parameters.decodedIfPresent("scene"), .assetDelete) { object in
+            return try await change(context.parameters.decoded("key"), .assetDelete) { object in
                 object.assets.removeAll { $0 == asset }
             }
         }
-        ActionRoutes<ObjectKeyframe>(segment: "object", list: .objects, codeOffset: 0) { key, sceneKey, edit in
-            try await change(key, in: sceneKey, edit.messageType, emits: true) { object in
+        ActionRoutes<ObjectKeyframe>(segment: "object", list: .objects, codeOffset: 0) { key, edit in
+            try await change(key, edit.messageType, emits: true) { object in
                 try edit.apply(to: &object.actions)
             }
         }.add(to: group)
@@ -87,13 +95,10 @@ public struct ObjectRoutes: Sendable {
         // Every item is checked before any is created, so that a refused list creates nothing.
         var scenes: [String] = []
         for json in requested {
-            guard let scene = sceneKey ?? json.scene?.nonEmpty else {
+            guard let scene = json.scene?.nonEmpty ?? sceneKey else {
                 throw EnvelopeError(.badRequest, .insufficientData, "an object needs a scene", list: .objects, messageType: type.rawValue)
             }
             try Self.checkLengths(json, type)
-            guard try await store.scene(key: scene) != nil else {
-                throw EnvelopeError.notFound("no scene \(scene)", list: .objects, messageType: type.rawValue)
-            }
             scenes.append(scene)
         }
         var created: [SceneObject] = []
@@ -124,21 +129,22 @@ public struct ObjectRoutes: Sendable {
     }
 
     /// A partial update: each field given and non-empty is set; `assets` are appended, as in the original.
-    /// While the object is locked, an update naming another `device` is refused.
-    private func update(_ request: Request, key: String, sceneKey: String?, device: String?) async throws -> Response {
+    /// While the object is locked, an update naming another `device`, or another `owner`, is refused.
+    private func update(_ request: Request, key: String, device: String?) async throws -> Response {
         let type = ObjectMessageType.update
         let list = try await JSONResponse.decode(ObjectList.self, from: request, list: .objects, messageType: type.rawValue)
         guard let json = list.items?.first else {
             throw EnvelopeError(.badRequest, .insufficientData, "the body lists no object", list: .objects, messageType: type.rawValue)
         }
         try Self.checkLengths(json, type)
-        if sceneKey == nil, let scene = json.scene?.nonEmpty, try await store.scene(key: scene) == nil {
-            throw EnvelopeError.notFound("no scene \(scene)", list: .objects, messageType: type.rawValue)
-        }
-        return try await change(key, in: sceneKey, type, emits: true, transactionID: list.transactionID) { object in
+        return try await change(key, type, emits: true, transactionID: list.transactionID) { object in
             if let device, !object.owner.isEmpty, object.owner != device { throw RecordRefusal.locked(by: object.owner) }
+            if let owner = json.owner?.nonEmpty {
+                guard object.owner.isEmpty || object.owner == owner else { throw RecordRefusal.locked(by: object.owner) }
+                object.owner = owner
+            }
             if let name = json.name?.nonEmpty { object.name = name }
-            if let scene = json.scene?.nonEmpty, sceneKey == nil { object.sceneKey = scene }
+            if let scene = json.scene?.nonEmpty { object.sceneKey = scene }
             if let value = json.type?.nonEmpty { object.type = value }
             if let value = json.subtype?.nonEmpty { object.subtype = value }
             if let value = json.parent?.nonEmpty { object.parent = value }
@@ -147,7 +153,8 @@ public struct ObjectRoutes: Sendable {
             for asset in json.assets ?? [] where !object.assets.contains(asset) { object.assets.append(asset) }
             if let actions = json.actions { object.actions = uniqueActions(actions) }
         } after: { object in
-            if sceneKey == nil, json.scene?.nonEmpty != nil { members.moved(object.key, kind: .objectUpdate, to: object.sceneKey) }
+            if json.scene?.nonEmpty != nil { members.moved(object.key, kind: .objectUpdate, to: object.sceneKey) }
+            if json.owner?.nonEmpty != nil { locks.set(owner: object.owner, of: object.key) }
             if json.transform != nil { writeBehind.supersede(object) }
         }
     }
@@ -164,12 +171,12 @@ public struct ObjectRoutes: Sendable {
 
     /// Lock and unlock are atomic compare-and-sets on the owner: lock only when there is none, unlock only
     /// by the owner. Refusals are 409 with err_code 123.
-    private func lock(key: String, sceneKey: String?, device: String?, locking: Bool) async throws -> Response {
+    private func lock(key: String, device: String?, locking: Bool) async throws -> Response {
         let type: ObjectMessageType = locking ? .lock : .unlock
         guard let device = device?.nonEmpty else {
             throw EnvelopeError(.badRequest, .insufficientData, "name the device: ?device=ID", list: .objects, messageType: type.rawValue)
         }
-        return try await change(key, in: sceneKey, type) { object in
+        return try await change(key, type) { object in
             if locking {
                 guard object.owner.isEmpty else { throw RecordRefusal.locked(by: object.owner) }
                 object.owner = device
@@ -207,12 +214,8 @@ public struct ObjectRoutes: Sendable {
         return try respond(.query, found.keys.sorted().map { found[$0]! }, transactionID: list.transactionID)
     }
 
-    /// The object `key`, which must belong to `sceneKey` when the route names a scene.
-    private func existing(_ key: String, in sceneKey: String?, messageType: ObjectMessageType) async throws -> SceneObject {
-        guard let object = try await store.object(key: key), sceneKey == nil || object.sceneKey == sceneKey else {
-            throw EnvelopeError.notFound("no object \(key)" + (sceneKey.map { " in scene \($0)" } ?? ""), list: .objects, messageType: messageType.rawValue)
-        }
-        return overlaid(object)
+    private static func notFound(_ key: String, _ type: ObjectMessageType) -> EnvelopeError {
+        EnvelopeError.notFound("no object \(key)", list: .objects, messageType: type.rawValue)
     }
 
     /// An event's transform is visible before the write-behind persister stores it.
@@ -223,24 +226,19 @@ public struct ObjectRoutes: Sendable {
     /// Reads, changes and writes the object in one transaction, then answers with it.
     private func change(
         _ key: String,
-        in sceneKey: String?,
         _ type: ObjectMessageType,
         emits: Bool = false,
         transactionID: String? = nil,
         _ body: @escaping @Sendable (inout SceneObject) throws -> Void,
         after: (SceneObject) -> Void = { _ in }
     ) async throws -> Response {
-        let notFound = EnvelopeError.notFound("no object \(key)" + (sceneKey.map { " in scene \($0)" } ?? ""), list: .objects, messageType: type.rawValue)
         let changed: SceneObject?
         do {
-            changed = try await store.updateObject(key: key) { object in
-                guard sceneKey == nil || object.sceneKey == sceneKey else { throw notFound }
-                try body(&object)
-            }
+            changed = try await store.updateObject(key: key, body)
         } catch let refusal as RecordRefusal {
             throw refusal.envelope(list: .objects, messageType: type.rawValue)
         }
-        guard let changed else { throw notFound }
+        guard let changed else { throw Self.notFound(key, type) }
         after(changed)
         if emits { emit(type, changed) }
         return try respond(type, [overlaid(changed)], transactionID: transactionID)

@@ -8,7 +8,9 @@ public import Hummingbird
 import NIOCore
 
 /// CLyman's property transactions: the object API for 1 to 4 values (reference 1.5 and 1.7), at
-/// `/v1/property/...` and `/v1/scene/{scene}/property/...`. Properties cannot be locked. Their events
+/// `/v1/property/...` and `/v1/scene/{scene}/property/...`, under the same rules as ``ObjectRoutes``: a
+/// property named by key is found whatever scene the path names, and its scene need not exist in the
+/// store. Properties cannot be locked. Their events
 /// carry the property codes: 8, 9 and 11, frames 23, 24 and 26, actions 27, 28 and 30.
 public struct PropertyRoutes: Sendable {
     private let store: any AeselStore
@@ -32,42 +34,38 @@ public struct PropertyRoutes: Sendable {
             try await query(request, sceneKey: context.parameters.decodedIfPresent("scene"))
         }
         group.get("property/{key}") { _, context in
-            try respond(.get, [try await existing(context.parameters.decoded("key"), in: context.parameters.decodedIfPresent("scene"), .get)])
+            let key = try context.parameters.decoded("key")
+            guard let property = try await store.property(key: key) else { throw Self.notFound(key, .get) }
+            return try respond(.get, [overlaid(property)])
         }
         group.post("property/{key}") { request, context in
             let list = try await JSONResponse.decode(PropertyList.self, from: request, list: .properties, messageType: ObjectMessageType.update.propertyCode)
             guard let json = list.items?.first else {
                 throw EnvelopeError(.badRequest, .insufficientData, "the body lists no property", list: .properties, messageType: ObjectMessageType.update.propertyCode)
             }
-            let sceneKey = context.parameters.decodedIfPresent("scene")
             try Self.check(json, .update)
-            if sceneKey == nil, let scene = json.scene?.nonEmpty, try await store.scene(key: scene) == nil {
-                throw EnvelopeError.notFound("no scene \(scene)", list: .properties, messageType: ObjectMessageType.update.propertyCode)
-            }
-            return try await change(context.parameters.decoded("key"), in: sceneKey, .update) { property in
+            return try await change(context.parameters.decoded("key"), .update) { property in
                 if let name = json.name?.nonEmpty { property.name = name }
-                if let scene = json.scene?.nonEmpty, sceneKey == nil { property.sceneKey = scene }
+                if let scene = json.scene?.nonEmpty { property.sceneKey = scene }
                 if let parent = json.parent?.nonEmpty { property.parent = parent }
                 if let value = json.assetSubID?.nonEmpty { property.assetSubID = value }
                 if let values = json.values { property.values = values }
                 if let actions = json.actions { property.actions = uniqueActions(actions) }
             } after: { property in
-                if sceneKey == nil, json.scene?.nonEmpty != nil { members.moved(property.key, kind: .propertyUpdate, to: property.sceneKey) }
+                if json.scene?.nonEmpty != nil { members.moved(property.key, kind: .propertyUpdate, to: property.sceneKey) }
                 if json.values != nil { writeBehind.supersede(property) }
             }
         }
         group.delete("property/{key}") { _, context in
-            let property = try await existing(context.parameters.decoded("key"), in: context.parameters.decodedIfPresent("scene"), .delete)
-            guard let deleted = try await store.deleteProperty(key: property.key) else {
-                throw EnvelopeError.notFound("no property \(property.key)", list: .properties, messageType: ObjectMessageType.delete.propertyCode)
-            }
+            let key = try context.parameters.decoded("key")
+            guard let deleted = try await store.deleteProperty(key: key) else { throw Self.notFound(key, .delete) }
             members.removed(deleted.key, kind: .propertyUpdate, from: deleted.sceneKey)
             writeBehind.discard(key: deleted.key)
             emit(.delete, deleted)
             return try respond(.delete, [deleted])
         }
-        ActionRoutes<PropertyKeyframe>(segment: "property", list: .properties, codeOffset: 8) { key, sceneKey, edit in
-            try await change(key, in: sceneKey, edit.messageType) { property in
+        ActionRoutes<PropertyKeyframe>(segment: "property", list: .properties, codeOffset: 8) { key, edit in
+            try await change(key, edit.messageType) { property in
                 try edit.apply(to: &property.actions)
             }
         }.add(to: group)
@@ -82,13 +80,10 @@ public struct PropertyRoutes: Sendable {
         // Every item is checked before any is created, so that a refused list creates nothing.
         var scenes: [String] = []
         for json in requested {
-            guard let scene = sceneKey ?? json.scene?.nonEmpty else {
+            guard let scene = json.scene?.nonEmpty ?? sceneKey else {
                 throw EnvelopeError(.badRequest, .insufficientData, "a property needs a scene", list: .properties, messageType: code)
             }
             try Self.check(json, .create)
-            guard try await store.scene(key: scene) != nil else {
-                throw EnvelopeError.notFound("no scene \(scene)", list: .properties, messageType: code)
-            }
             scenes.append(scene)
         }
         var created: [SceneProperty] = []
@@ -139,11 +134,8 @@ public struct PropertyRoutes: Sendable {
         return try respond(.query, found.keys.sorted().map { found[$0]! }, transactionID: list.transactionID)
     }
 
-    private func existing(_ key: String, in sceneKey: String?, _ type: ObjectMessageType) async throws -> SceneProperty {
-        guard let property = try await store.property(key: key), sceneKey == nil || property.sceneKey == sceneKey else {
-            throw EnvelopeError.notFound("no property \(key)", list: .properties, messageType: type.propertyCode)
-        }
-        return overlaid(property)
+    private static func notFound(_ key: String, _ type: ObjectMessageType) -> EnvelopeError {
+        EnvelopeError.notFound("no property \(key)", list: .properties, messageType: type.propertyCode)
     }
 
     private func overlaid(_ property: SceneProperty) -> SceneProperty {
@@ -152,22 +144,17 @@ public struct PropertyRoutes: Sendable {
 
     private func change(
         _ key: String,
-        in sceneKey: String?,
         _ type: ObjectMessageType,
         _ body: @escaping @Sendable (inout SceneProperty) throws -> Void,
         after: (SceneProperty) -> Void = { _ in }
     ) async throws -> Response {
-        let notFound = EnvelopeError.notFound("no property \(key)", list: .properties, messageType: type.propertyCode)
         let changed: SceneProperty?
         do {
-            changed = try await store.updateProperty(key: key) { property in
-                guard sceneKey == nil || property.sceneKey == sceneKey else { throw notFound }
-                try body(&property)
-            }
+            changed = try await store.updateProperty(key: key, body)
         } catch let refusal as RecordRefusal {
             throw refusal.envelope(list: .properties, messageType: type.propertyCode)
         }
-        guard let changed else { throw notFound }
+        guard let changed else { throw Self.notFound(key, type) }
         after(changed)
         emit(type, changed)
         return try respond(type, [overlaid(changed)])

@@ -104,6 +104,9 @@ struct CommonOptions: ParsableArguments {
     @Option(help: "Seconds from the end of a request's head to the end of its body (default 30).")
     var httpBodyTimeout: Double?
 
+    @Option(help: "The largest HTTP request body in bytes; a larger one is answered 413 (default 1048576).")
+    var httpBodyLimit: Int?
+
     /// The reader over `flags` and these options, and the process's logger and metrics registry.
     func start(_ flags: Flags) async throws -> (ConfigReader, Logger, PrometheusCollectorRegistry) {
         var flags = flags
@@ -111,6 +114,7 @@ struct CommonOptions: ParsableArguments {
         flags.set("http.idle.timeout", httpIdleTimeout)
         flags.set("http.header.timeout", httpHeaderTimeout)
         flags.set("http.body.timeout", httpBodyTimeout)
+        flags.set("http.body.limit", httpBodyLimit)
         let reader = try await ConfigurationSources.reader(flags: flags.values, file: config)
         let levelName = reader.string(forKey: "log.level", default: "info")
         guard let level = Logger.Level(rawValue: levelName) else {

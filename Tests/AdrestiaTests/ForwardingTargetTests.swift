@@ -13,16 +13,19 @@ struct ForwardingTargetTests {
     @Test(
         "A scene's own routes go to its pair; objects and properties to CLyman, the rest to CrazyIvan",
         arguments: [
-            (HTTPRequest.Method.get, "/v1/scene/lobby/object/o1", ForwardingTarget(sceneKey: "lobby", half: .clyman)),
+            (HTTPRequest.Method.get, "/v1/scene/lobby/object/o1", ForwardingTarget(sceneKey: "lobby", half: .clyman, record: .object("o1"))),
             (.post, "/v1/scene/lobby/object", ForwardingTarget(sceneKey: "lobby", half: .clyman)),
-            (.put, "/v1/scene/lobby/property/p1", ForwardingTarget(sceneKey: "lobby", half: .clyman)),
+            (.post, "/v1/scene/lobby/object/query", ForwardingTarget(sceneKey: "lobby", half: .clyman)),
+            (.put, "/v1/scene/lobby/property/p1", ForwardingTarget(sceneKey: "lobby", half: .clyman, record: .property("p1"))),
             (.get, "/v1/scene/lobby", ForwardingTarget(sceneKey: "lobby", half: .crazyIvan)),
             (.delete, "/v1/scene/lobby", ForwardingTarget(sceneKey: "lobby", half: .crazyIvan)),
-            (.get, "/v1/scene/with%20space/object/o", ForwardingTarget(sceneKey: "with space", half: .clyman)),
+            (.get, "/v1/scene/with%20space/object/o", ForwardingTarget(sceneKey: "with space", half: .clyman, record: .object("o"))),
             (.post, "/v1/scene/query", ForwardingTarget(sceneKey: nil, half: .crazyIvan)),
             (.post, "/v1/scene/cache", ForwardingTarget(sceneKey: nil, half: .crazyIvan)),
             (.post, "/v1/object", ForwardingTarget(sceneKey: nil, half: .clyman)),
-            (.get, "/v1/property/p1", ForwardingTarget(sceneKey: nil, half: .clyman)),
+            (.post, "/v1/object/query", ForwardingTarget(sceneKey: nil, half: .clyman)),
+            (.get, "/v1/object/o%201/lock", ForwardingTarget(sceneKey: nil, half: .clyman, record: .object("o 1"))),
+            (.get, "/v1/property/p1", ForwardingTarget(sceneKey: nil, half: .clyman, record: .property("p1"))),
             (.get, "/v1/register", ForwardingTarget(sceneKey: nil, half: .crazyIvan)),
         ])
     func routes(method: HTTPRequest.Method, path: String, expected: ForwardingTarget) throws {
@@ -34,6 +37,8 @@ struct ForwardingTargetTests {
         #expect(try target(.post, "/v1/deregister", body: #"{"scenes":[{"key":"lobby","devices":[{"key":"d"}]}]}"#).sceneKey == "lobby")
         #expect(try target(.post, "/v1/align", body: #"{"scenes":[{"key":"a"},{"key":"b"}]}"#).sceneKey == "a")
         #expect(try target(.post, "/v1/deregister", body: "not json").sceneKey == nil, "any healthy pair answers the error")
+        #expect(try target(.post, "/v1/object", body: #"{"objects":[{"scene":"lobby"}]}"#).sceneKey == "lobby")
+        #expect(try target(.post, "/v1/property", body: #"{"properties":[{"scene":"hall"}]}"#).sceneKey == "hall")
     }
 
     @Test("Methods the pairs do not serve are refused here, and so are Adrestia's probe scenes")

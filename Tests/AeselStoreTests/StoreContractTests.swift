@@ -496,6 +496,21 @@ struct StoreContractTests {
         }
     }
 
+    @Test("Object locks: every object with an owner, whoever set it, and none once released or deleted", arguments: StoreKind.allCases)
+    func objectLocks(kind: StoreKind) async throws {
+        try await withStore(kind) { store in
+            try await store.createObject(SceneObject(key: "free", sceneKey: "s"))
+            try await store.createObject(SceneObject(key: "held", sceneKey: "s", owner: "phone"))
+            try await store.createObject(SceneObject(key: "later", sceneKey: "t"))
+            #expect(try await store.objectLocks() == [ObjectLock(objectKey: "held", sceneKey: "s", owner: "phone")])
+            _ = try await store.updateObject(key: "later") { $0.owner = "tablet" }
+            _ = try await store.updateObject(key: "held") { $0.owner = "" }
+            #expect(try await store.objectLocks() == [ObjectLock(objectKey: "later", sceneKey: "t", owner: "tablet")])
+            _ = try await store.deleteObject(key: "later")
+            #expect(try await store.objectLocks() == [])
+        }
+    }
+
     // MARK: Properties
 
     @Test("Properties: create, duplicate key, get, update, rollback, delete", arguments: StoreKind.allCases)

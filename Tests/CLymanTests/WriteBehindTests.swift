@@ -89,6 +89,7 @@ final class FlakyStore: AeselStore {
     }
     func deleteObject(key: String) async throws -> SceneObject? { try await rows.deleteObject(key: key) }
     func objects(matching filter: ObjectFilter, limit: Int) async throws -> [SceneObject] { try await rows.objects(matching: filter, limit: limit) }
+    func objectLocks() async throws -> [ObjectLock] { try await rows.objectLocks() }
     func createProperty(_ property: SceneProperty) async throws { try await rows.createProperty(property) }
     func property(key: String) async throws -> SceneProperty? { try await rows.property(key: key) }
     func updateProperty(key: String, _ change: @escaping @Sendable (inout SceneProperty) throws -> Void) async throws -> SceneProperty? {

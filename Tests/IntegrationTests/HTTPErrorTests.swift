@@ -20,7 +20,6 @@ struct HTTPErrorTests {
             ("POST", "/v1/scene", #"{"scenes":{"name":"x"}}"#, 400, 110),
             ("GET", "/v1/scene/missing", nil, 404, 102),
             ("GET", "/v1/scene/s/object/missing", nil, 404, 102),
-            ("POST", "/v1/scene/missing/object", #"{"objects":[{"name":"x"}]}"#, 404, 102),
             ("POST", "/v1/scene/s/object", #"{"objects":[]}"#, 400, 122),
             ("POST", "/v1/scene/s/object", #"{"objects":[{"transform":[1,2,"x"]}]}"#, 400, 110),
             ("POST", "/v1/object", #"{"objects":[{"name":"x"}]}"#, 400, 122),

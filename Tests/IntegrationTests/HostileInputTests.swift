@@ -318,20 +318,100 @@ struct HostileInputTests {
         #expect(received < 7_000_000, "the answer (about 9 MB) was cut off: \(received) bytes arrived")
     }
 
-    @Test("HTTP: a client that writes a 20 MB body before reading still reads the 413, and keep-alive goes on")
-    func oversizedBody() async throws {
+    /// `method path` with `body`, sent with a Content-Length or in 64 KiB chunks, then `Connection: close`.
+    static func request(_ method: String, _ path: String, body: [UInt8], chunked: Bool) -> [UInt8] {
+        guard chunked else {
+            return Array("\(method) \(path) HTTP/1.1\r\nHost: a\r\nConnection: close\r\nContent-Length: \(body.count)\r\n\r\n".utf8) + body
+        }
+        var bytes = Array("\(method) \(path) HTTP/1.1\r\nHost: a\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n".utf8)
+        var offset = 0
+        while offset < body.count {
+            let chunk = body[offset..<min(offset + 65536, body.count)]
+            bytes += Array("\(String(chunk.count, radix: 16))\r\n".utf8) + chunk + Array("\r\n".utf8)
+            offset += chunk.count
+        }
+        return bytes + Array("0\r\n\r\n".utf8)
+    }
+
+    @Test("HTTP: a client that writes a 20 MB body before reading still reads the 413, and keep-alive goes on", arguments: [false, true])
+    func oversizedBody(chunked: Bool) async throws {
         let server = try TestServer()
         defer { server.stop() }
         let body = [UInt8](repeating: UInt8(ascii: "x"), count: 20 << 20)
-        let head = "PUT /v1/scene/big HTTP/1.1\r\nHost: a\r\nConnection: close\r\nContent-Length: \(body.count)\r\n\r\n"
-        let answer = try Self.exchange(server, Array(head.utf8) + body)
-        #expect(Self.status(answer) == "HTTP/1.1 413")
-        let text = String(decoding: answer ?? [], as: UTF8.self)
-        #expect(text.contains(#""err_code":110"#))
-        #expect(!text.contains("NIO"), "no internal error names in the answer")
+        for path in ["/v1/scene/big", "/v1/object/some-key"] {
+            let answer = try Self.exchange(server, Self.request(path.hasPrefix("/v1/scene") ? "PUT" : "POST", path, body: body, chunked: chunked))
+            #expect(Self.status(answer) == "HTTP/1.1 413", "\(path)")
+            let text = String(decoding: answer ?? [], as: UTF8.self)
+            #expect(text.contains(#""err_code":110"#))
+            #expect(text.contains("larger than 1048576 bytes"))
+            #expect(!text.contains("NIO"), "no internal error names in the answer")
+        }
         let reply = try await server.request("PUT", "/v1/scene/big", body: String(repeating: "x", count: 2 << 20))
         #expect(reply.status == 413)
         #expect(try await server.request("GET", "/health").status == 200)
+    }
+
+    @Test("HTTP: a client writing an oversized body slowly, longer than the drain waits for a next part, is read to its end and gets its 413")
+    func slowOversizedBody() async throws {
+        let server = try TestServer()
+        defer { server.stop() }
+        let fd = Self.connectHTTP(server)
+        defer { close(fd) }
+        let pieces = 80
+        let size = pieces * 40_000
+        let head = Array("PUT /v1/scene/slow HTTP/1.1\r\nHost: a\r\nConnection: close\r\nContent-Length: \(size)\r\n\r\n".utf8)
+        #expect(head.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } == head.count)
+        // 80 pieces a quarter of a second apart: 20 s in all, past the 10 s the drain waits for each part
+        // (which used to be its whole time), within the 30 s a body may take.
+        // Paced on a thread of its own: the shared pool may be slow to wake a sleeping task when other
+        // tests block its threads, and a gap past 10 s would be a client that stalled.
+        let piece = [UInt8](repeating: UInt8(ascii: "x"), count: size / pieces)
+        let sent = await withCheckedContinuation { continuation in
+            Thread {
+                var sent = 0
+                for _ in 0..<pieces {
+                    let written = piece.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                    guard written == piece.count else { break }
+                    sent += written
+                    usleep(250_000)
+                }
+                continuation.resume(returning: sent)
+            }.start()
+        }
+        #expect(sent == size, "the server read the whole body, without a reset")
+        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var answer: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            guard count > 0 else { break }
+            answer += buffer[0..<count]
+        }
+        #expect(Self.status(answer) == "HTTP/1.1 413")
+        #expect(String(decoding: answer, as: UTF8.self).contains(#""err_code":110"#))
+    }
+
+    @Test("HTTP: the largest body is configured (--http-body-limit, or http.body.limit in the file), with or without a Content-Length", arguments: [false, true])
+    func configuredBodyLimit(chunked: Bool) async throws {
+        let server = try TestServer(arguments: ["--http-body-limit", "4096"])
+        defer { server.stop() }
+        let file = NSTemporaryDirectory() + "aesel-limit-\(UUID().uuidString).json"
+        try Data(#"{"http": {"body": {"limit": 4096}}}"#.utf8).write(to: URL(fileURLWithPath: file))
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let adrestia = try TestServer("adrestia", arguments: ["--config", file])
+        defer { adrestia.stop() }
+        let scene = Array(#"{"scenes":[{"name":"padded"}]}"#.utf8)
+        let fits = scene + [UInt8](repeating: UInt8(ascii: " "), count: 4096 - scene.count)
+        let answer = try Self.exchange(server, Self.request("PUT", "/v1/scene/padded", body: fits, chunked: chunked))
+        #expect(Self.status(answer) == "HTTP/1.1 200")
+        for target in [server, adrestia] {
+            let refused = try Self.exchange(target, Self.request("PUT", "/v1/scene/padded", body: fits + [UInt8(ascii: " ")], chunked: chunked))
+            #expect(Self.status(refused) == "HTTP/1.1 413")
+            let text = String(decoding: refused ?? [], as: UTF8.self)
+            #expect(text.contains(#""err_code":110"#))
+            #expect(text.contains("larger than 4096 bytes"))
+        }
     }
 }
 

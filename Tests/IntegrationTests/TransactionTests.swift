@@ -78,8 +78,9 @@ struct TransactionTests {
         #expect(try await server.request("DELETE", "/v1/object/\(key)/action/spin").status == 200)
         #expect(try await server.request("POST", "/v1/object/\(key)/action/spin", body: "{}").status == 404)
 
-        #expect(try await server.request("DELETE", "/v1/scene/other/object/\(key)").status == 404)
-        #expect(try await server.request("DELETE", "/v1/scene/s/object/\(key)").status == 200)
+        // Under another scene's path the object is found by its key, as through the original's gateway.
+        #expect(first(try await server.request("GET", "/v1/scene/other/object/\(key)"), "objects")["scene"] as? String == "s")
+        #expect(try await server.request("DELETE", "/v1/scene/other/object/\(key)").status == 200)
         #expect(try await server.request("GET", "/v1/object/\(key)").status == 404)
 
         // Every mutation but the asset changes reached the scene's device, in order, with its code.
@@ -168,6 +169,78 @@ struct TransactionTests {
         #expect(try await server.request("DELETE", "/v1/object/\(key)/lock?device=device-3").status == 200)
         other.send(#"{"msg_type":1,"key":"\#(key)","scene":"l","transform":[1,0,0,7]}"#, to: server.udpPort)
         #expect(events(watcher).count == 1)
+        await server.finish()
+    }
+
+    @Test("Locks: an owner in a create or update takes the lock, refused while another device holds it; only an unlock releases it")
+    func ownerInBodies() async throws {
+        let server = try await TestServer.start(store: .sqlite)
+        let owner = try TestDevice("owner")
+        let other = try TestDevice("other")
+        let watcher = try TestDevice("watcher")
+        for device in [owner, other, watcher] { try await server.register(device, in: "o") }
+        let created = try await server.request("POST", "/v1/object", body: #"{"objects":[{"scene":"o","name":"held","owner":"owner"}]}"#)
+        let key = try #require(first(created, "objects")["key"] as? String)
+        #expect(try await server.request("GET", "/v1/object/\(key)/lock?device=other").status == 409)
+        _ = events(watcher)
+        other.send(#"{"msg_type":1,"key":"\#(key)","scene":"o","transform":[1,0,0,7]}"#, to: server.udpPort)
+        owner.send(#"{"msg_type":1,"key":"\#(key)","scene":"o","transform":[1,0,0,9]}"#, to: server.udpPort)
+        #expect(events(watcher).compactMap { ($0["transform"] as? [Double])?[3] } == [9])
+
+        let taken = try await server.request("POST", "/v1/object/\(key)", body: #"{"objects":[{"owner":"other"}]}"#)
+        #expect(taken.status == 409)
+        #expect(taken.json["err_code"] as? Int == 123)
+        // The same owner again changes nothing; an empty owner does not unlock.
+        #expect(try await server.request("POST", "/v1/object/\(key)", body: #"{"objects":[{"owner":"owner","name":"mine"}]}"#).status == 200)
+        #expect(try await server.request("POST", "/v1/object/\(key)", body: #"{"objects":[{"owner":"","name":"still mine"}]}"#).status == 200)
+        #expect(first(try await server.request("GET", "/v1/object/\(key)"), "objects")["owner"] as? String == "owner")
+
+        #expect(try await server.request("DELETE", "/v1/object/\(key)/lock?device=owner").status == 200)
+        // Unlocked, an update naming an owner locks it for that device, on the UDP path too.
+        #expect(try await server.request("POST", "/v1/object/\(key)", body: #"{"objects":[{"owner":"other"}]}"#).status == 200)
+        _ = events(watcher)
+        owner.send(#"{"msg_type":1,"key":"\#(key)","scene":"o","transform":[1,0,0,5]}"#, to: server.udpPort)
+        other.send(#"{"msg_type":1,"key":"\#(key)","scene":"o","transform":[1,0,0,6]}"#, to: server.udpPort)
+        #expect(events(watcher).compactMap { ($0["transform"] as? [Double])?[3] } == [6])
+        #expect(try await server.request("GET", "/v1/object/\(key)/lock?device=owner").status == 409)
+        await server.finish()
+    }
+
+    @Test("The original's clients: objects and properties of a scene the store has not seen are stored, and take events once devices register there")
+    func objectsBeforeTheirScene() async throws {
+        let server = try await TestServer.start(store: .sqlite)
+        // As the original's own test suites begin: objects first, in a scene nobody created.
+        let created = try await server.request("POST", "/v1/object", body: #"{"objects":[{"name":"early","scene":"unseen","owner":""}]}"#)
+        #expect(created.status == 200)
+        let key = try #require(first(created, "objects")["key"] as? String)
+        let property = try await server.request("POST", "/v1/property", body: #"{"properties":[{"name":"volume","scene":"unseen","values":[1]}]}"#)
+        #expect(property.status == 200)
+        let propertyKey = try #require(first(property, "properties")["key"] as? String)
+        #expect(first(try await server.request("GET", "/v1/object/\(key)"), "objects")["scene"] as? String == "unseen")
+        #expect(try await server.request("POST", "/v1/object/query", body: #"{"objects":[{"scene":"unseen"}]}"#).json["num_records"] as? Int == 1)
+        // No scene is made for them; an update may move an object to another such scene and back.
+        #expect(try await server.request("GET", "/v1/scene/unseen").status == 404)
+        #expect(try await server.request("POST", "/v1/object/\(key)", body: #"{"objects":[{"scene":"elsewhere"}]}"#).status == 200)
+        #expect(try await server.request("POST", "/v1/object/\(key)", body: #"{"objects":[{"scene":"unseen"}]}"#).status == 200)
+
+        // Registration creates the scene, as in the original; its objects are its members at once.
+        let devices = try await server.devices("sender", "receiver", registeredIn: "unseen")
+        devices[1].drain()
+        devices[0].send(#"{"msg_type":1,"key":"\#(key)","scene":"unseen","transform":[1,0,0,4]}"#, to: server.udpPort)
+        #expect((events(devices[1]).first?["transform"] as? [Double])?[3] == 4)
+        devices[0].send(#"{"msg_type":9,"key":"\#(propertyKey)","scene":"unseen","values":[2]}"#, to: server.udpPort)
+        #expect(events(devices[1]).first?["key"] as? String == propertyKey)
+
+        // Under another scene's path, both are found by key (the original's gateway dropped the scene).
+        #expect(first(try await server.request("GET", "/v1/scene/other/object/\(key)"), "objects")["scene"] as? String == "unseen")
+        #expect(try await server.request("POST", "/v1/scene/other/object/\(key)", body: #"{"objects":[{"name":"renamed"}]}"#).status == 200)
+        #expect(first(try await server.request("GET", "/v1/object/\(key)"), "objects")["scene"] as? String == "unseen")
+        #expect(try await server.request("GET", "/v1/scene/other/object/\(key)/lock?device=sender").status == 200)
+        #expect(try await server.request("DELETE", "/v1/scene/other/object/\(key)/lock?device=sender").status == 200)
+        #expect(first(try await server.request("GET", "/v1/scene/other/property/\(propertyKey)"), "properties")["scene"] as? String == "unseen")
+        #expect(try await server.request("DELETE", "/v1/scene/other/property/\(propertyKey)").status == 200)
+        #expect(try await server.request("DELETE", "/v1/scene/other/object/\(key)").status == 200)
+        #expect(try await server.request("GET", "/v1/object/\(key)").status == 404)
         await server.finish()
     }
 
