@@ -51,6 +51,7 @@ final class ClusterManager: Sendable {
     private let started = ContinuousClock.now
     private let scenesMoved = Counter(label: "aesel_scenes_moved_total")
     private let pairsWentDown = Counter(label: "aesel_pair_failures_total")
+    private let failedReports = Counter(label: "aesel_failed_reports_total")
 
     init(settings: ClusterSettings, store: any AeselStore, directory: any PairDirectory, logger: Logger) {
         self.settings = settings
@@ -139,8 +140,10 @@ final class ClusterManager: Sendable {
     }
 
     /// A device reports that `failed` (its CLyman UDP endpoint) stopped answering. If that pair has also
-    /// missed a probe, it is taken down now rather than after the remaining misses.
+    /// missed its latest probe, it is taken down now rather than after the remaining misses; a pair that
+    /// answers its probes stays up, however many devices report it.
     func reportFailed(endpoint failed: String) {
+        failedReports.increment()
         let suspect: String? = pairs.withLockedValue { pairs in
             guard let id = pairs.first(where: { $0.value.announcement.clymanUDP == failed })?.key, var status = pairs[id], status.reportedSilent()
             else { return nil }

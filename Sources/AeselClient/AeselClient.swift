@@ -13,9 +13,11 @@ import Darwin
 /// A device's connection to one scene: it registers through the gateway, sends object updates over UDP
 /// to the scene's CLyman endpoint, and receives the updates of the scene's other devices.
 ///
-/// It fails over by itself: when the pair a scene moved to tells it so (a `SceneMovedNotice`, to
-/// binary-format devices), or when it keeps sending but hears nothing back for
-/// ``AeselClientConfiguration/silenceTimeout``, it asks the gateway for the scene's endpoint
+/// It knows its pair is alive whether or not anything happens in the scene: while it hears nothing it
+/// sends keepalives (docs/protocol.md) every ``AeselClientConfiguration/keepaliveInterval``, which the
+/// pair's CLyman answers. It fails over by itself: when the pair a scene moved to tells it so (a
+/// `SceneMovedNotice`, to binary-format devices), or when the pair stays silent, keepalives unanswered,
+/// for ``AeselClientConfiguration/silenceTimeout``, it asks the gateway for the scene's endpoint
 /// (`GET /v1/scene/{key}/endpoint`, with `?failed=HOST:PORT` after a silence) and switches to it.
 /// Call ``close()`` when done: it deregisters the device.
 public final class AeselClient: Sendable {
@@ -37,8 +39,13 @@ public final class AeselClient: Sendable {
     public var endpoint: SocketAddress { shared.state.withLockedValue { $0.endpoint } }
     /// How many times the client switched endpoints.
     public var failovers: Int { shared.state.withLockedValue { $0.failovers } }
-    /// Datagrams received that were not object or property updates (e.g. the JSON of HTTP transactions).
+    /// Datagrams received that were not object or property updates, notices or answers to the client's
+    /// keepalives (e.g. the JSON of HTTP transactions).
     public var skippedDatagrams: Int { shared.state.withLockedValue { $0.skipped } }
+    /// How many times the client told the gateway that its pair was silent (`?failed=`).
+    public var failedReports: Int { shared.state.withLockedValue { $0.failedReports } }
+    /// The round trip of the newest keepalive the pair answered; nil before the first answer.
+    public var keepaliveRoundTrip: Duration? { shared.state.withLockedValue { $0.keepaliveRoundTrip } }
 
     /// Binds a UDP socket on `bindHost`, registers the device and starts listening.
     public static func connect(_ configuration: AeselClientConfiguration) async throws -> AeselClient {
@@ -91,11 +98,8 @@ public final class AeselClient: Sendable {
         if event.sceneKey.isEmpty { event.sceneKey = configuration.sceneKey }
         if event.sequence != 0, event.epoch == 0 { event.epoch = epoch }
         event.senderDeviceKey = configuration.deviceKey
-        let now = ContinuousClock.now
         let destination: SocketAddress? = shared.state.withLockedValue { state in
-            guard !state.closed else { return nil }
-            state.lastSent = now
-            return state.endpoint
+            state.closed ? nil : state.endpoint
         }
         guard let destination, channel.isWritable else { return }
         let datagram = EventCodec.encode(event, as: configuration.format, allocator: channel.allocator)
@@ -139,35 +143,33 @@ public final class AeselClient: Sendable {
     // MARK: Failover
 
     private func startWatchdog() {
+        let interval = configuration.keepaliveInterval
         let timeout = configuration.silenceTimeout
-        // Checked ten times a window, so silence is noticed at most a tenth of the timeout late.
-        let tick = max(timeout / 10, .milliseconds(5))
+        // Several looks per interval, so a keepalive or a question leaves at most a fifth of it late.
+        let tick = max(min(interval, timeout) / 5, .milliseconds(5))
         let task = Task { [weak self] in
             while !Task.isCancelled {
                 try? await Task.sleep(for: tick)
                 guard let self else { return }
-                await self.checkSilence(timeout: timeout)
+                await self.watchPair(keepaliveInterval: interval, silenceTimeout: timeout)
             }
         }
         shared.state.withLockedValue { $0.watchdog = task }
     }
 
-    /// Asks for another endpoint when the client sent within the last `timeout` but received nothing for
-    /// `timeout`, at most once per `timeout`. Errors are ignored: the next window tries again.
-    private func checkSilence(timeout: Duration) async {
-        let now = ContinuousClock.now
-        let failed: SocketAddress? = shared.state.withLockedValue { state in
-            guard !state.closed, !state.asking,
-                let lastSent = state.lastSent, now - lastSent <= timeout,
-                now - state.lastReceived >= timeout,
-                state.lastAsked.map({ now - $0 >= timeout }) ?? true
-            else { return nil }
-            state.lastAsked = now
-            state.asking = true
-            return state.endpoint
+    /// Sends a keepalive when the pair has been silent for `keepaliveInterval`, and asks the gateway for
+    /// another endpoint when it stays silent for `silenceTimeout` although keepalives went out (at most
+    /// once per timeout). Errors are ignored: the next look tries again.
+    private func watchPair(keepaliveInterval: Duration, silenceTimeout: Duration) async {
+        let (keepalive, failed) = shared.state.withLockedValue { state in
+            state.watch(now: .now, keepaliveInterval: keepaliveInterval, silenceTimeout: silenceTimeout)
+        }
+        if let keepalive, channel.isWritable {
+            let datagram = Keepalive.request(nonce: keepalive.nonce, as: configuration.format, allocator: channel.allocator)
+            channel.writeAndFlush(AddressedEnvelope(remoteAddress: keepalive.endpoint, data: datagram), promise: nil)
         }
         guard let failed else { return }
-        let seconds = timeout.components.seconds
+        let seconds = silenceTimeout.components.seconds
         let answer = try? await gateway.endpoint(failed: failed, timeout: .seconds(max(2, seconds)))
         if let answer { adopt(answer) }
         finishAsking()
@@ -208,7 +210,7 @@ public final class AeselClient: Sendable {
             state.endpoint = endpoint
             state.failovers += 1
             // The new endpoint gets a full window before it is judged silent.
-            state.lastReceived = now
+            state.heard(at: now)
         }
     }
 }
@@ -219,8 +221,14 @@ private final class Shared: Sendable {
         var endpoint = try! SocketAddress(ipAddress: "127.0.0.1", port: 0)
         var failovers = 0
         var skipped = 0
-        var lastSent: ContinuousClock.Instant?
+        var failedReports = 0
         var lastReceived = ContinuousClock.now
+        /// The first keepalive sent since the client last heard from the pair.
+        var unansweredSince: ContinuousClock.Instant?
+        var lastKeepalive: (nonce: UInt64, sentAt: ContinuousClock.Instant)?
+        /// Counts up from a random start, so an answer forged off the path is unlikely to match.
+        var nextNonce = UInt64.random(in: 0...(UInt64.max / 2))
+        var keepaliveRoundTrip: Duration?
         var lastAsked: ContinuousClock.Instant?
         var asking = false
         /// A move notice came while a question was on its way.
@@ -229,6 +237,42 @@ private final class Shared: Sendable {
         var watchdog: Task<Void, Never>?
         /// Called when a pair announces that the scene moved to it.
         var followMove: (@Sendable () -> Void)?
+
+        mutating func heard(at now: ContinuousClock.Instant) {
+            lastReceived = now
+            unansweredSince = nil
+        }
+
+        /// An answer to one of the last 16 keepalives is news from the pair; any other is not.
+        mutating func keepaliveAnswered(nonce: UInt64, at now: ContinuousClock.Instant) -> Bool {
+            guard let last = lastKeepalive, nonce <= last.nonce, last.nonce - nonce < 16 else { return false }
+            if nonce == last.nonce { keepaliveRoundTrip = now - last.sentAt }
+            heard(at: now)
+            return true
+        }
+
+        /// What the watchdog does now: send a keepalive (to the endpoint, with the nonce), and ask the
+        /// gateway (naming the silent endpoint) when nothing was heard for `silenceTimeout` although a
+        /// keepalive has had `keepaliveInterval` to be answered.
+        mutating func watch(
+            now: ContinuousClock.Instant, keepaliveInterval: Duration, silenceTimeout: Duration
+        ) -> (keepalive: (endpoint: SocketAddress, nonce: UInt64)?, failed: SocketAddress?) {
+            guard !closed else { return (nil, nil) }
+            var keepalive: (endpoint: SocketAddress, nonce: UInt64)?
+            if now - lastReceived >= keepaliveInterval, lastKeepalive.map({ now - $0.sentAt >= keepaliveInterval }) ?? true {
+                keepalive = (endpoint, nextNonce)
+                lastKeepalive = (nextNonce, now)
+                nextNonce += 1
+                if unansweredSince == nil { unansweredSince = now }
+            }
+            guard let since = unansweredSince, now - lastReceived >= silenceTimeout, now - since >= keepaliveInterval, !asking,
+                lastAsked.map({ now - $0 >= silenceTimeout }) ?? true
+            else { return (keepalive, nil) }
+            lastAsked = now
+            asking = true
+            failedReports += 1
+            return (keepalive, endpoint)
+        }
     }
 
     let state = NIOLockedValueBox(State())
@@ -256,16 +300,25 @@ private final class Receiver: ChannelInboundHandler {
         let now = ContinuousClock.now
         if let moved = SceneMovedNotice.sceneKey(in: envelope.data) {
             let follow = shared.state.withLockedValue { state in
-                state.lastReceived = now
+                state.heard(at: now)
                 return state.followMove
             }
             if moved == sceneKey { follow?() }
             return
         }
+        if let keepalive = Keepalive.parse(envelope.data) {
+            shared.state.withLockedValue { state in
+                guard case .answer(let nonce, _) = keepalive, state.keepaliveAnswered(nonce: nonce, at: now) else {
+                    state.skipped += 1
+                    return
+                }
+            }
+            return
+        }
         var event = try? EventCodec.decode(envelope.data)
         event?.source = envelope.remoteAddress
         shared.state.withLockedValue { state in
-            state.lastReceived = now
+            state.heard(at: now)
             if event == nil { state.skipped += 1 }
         }
         if let event { shared.continuation.yield(event) }

@@ -12,9 +12,15 @@ public struct AeselClientConfiguration: Sendable {
     public var format: EventFormat
     /// The local address to receive events on: an IP literal the server can send to.
     public var bindHost: String
-    /// How long the client tolerates silence while it is sending before it asks the gateway for another
-    /// event endpoint.
+    /// How long the pair may stay silent before the client asks the gateway for another event endpoint
+    /// (`?failed=`): no event, no notice and no answer to the keepalives sent meanwhile. The client asks
+    /// only once a keepalive has had ``keepaliveInterval`` to be answered, so a timeout of at least twice
+    /// the interval is kept exactly.
     public var silenceTimeout: Duration
+    /// How long the client waits after it last heard from the pair before it sends a keepalive, and
+    /// between keepalives while the pair stays silent. Well below ``silenceTimeout``, so that one lost
+    /// datagram does not make a failover; every keepalive also keeps a NAT's mapping to the pair open.
+    public var keepaliveInterval: Duration
 
     public init(
         gateway: String,
@@ -22,7 +28,8 @@ public struct AeselClientConfiguration: Sendable {
         deviceKey: String,
         format: EventFormat = .binary,
         bindHost: String = "127.0.0.1",
-        silenceTimeout: Duration = .milliseconds(300)
+        silenceTimeout: Duration = .milliseconds(300),
+        keepaliveInterval: Duration = .milliseconds(100)
     ) {
         self.gateway = gateway
         self.sceneKey = sceneKey
@@ -30,6 +37,7 @@ public struct AeselClientConfiguration: Sendable {
         self.format = format
         self.bindHost = bindHost
         self.silenceTimeout = silenceTimeout
+        self.keepaliveInterval = keepaliveInterval
     }
 }
 

@@ -14,6 +14,8 @@ public import NIOCore
 /// scene whose members are loading wait here, in order, and go on when the load ends.
 public final class EventIngestHandler: ChannelInboundHandler {
     public typealias InboundIn = AddressedEnvelope<ByteBuffer>
+    /// Keepalive answers, back to the datagram's source.
+    public typealias OutboundOut = AddressedEnvelope<ByteBuffer>
 
     /// Events held for one loading scene, and for all of them; more are dropped as `scene_loading`.
     static let maximumHeldPerScene = 256
@@ -30,6 +32,7 @@ public final class EventIngestHandler: ChannelInboundHandler {
     private var sequences = ObjectSequences()
     private var held: [String: [ObjectEvent]] = [:]
     private var heldCount = 0
+    private var keepaliveLimiter = KeepaliveLimiter.standard
 
     /// The stream comes later, with ``attach(_:)``: it is made once the channel is bound, as it announces
     /// the bound address. The channel must not read before (`autoRead` off until then).
@@ -66,6 +69,7 @@ public final class EventIngestHandler: ChannelInboundHandler {
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let envelope = Self.unwrapInboundIn(data)
         metrics.received.increment()
+        if answerKeepalive(envelope, context: context) { return }
         var event: ObjectEvent
         do {
             event = try EventCodec.decode(envelope.data)
@@ -75,6 +79,25 @@ public final class EventIngestHandler: ChannelInboundHandler {
         }
         event.source = envelope.remoteAddress
         handle(event, now: .now())
+    }
+
+    /// Answers a device's keepalive (docs/protocol.md) to the address it came from, so the answer follows
+    /// the device's NAT path back; returns false when the datagram is no keepalive. An answer is never
+    /// larger than its request, and answers that come in are dropped, never answered.
+    private func answerKeepalive(_ envelope: AddressedEnvelope<ByteBuffer>, context: ChannelHandlerContext) -> Bool {
+        guard let keepalive = Keepalive.parse(envelope.data) else { return false }
+        guard case .request(let nonce, let format) = keepalive else {
+            metrics.malformedKeepalives.increment()
+            return true
+        }
+        guard context.channel.isWritable, keepaliveLimiter.allow(now: .now()) else {
+            metrics.keepalivesLimited.increment()
+            return true
+        }
+        metrics.keepalives.increment()
+        let answer = Keepalive.answer(nonce: nonce, as: format, allocator: context.channel.allocator)
+        context.writeAndFlush(Self.wrapOutboundOut(AddressedEnvelope(remoteAddress: envelope.remoteAddress, data: answer)), promise: nil)
+        return true
     }
 
     private func handle(_ event: ObjectEvent, now: NIODeadline) {

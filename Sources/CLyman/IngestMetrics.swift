@@ -20,6 +20,12 @@ public struct IngestMetrics: Sendable {
     /// The store refused a keyframe or action update (too many actions or keyframes, or the record left the scene).
     public let actionRefused: Counter
     public let readErrors: Counter
+    /// Keepalives answered; those not answered count as `malformed_keepalive` or `keepalive_limit` drops.
+    public let keepalives: Counter
+    /// A keepalive of the wrong shape, or a keepalive answer sent to CLyman.
+    public let malformedKeepalives: Counter
+    /// Over the answer rate, or the socket's send buffer full.
+    public let keepalivesLimited: Counter
     public let persisted: Counter
     public let persistFailures: Counter
     /// Write-behind flushes that found the store unavailable and kept their batch for the next one.
@@ -40,6 +46,9 @@ public struct IngestMetrics: Sendable {
         actionBacklog = counter("aesel_udp_dropped_total", [("reason", "action_backlog")])
         actionRefused = counter("aesel_udp_dropped_total", [("reason", "action_refused")])
         readErrors = counter("aesel_udp_read_errors_total")
+        keepalives = counter("aesel_udp_keepalives_total")
+        malformedKeepalives = counter("aesel_udp_dropped_total", [("reason", "malformed_keepalive")])
+        keepalivesLimited = counter("aesel_udp_dropped_total", [("reason", "keepalive_limit")])
         persisted = counter("aesel_persisted_transforms_total")
         persistFailures = counter("aesel_persist_failures_total")
         storeUnavailable = counter("aesel_store_unavailable_total")

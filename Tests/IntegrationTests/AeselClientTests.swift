@@ -75,6 +75,43 @@ struct AeselClientTests {
         await jsonReceiver.close()
     }
 
+    /// Before keepalives a device that only sends heard nothing and asked `?failed=` every silence timeout.
+    @Test("A client that only sends, alone in its scene, keeps its endpoint: its keepalives are answered, and it reports no failure", arguments: [EventFormat.binary, .json])
+    func sendOnlyClientStays(format: EventFormat) async throws {
+        let server = try TestServer()
+        defer { server.stop() }
+        // A second of silence, so that a server starved of CPU on a loaded machine is not taken for dead.
+        let client = try await AeselClient.connect(
+            AeselClientConfiguration(gateway: server.url, sceneKey: "quiet", deviceKey: "lonely", format: format, silenceTimeout: .seconds(1))
+        )
+        let endpoint = client.endpoint
+        let object = try await server.createObject(in: "quiet")
+        // Four timeouts of sending and hearing nothing back (it does not receive its own updates).
+        for step in 1...80 {
+            client.send(ObjectEvent(sceneKey: "quiet", objectKey: object, transform: Self.moved(step), sequence: UInt64(step)))
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(client.failedReports == 0)
+        #expect(client.failovers == 0)
+        #expect(client.endpoint == endpoint)
+        #expect(client.keepaliveRoundTrip != nil)
+        #expect(try await server.metrics()["aesel_udp_keepalives_total"] ?? 0 > 0)
+        await client.close()
+    }
+
+    @Test("A client whose pair is killed (kill -9) and stays silent asks for another endpoint")
+    func killedPairIsReported() async throws {
+        let server = try TestServer()
+        defer { server.stop() }
+        let client = try await AeselClient.connect(AeselClientConfiguration(gateway: server.url, sceneKey: "doomed", deviceKey: "survivor"))
+        #expect(await eventually { client.keepaliveRoundTrip != nil })
+        #expect(client.failedReports == 0)
+        server.process.stop(signal: SIGKILL)
+        // `aesel serve` is its own gateway, so the question finds nobody; that it is asked is the point.
+        #expect(await eventually { client.failedReports > 0 })
+        await client.close()
+    }
+
     @Test("A refused registration throws the envelope's error")
     func refusedRegistration() async throws {
         let server = try TestServer()

@@ -196,6 +196,42 @@ struct ClusterTests {
         await cluster.stop()
     }
 
+    /// JSON devices get no scene-moved notice: only the keepalives tell this one that its pair died.
+    @Test("A send-only JSON device stays on its pair through seconds of quiet, with no failed report, and moves when the pair is killed")
+    func sendOnlyDeviceFailsOverOnSilence() async throws {
+        let cluster = try await TestCluster(discovery: .embedded, store: .sqlite, pairs: [("left", "hall"), ("right", "hall")])
+        let allHealthy = try await cluster.waitUntilHealthy(["left", "right"])
+        #expect(allHealthy)
+        try await cluster.createScene("library", region: "hall")
+        // A second of silence, so that a pair starved of CPU on a loaded machine is not taken for dead.
+        let client = try await AeselClient.connect(
+            .init(gateway: cluster.adrestia.url, sceneKey: "library", deviceKey: "reader", format: .json, silenceTimeout: .seconds(1))
+        )
+        let before = try #require(try await cluster.endpoint(of: "library"))
+        let object = try await cluster.createObject(in: "library")
+        // Four seconds of sending and hearing nothing back: before keepalives, a report every second.
+        for step in 1...80 {
+            client.send(ObjectEvent(sceneKey: "library", objectKey: object, sequence: UInt64(step)))
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(client.failedReports == 0)
+        #expect(client.failovers == 0)
+        #expect(client.endpoint.port == before.port)
+        #expect(try await cluster.adrestia.metrics()["aesel_failed_reports_total"] ?? 0 == 0, "Adrestia heard no report")
+
+        cluster.kill(before.pair)
+        let survivor = before.pair == "left" ? "right" : "left"
+        let moved = await eventually(timeout: .seconds(10)) { client.failovers == 1 }
+        #expect(moved)
+        let after = try #require(try await cluster.endpoint(of: "library"))
+        #expect(after.pair == survivor)
+        #expect(client.endpoint.port == after.port)
+        #expect(client.failedReports >= 1)
+        #expect(try await cluster.adrestia.metrics()["aesel_failed_reports_total"] ?? 0 >= 1)
+        await client.close()
+        await cluster.stop()
+    }
+
     /// The devices' silence timeout is a minute here: only the new pair's notice can move them in time.
     @Test("After a failover the new pair tells binary devices, which ask for their endpoint at once")
     func moveNoticeIsFollowed() async throws {
