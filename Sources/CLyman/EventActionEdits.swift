@@ -1,6 +1,6 @@
 import AeselModel
 public import AeselStore
-public import AeselStream
+import AeselStream
 import AeselWire
 import CoreMetrics
 import Foundation

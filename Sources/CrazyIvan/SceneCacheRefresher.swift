@@ -1,3 +1,4 @@
+import AeselModel
 public import AeselStore
 public import CoreMetrics
 public import Logging
