@@ -71,7 +71,7 @@ struct ClusterLockTests {
 
         // Released through the other pair: the scene's pair lets the other device through again.
         #expect(try await otherPair.request("DELETE", "/v1/object/\(key)/lock?device=owner").status == 200)
-        let released = try await eventually {
+        let released = await eventually {
             other.send(Self.update(key, mark: 3), to: port)
             return Self.marks(watcher, of: key).contains(3)
         }
@@ -101,7 +101,7 @@ struct ClusterLockTests {
         #expect(moved)
         let newPort = otherPair.udpPort
         // The holder's updates go through the new pair once it has loaded the scene's registrations.
-        let serves = try await eventually(timeout: .seconds(10)) {
+        let serves = await eventually(timeout: .seconds(10)) {
             other.send(Self.update(key, mark: 7), to: newPort)
             return Self.marks(watcher, of: key).contains(7)
         }
