@@ -6,12 +6,12 @@ import NIOHTTP1
 
 /// The few etcd v3 calls discovery and the leader election need, through etcd's JSON gateway (`/v3/...`;
 /// keys and values are base64, int64 fields are JSON strings).
-struct EtcdClient: Sendable {
+package struct EtcdClient: Sendable {
     static func pairPrefix(cluster: String) -> String { "/\(cluster)/pairs/" }
     static func leaderKey(cluster: String) -> String { "/\(cluster)/leader" }
 
     /// A key's value and the store revision that last changed it.
-    struct Entry: Sendable {
+    package struct Entry: Sendable {
         var value: Data
         var modRevision: Int64
     }
@@ -24,6 +24,11 @@ struct EtcdClient: Sendable {
     }
 
     let endpoint: String
+
+    /// - Parameter endpoint: etcd's client URL, `http://HOST:PORT`.
+    package init(endpoint: String) {
+        self.endpoint = endpoint
+    }
 
     func grantLease(ttl: Int) async throws -> String {
         let answer = try await call("/v3/lease/grant", ["TTL": "\(ttl)"])
@@ -46,7 +51,7 @@ struct EtcdClient: Sendable {
         _ = try await call("/v3/kv/put", ["key": Self.base64(key), "value": value.base64EncodedString(), "lease": lease])
     }
 
-    func get(key: String, timeout: TimeAmount = Self.callTimeout) async throws -> Entry? {
+    package func get(key: String, timeout: TimeAmount = Self.callTimeout) async throws -> Entry? {
         let answer = try await call("/v3/kv/range", ["key": Self.base64(key)], timeout: timeout)
         return (answer["kvs"] as? [[String: Any]])?.first.flatMap(Self.entry)
     }

@@ -6,13 +6,17 @@ import NIOCore
 import ServiceLifecycle
 
 /// The Adrestia instance that leads, as written under `/CLUSTER/leader` in etcd.
-struct LeaderRecord: Codable, Sendable, Hashable {
+package struct LeaderRecord: Codable, Sendable, Hashable {
     /// The instance's id (`--instance-id`, by default its advertised `host:port`).
-    var instance: String
+    package var instance: String
     /// Its HTTP base URL: followers send it the devices' `?failed=` reports and the moves they need.
-    var url: String
+    package var url: String
     /// When it took the lead, Unix milliseconds: together with `instance`, one term.
-    var since: Int64 = 0
+    package var since: Int64 = 0
+
+    package init(instance: String, url: String, since: Int64 = 0) {
+        (self.instance, self.url, self.since) = (instance, url, since)
+    }
 }
 
 /// Which instance probes and moves scenes (DESIGN.md section 5). With etcd discovery every instance
@@ -28,8 +32,8 @@ struct LeaderRecord: Codable, Sendable, Hashable {
 /// A follower sees a revision only after the leader sent it, so the old leader has stopped
 /// `leaderTimeout / 5` before anyone else can lead. The store's scene-to-pair compare-and-set stays the
 /// last guard against a move started just before a stop.
-final class Leadership: Service, Sendable {
-    enum Mode: Sendable {
+package final class Leadership: Service, Sendable {
+    package enum Mode: Sendable {
         case sole
         case elected(EtcdClient, key: String)
     }
@@ -57,14 +61,14 @@ final class Leadership: Service, Sendable {
     /// Called when this instance takes the lead.
     private let onLead = NIOLockedValueBox<(@Sendable () -> Void)?>(nil)
 
-    init(mode: Mode, timeout: Duration, logger: Logger) {
+    package init(mode: Mode, timeout: Duration, logger: Logger) {
         self.mode = mode
         self.timeout = timeout
         self.logger = logger
     }
 
     /// Gives the election this instance's id and URL; it competes only once it has them.
-    func start(as me: LeaderRecord) {
+    package func start(as me: LeaderRecord) {
         state.withLockedValue { $0.me = me }
     }
 
@@ -72,7 +76,7 @@ final class Leadership: Service, Sendable {
         onLead.withLockedValue { $0 = action }
     }
 
-    var isLeading: Bool {
+    package var isLeading: Bool {
         if case .sole = mode { return true }
         return state.withLockedValue { ($0.leadingUntil ?? .now) > .now }
     }
@@ -81,7 +85,7 @@ final class Leadership: Service, Sendable {
 
     /// The leader now: this instance while it leads, else the last one seen whose key changed within the
     /// timeout; nil between leaders.
-    var leader: LeaderRecord? {
+    package var leader: LeaderRecord? {
         if case .sole = mode { return me }
         let now = ContinuousClock.now
         return state.withLockedValue { state in
@@ -104,7 +108,7 @@ final class Leadership: Service, Sendable {
         }
     }
 
-    func run() async throws {
+    package func run() async throws {
         guard case .elected(let etcd, let key) = mode else {
             try? await gracefulShutdown()
             return
