@@ -16,7 +16,7 @@ import Darwin
 ///
 /// ```swift
 /// let cluster = LocalCluster(configuration: .init())
-/// try await cluster.start()  // returns once every Adrestia lists every pair healthy
+/// try await cluster.start()  // returns once every Adrestia has listed every pair healthy
 /// print(cluster.adrestiaURLs)
 /// cluster.stop()
 /// ```
@@ -111,7 +111,7 @@ public final class LocalCluster: Sendable {
     }
 
     /// Starts etcd, PostgreSQL, the Adrestia instances and the pairs, in that order, and waits until every
-    /// Adrestia lists every pair healthy. On failure, or when ``stop()`` is called meanwhile, it stops what
+    /// Adrestia has listed every pair healthy. On failure, or when ``stop()`` is called meanwhile, it stops what
     /// it started and throws.
     /// - Throws: `LocalClusterError` (`missingProgram` without etcd or PostgreSQL), or `CancellationError`
     ///   after ``stop()``.
@@ -168,7 +168,12 @@ public final class LocalCluster: Sendable {
         let expected = Set(pairs.map(\.id))
         let deadline = ContinuousClock.now + timeout
         for adrestia in adrestiaURLs {
-            while try await Self.healthyPairs(at: adrestia) != expected {
+            // Each pair once healthy at each Adrestia, not all at one moment: a pair that is down for a while
+            // then (its probes answered late) is still up and announced.
+            var seenHealthy: Set<String> = []
+            while true {
+                seenHealthy.formUnion(try await Self.healthyPairs(at: adrestia))
+                if seenHealthy.isSuperset(of: expected) { break }
                 guard !state.withLockedValue({ $0.stopped }) else { throw CancellationError() }
                 guard ContinuousClock.now < deadline else {
                     throw LocalClusterError(.startFailed, "\(adrestia) did not list every pair (\(expected.sorted().joined(separator: ", "))) healthy in time")
