@@ -18,7 +18,12 @@ extension LocalCluster.Configuration {
         if let text = reader.string(forKey: "cluster.pairs") {
             regions = try Self.regions(text)
         }
-        self.init(adrestia: adrestia, regions: regions, logLevel: reader.string(forKey: "log.level", default: defaults.logLevel))
+        let logLevel = reader.string(forKey: "log.level", default: defaults.logLevel)
+        let levels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
+        guard levels.contains(logLevel) else {
+            throw ConfigurationError(key: "log.level", reason: "\(logLevel) is not \(levels.dropLast().joined(separator: ", ")) or critical")
+        }
+        self.init(adrestia: adrestia, regions: regions, logLevel: logLevel)
     }
 
     /// Parses `east=2,west=1`.

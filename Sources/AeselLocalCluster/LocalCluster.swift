@@ -119,8 +119,10 @@ public final class LocalCluster: Sendable {
         do {
             try await startChildren(timeout: timeout)
         } catch {
+            // A child that was starting when stop() came fails in its own way: the cause is the stop.
+            let stoppedMeanwhile = state.withLockedValue { $0.stopped }
             stop()
-            throw error
+            throw stoppedMeanwhile ? CancellationError() : error
         }
     }
 
