@@ -18,8 +18,6 @@ public final class EtcdProcess: @unchecked Sendable {
     /// `etcd://127.0.0.1:PORT`, as `--discovery` takes it (with `/CLUSTER` added).
     public let url: String
 
-    public var pid: Int32 { process.processIdentifier }
-
     /// Starts etcd with its files in `folder` (made if missing, removed by ``stop()``) and waits until
     /// `/health` answers healthy.
     /// - Throws: `LocalClusterError` `missingProgram` without an etcd on PATH, `startFailed` when it exits

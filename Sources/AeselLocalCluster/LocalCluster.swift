@@ -97,19 +97,6 @@ public final class LocalCluster: Sendable {
     /// Each Adrestia's base URL, `http://127.0.0.1:PORT`.
     public var adrestiaURLs: [String] { state.withLockedValue { $0.adrestiaURLs } }
     public var pairs: [Pair] { state.withLockedValue { $0.pairs } }
-    /// Every child's PID, etcd's and the PostgreSQL postmaster's included.
-    public var pids: [Int32] {
-        state.withLockedValue { state in
-            state.children.map {
-                switch $0 {
-                case .etcd(let etcd): etcd.pid
-                case .postgres(let postgres): postgres.pid
-                case .server(let server): server.pid
-                }
-            }
-        }
-    }
-
     /// Starts etcd, PostgreSQL, the Adrestia instances and the pairs, in that order, and waits until every
     /// Adrestia has listed every pair healthy. On failure, or when ``stop()`` is called meanwhile, it stops what
     /// it started and throws.

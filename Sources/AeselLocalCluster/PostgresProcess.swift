@@ -21,8 +21,6 @@ public final class PostgresProcess: @unchecked Sendable {
     /// `postgres://postgres@127.0.0.1:PORT/postgres`.
     public let url: String
 
-    public var pid: Int32 { process.processIdentifier }
-
     /// Makes a cluster in `folder` (made if missing, removed by ``stop()``), starts its server and waits
     /// until it accepts connections.
     /// - Throws: `LocalClusterError` `missingProgram` without PostgreSQL's programs under

@@ -9,7 +9,7 @@ import Darwin
 #endif
 
 /// An `aesel` child process (a server or the baseline relay), started on free loopback ports and stopped
-/// by its PID; it dies with this process (``ChildLauncher``). Used by `aesel bench`, `aesel cluster` and the
+/// by its PID; it dies with this process (see ChildLauncher). Used by `aesel bench`, `aesel cluster` and the
 /// integration tests.
 public final class ServerProcess: @unchecked Sendable {
     // @unchecked: `process` is only touched by start/stop, which callers do not run concurrently.
