@@ -97,6 +97,7 @@ public final class LocalCluster: Sendable {
     /// Each Adrestia's base URL, `http://127.0.0.1:PORT`.
     public var adrestiaURLs: [String] { state.withLockedValue { $0.adrestiaURLs } }
     public var pairs: [Pair] { state.withLockedValue { $0.pairs } }
+
     /// Starts etcd, PostgreSQL, the Adrestia instances and the pairs, in that order, and waits until every
     /// Adrestia has listed every pair healthy. On failure, or when ``stop()`` is called meanwhile, it stops what
     /// it started and throws.
@@ -157,8 +158,8 @@ public final class LocalCluster: Sendable {
         let expected = Set(pairs.map(\.id))
         let deadline = ContinuousClock.now + timeout
         for adrestia in adrestiaURLs {
-            // Each pair once healthy at each Adrestia, not all at one moment: a pair that is down for a while
-            // then (its probes answered late) is still up and announced.
+            // Each pair healthy at each Adrestia at some moment, not all at one: while several Adrestia
+            // instances probe the pairs, each sees a pair down now and then.
             var seenHealthy: Set<String> = []
             while true {
                 seenHealthy.formUnion(try await Self.healthyPairs(at: adrestia))
