@@ -321,7 +321,10 @@ let package = Package(
         ),
         .testTarget(
             name: "AdrestiaTests",
-            dependencies: ["Adrestia", .product(name: "HTTPTypes", package: "swift-http-types"), .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                "Adrestia", .product(name: "HTTPTypes", package: "swift-http-types"), .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

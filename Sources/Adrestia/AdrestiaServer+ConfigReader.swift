@@ -12,6 +12,9 @@ extension AdrestiaServer.Configuration {
     /// - `discovery` (string, default embedded): `embedded` or `etcd://HOST:PORT[/CLUSTER]`.
     /// - `probe.interval` (int milliseconds, default 50), `misses` (int, default 3),
     ///   `cross.region.failover` (bool, default false): ``ClusterSettings``.
+    /// - `instance.id` (string, default the advertised `host:port`): this instance's name in the leader
+    ///   election; keep it the same across restarts.
+    /// - `leader.timeout` (int milliseconds, default 500): ``ClusterSettings/leaderTimeout``.
     /// - `http.idle.timeout`, `http.header.timeout`, `http.body.timeout`: ``HTTPConnectionLimits``.
     public init(reader: ConfigReader) throws {
         let defaults = AdrestiaServer.Configuration()
@@ -31,7 +34,8 @@ extension AdrestiaServer.Configuration {
         guard (0...65_535).contains(port) else { throw ConfigurationError(key: "http.port", reason: "\(port) is not a port (0 picks a free one)") }
         self.init(
             host: host, advertiseHost: advertiseHost, httpPort: port, discovery: discovery,
-            cluster: try ClusterSettings(reader: reader), httpLimits: try HTTPConnectionLimits(reader: reader))
+            cluster: try ClusterSettings(reader: reader), httpLimits: try HTTPConnectionLimits(reader: reader),
+            instanceID: reader.string(forKey: "instance.id"))
     }
 }
 
@@ -40,14 +44,20 @@ extension ClusterSettings {
     /// - `probe.interval` (int milliseconds, default 50): time between probe rounds.
     /// - `misses` (int, default 3): missed probes in a row after which a pair is down.
     /// - `cross.region.failover` (bool, default false): let a scene move to another region's pair.
+    /// - `leader.timeout` (int milliseconds, default 500): how long the leader's etcd key may stay
+    ///   unchanged before another instance leads.
     public init(reader: ConfigReader) throws {
         let defaults = ClusterSettings()
         let interval = reader.int(forKey: "probe.interval", default: defaults.probeInterval.wholeMilliseconds)
         let misses = reader.int(forKey: "misses", default: defaults.missesAllowed)
+        let leaderTimeout = reader.int(forKey: "leader.timeout", default: defaults.leaderTimeout.wholeMilliseconds)
+        // etcd answers in about a millisecond here; below 100 ms a renewal has under 20 ms to land.
+        guard leaderTimeout >= 100 else { throw ConfigurationError(key: "leader.timeout", reason: "must be at least 100 milliseconds") }
         guard interval > 0 else { throw ConfigurationError(key: "probe.interval", reason: "must be positive milliseconds") }
         guard misses > 0 else { throw ConfigurationError(key: "misses", reason: "must be positive") }
         self.init(
             probeInterval: .milliseconds(interval), missesAllowed: misses,
-            crossRegionFailover: reader.bool(forKey: "cross.region.failover", default: defaults.crossRegionFailover))
+            crossRegionFailover: reader.bool(forKey: "cross.region.failover", default: defaults.crossRegionFailover),
+            leaderTimeout: .milliseconds(leaderTimeout))
     }
 }

@@ -11,7 +11,8 @@ import ServiceLifecycle
 
 /// `aesel adrestia`: the gateway and cluster manager alone. Pairs announce themselves through
 /// discovery; Adrestia probes them, assigns scenes to healthy pairs of their region, routes the HTTP API
-/// to them, and moves scenes when a pair goes down.
+/// to them, and moves scenes when a pair goes down. With etcd discovery several instances share etcd
+/// and the store: all serve the gateway and probe, one elected leader moves scenes.
 public struct AdrestiaServer {
     public struct Configuration: Sendable {
         public var host: String
@@ -21,11 +22,15 @@ public struct AdrestiaServer {
         public var discovery: DiscoverySetting
         public var cluster: ClusterSettings
         public var httpLimits: HTTPConnectionLimits
+        /// This instance's name in the leader election and in its probe device's key; by default its
+        /// advertised `host:port`. Keep it the same across restarts.
+        public var instanceID: String?
 
         public init(
             host: String = "127.0.0.1", advertiseHost: String? = nil, httpPort: Int = 8080, discovery: DiscoverySetting = .embedded(adrestia: nil),
-            cluster: ClusterSettings = .init(), httpLimits: HTTPConnectionLimits = .init()
+            cluster: ClusterSettings = .init(), httpLimits: HTTPConnectionLimits = .init(), instanceID: String? = nil
         ) {
+            self.instanceID = instanceID
             self.host = host
             self.advertiseHost = advertiseHost
             self.httpPort = httpPort
@@ -50,18 +55,26 @@ public struct AdrestiaServer {
         let (cluster, router) = makeCluster(store: store)
         let logger = self.logger
         let discovery = configuration.discovery
+        let advertisedHost = configuration.advertiseHost ?? configuration.host
+        let instanceID = configuration.instanceID
+        let leadership = cluster.leadership
         let app = makeApplication(
             router: router, host: configuration.host, port: configuration.httpPort, limits: configuration.httpLimits,
             serverName: "aesel-adrestia", logger: logger
         ) { http in
-            logger.info("adrestia serving", metadata: ["aesel.http": "\(http)", "aesel.discovery": "\(discovery)"])
+            let hostPort = "\(advertisedHost.contains(":") ? "[\(advertisedHost)]" : advertisedHost):\(http.port ?? 0)"
+            let me = LeaderRecord(instance: instanceID ?? hostPort, url: "http://" + hostPort)
+            leadership.start(as: me)
+            logger.info("adrestia serving", metadata: ["aesel.http": "\(http)", "aesel.discovery": "\(discovery)", "aesel.instance": "\(me.instance)"])
             onReady(http)
         }
+        leadership.whenLeading { Task { await cluster.sweepStrandedScenes() } }
         let prober = HealthProber(
-            cluster: cluster, host: configuration.host, advertisedHost: configuration.advertiseHost ?? configuration.host,
+            cluster: cluster, host: configuration.host, advertisedHost: advertisedHost,
             eventLoopGroup: MultiThreadedEventLoopGroup.singleton, logger: logger)
-        // The store first, so that it closes last.
-        let group = ServiceGroup(configuration: .init(services: [store, prober, app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        // The store first, so that it closes last; the leader resigns after the gateway has stopped.
+        let group = ServiceGroup(
+            configuration: .init(services: [store, leadership, prober, app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         logger.info("adrestia stopped")
     }
@@ -76,21 +89,28 @@ public struct AdrestiaServer {
     private func makeCluster(store: any AeselStore) -> (cluster: ClusterManager, router: Router<BasicRequestContext>) {
         let embedded: EmbeddedRegistry?
         let directory: any PairDirectory
+        let election: Leadership.Mode
         switch configuration.discovery {
         case .embedded:
             let registry = EmbeddedRegistry()
             embedded = registry
             directory = registry
+            election = .sole
         case .etcd(let endpoint, let cluster):
+            let etcd = EtcdClient(endpoint: endpoint)
             embedded = nil
-            directory = EtcdDirectory(etcd: EtcdClient(endpoint: endpoint), cluster: cluster)
+            directory = EtcdDirectory(etcd: etcd, cluster: cluster)
+            election = .elected(etcd, key: EtcdClient.leaderKey(cluster: cluster))
         }
-        let cluster = ClusterManager(settings: configuration.cluster, store: store, directory: directory, logger: logger)
+        let leadership = Leadership(mode: election, timeout: configuration.cluster.leaderTimeout, logger: logger)
+        let cluster = ClusterManager(settings: configuration.cluster, store: store, directory: directory, leadership: leadership, logger: logger)
         let router = makeHTTPRouter(context: BasicRequestContext.self, limits: configuration.httpLimits)
         router.get("/health") { _, _ in try JSONResponse.make(["status": "up"]) }
         let pairsAnnounced = CoreMetrics.Gauge(label: "aesel_pairs")
         let pairsHealthy = CoreMetrics.Gauge(label: "aesel_pairs_healthy")
+        let leading = CoreMetrics.Gauge(label: "aesel_leader")
         addMetricsRoute(to: router, registry: registry) {
+            leading.record(leadership.isLeading ? 1 : 0)
             let pairs = cluster.snapshot
             pairsAnnounced.record(pairs.count)
             pairsHealthy.record(pairs.filter(\.healthy).count)

@@ -1,14 +1,18 @@
 import AsyncHTTPClient
 import Foundation
+import HTTPTypes
 import NIOCore
 import NIOHTTP1
 
 /// One of the cluster's own small HTTP calls (announcements, etcd, probe registration, health checks,
 /// the Cache API): the status and the whole body, which is always read so the connection goes back to
 /// the pool.
-func clusterCall(_ method: HTTPMethod, _ url: String, json: Data? = nil, timeout: TimeAmount) async throws -> (status: HTTPResponseStatus, body: ByteBuffer) {
+func clusterCall(
+    _ method: HTTPMethod, _ url: String, json: Data? = nil, headers: [String: String] = [:], timeout: TimeAmount
+) async throws -> (status: HTTPResponseStatus, body: ByteBuffer) {
     var request = HTTPClientRequest(url: url)
     request.method = method
+    for (name, value) in headers { request.headers.add(name: name, value: value) }
     if let json {
         request.headers.add(name: "Content-Type", value: "application/json")
         request.body = .bytes(ByteBuffer(bytes: json))
@@ -20,4 +24,9 @@ func clusterCall(_ method: HTTPMethod, _ url: String, json: Data? = nil, timeout
 /// A key as one URL path segment.
 func pathSegment(_ key: String) -> String {
     key.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(["/"])) ?? key
+}
+
+extension HTTPField.Name {
+    /// Marks a call one Adrestia instance forwards to the leader, which answers it from its own view.
+    static let aeselForwardedBy = Self("Aesel-Forwarded-By")!
 }

@@ -5,6 +5,8 @@ import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
+import HTTPTypes
+import NIOFoundationCompat
 import NIOConcurrencyHelpers
 
 /// Adrestia's settings for health checks and failover.
@@ -19,19 +21,24 @@ public struct ClusterSettings: Sendable {
     public var crossRegionFailover: Bool
     /// The region of scenes that name none.
     public var defaultRegion: String
+    /// With several instances on etcd: how long the leader's key may stay unchanged before a follower
+    /// takes the lead. The leader renews it five times as often and stops acting at 4/5 of it.
+    public var leaderTimeout: Duration
 
     public init(
         probeInterval: Duration = .milliseconds(50),
         missesAllowed: Int = 3,
         httpCheckInterval: Duration = .milliseconds(250),
         crossRegionFailover: Bool = false,
-        defaultRegion: String = "default"
+        defaultRegion: String = "default",
+        leaderTimeout: Duration = .milliseconds(500)
     ) {
         self.probeInterval = probeInterval
         self.missesAllowed = missesAllowed
         self.httpCheckInterval = httpCheckInterval
         self.crossRegionFailover = crossRegionFailover
         self.defaultRegion = defaultRegion
+        self.leaderTimeout = leaderTimeout
     }
 }
 
@@ -39,10 +46,13 @@ public struct ClusterSettings: Sendable {
 /// scene-to-pair mapping, which lives in the store so that a restart loses none of it.
 ///
 /// Pair state is a small table under a lock, read by the routes and written by the discovery, probe and
-/// HTTP-check loops. Moving scenes runs on one task per down pair.
+/// HTTP-check loops. Every instance probes, so a follower's view is warm when it takes the lead; only
+/// the leader moves scenes, on one task per down pair. A first assignment is no failover decision:
+/// any instance makes it, and the store's compare-and-set keeps one.
 final class ClusterManager: Sendable {
     let settings: ClusterSettings
     let store: any AeselStore
+    let leadership: Leadership
     private let directory: any PairDirectory
     private let logger: Logger
     private let pairs = NIOLockedValueBox<[String: PairStatus]>([:])
@@ -53,9 +63,10 @@ final class ClusterManager: Sendable {
     private let pairsWentDown = Counter(label: "aesel_pair_failures_total")
     private let failedReports = Counter(label: "aesel_failed_reports_total")
 
-    init(settings: ClusterSettings, store: any AeselStore, directory: any PairDirectory, logger: Logger) {
+    init(settings: ClusterSettings, store: any AeselStore, directory: any PairDirectory, leadership: Leadership, logger: Logger) {
         self.settings = settings
         self.store = store
+        self.leadership = leadership
         self.directory = directory
         self.logger = logger
     }
@@ -94,6 +105,7 @@ final class ClusterManager: Sendable {
 
     /// Marks misses for the probes still unanswered and returns the probes to send now, numbered `number`.
     func startProbeRound(number: UInt64, now: ContinuousClock.Instant) -> [(pair: PairAnnouncement, objectKey: String)] {
+        leadership.probeRoundStarted()
         var wentDown: [String] = []
         let targets: [(PairAnnouncement, String)] = pairs.withLockedValue { pairs in
             var targets: [(PairAnnouncement, String)] = []
@@ -165,6 +177,7 @@ final class ClusterManager: Sendable {
     func pair(forScene sceneKey: String, region hint: String?) async throws -> PairAnnouncement {
         let current = try await store.pairOfScene(sceneKey)
         if let current, let healthy = await verdict(on: current) { return healthy }
+        if current != nil, !leadership.isLeading { return try await leadersPair(forScene: sceneKey) }
         let region = try await region(ofScene: sceneKey, hint: hint, formerPair: current)
         return try await move(sceneKey, from: current, region: region)
     }
@@ -184,18 +197,16 @@ final class ClusterManager: Sendable {
 
     /// Moves every scene of a pair that went down, one task per pair; stops if the pair comes back first.
     private func moveScenes(awayFrom pairID: String) {
-        guard moving.withLockedValue({ $0.insert(pairID).inserted }) else { return }
+        guard leadership.isLeading, moving.withLockedValue({ $0.insert(pairID).inserted }) else { return }
         Task {
             defer { _ = moving.withLockedValue { $0.remove(pairID) } }
             guard let scenes = try? await store.scenes(onPair: pairID) else { return }
             var stranded = 0
             for sceneKey in scenes {
-                if status(of: pairID)?.healthy == true { return }
+                if status(of: pairID)?.healthy == true || !leadership.isLeading { return }
                 do {
                     let region = try await region(ofScene: sceneKey, hint: nil, formerPair: pairID)
-                    let target = try await move(sceneKey, from: pairID, region: region)
-                    scenesMoved.increment()
-                    logger.info("scene moved", metadata: ["aesel.scene": "\(sceneKey)", "aesel.from": "\(pairID)", "aesel.to": "\(target.id)"])
+                    _ = try await move(sceneKey, from: pairID, region: region)
                 } catch {
                     stranded += 1
                 }
@@ -210,7 +221,7 @@ final class ClusterManager: Sendable {
     /// before, and those assigned while a move was running. Not in the first seconds after a start,
     /// while the pairs are still being judged.
     func sweepStrandedScenes() async {
-        guard ContinuousClock.now - started > AnnouncementTiming.timeToLive + .seconds(1),
+        guard leadership.isLeading, ContinuousClock.now - started > AnnouncementTiming.timeToLive + .seconds(1),
             let counts = try? await store.sceneCountsByPair()
         else { return }
         for pairID in counts.keys {
@@ -221,6 +232,7 @@ final class ClusterManager: Sendable {
 
     /// Forgets a pair that left discovery: its probe scene goes too.
     private func forget(_ pairID: String) async {
+        guard leadership.isLeading else { return }
         _ = try? await store.deleteScene(key: HealthProber.probeScenePrefix + pairID)
     }
 
@@ -230,8 +242,14 @@ final class ClusterManager: Sendable {
     private func move(_ sceneKey: String, from former: String?, region: String?) async throws -> PairAnnouncement {
         var former = former
         for _ in 0..<3 {
+            // Checked again right before the compare-and-set: a lapsed leader must not move a scene.
+            if former != nil, !leadership.isLeading { throw ClusterError(.notLeader, "only the leader moves scenes") }
             let target = try await choosePair(region: region, excluding: former)
             if try await store.assignScene(sceneKey, toPair: target.id, ifCurrently: former) {
+                if let former {
+                    scenesMoved.increment()
+                    logger.info("scene moved", metadata: ["aesel.scene": "\(sceneKey)", "aesel.from": "\(former)", "aesel.to": "\(target.id)"])
+                }
                 await preload(sceneKey, on: target, moved: former != nil)
                 return target
             }
@@ -240,6 +258,25 @@ final class ClusterManager: Sendable {
             if let former, let status = status(of: former), status.healthy { return status.announcement }
         }
         throw ClusterError(.noHealthyPair, "no healthy pair in region \(region ?? "any")")
+    }
+
+    /// A follower's answer for a scene whose pair it sees down: the leader's, which moves the scene if
+    /// it agrees. With no leader reachable the scene stays put, and the caller answers 503.
+    private func leadersPair(forScene sceneKey: String) async throws -> PairAnnouncement {
+        if let answer = await askLeader("/v1/scene/\(pathSegment(sceneKey))/endpoint"), answer.status == .ok,
+            let pairID = (try? JSONSerialization.jsonObject(with: Data(buffer: answer.body)) as? [String: Any])?["pair"] as? String,
+            let status = status(of: pairID)
+        {
+            return status.announcement
+        }
+        throw ClusterError(.noHealthyPair, "the scene's pair is down and no leader answers to move it")
+    }
+
+    /// Sends `pathAndQuery` (a GET) to the leader, marked as forwarded so that it answers it itself.
+    /// Nil when no other instance leads or it does not answer.
+    func askLeader(_ pathAndQuery: String) async -> (status: HTTPResponseStatus, body: ByteBuffer)? {
+        guard let leader = leadership.leader, leader.instance != leadership.me?.instance else { return nil }
+        return try? await clusterCall(.GET, leader.url + pathAndQuery, headers: [HTTPField.Name.aeselForwardedBy.rawName: leadership.me?.instance ?? "?"], timeout: .seconds(2))
     }
 
     /// `region` nil: a scene that names none may go anywhere.

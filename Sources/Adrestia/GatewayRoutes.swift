@@ -9,12 +9,14 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 import NIOHTTP1
+import Metrics
 
 /// Adrestia's HTTP API: the pair registry and list, the scene endpoint, and the gateway that routes
 /// every other `/v1` call to a pair (reference section 4): a scene's registration, objects and properties
 /// to the scene's pair, anything else to any healthy pair.
 struct GatewayRoutes: Sendable {
     let cluster: ClusterManager
+    let forwardedReports = Counter(label: "aesel_failed_reports_forwarded_total")
     /// Set with embedded discovery: pairs announce themselves here.
     let registry: EmbeddedRegistry?
 
@@ -59,7 +61,16 @@ struct GatewayRoutes: Sendable {
             guard EventCodec.isValidKey(sceneKey), try await cluster.store.scene(key: sceneKey) != nil else {
                 throw EnvelopeError.notFound("no scene \(sceneKey)", list: .scenes, messageType: SceneMessageType.get.rawValue)
             }
-            if let failed = request.uri.queryParameters.get("failed") { cluster.reportFailed(endpoint: failed) }
+            if let failed = request.uri.queryParameters.get("failed") {
+                // The leader decides on reports: a follower passes this one on and gives its answer.
+                if !cluster.leadership.isLeading, request.headers[.aeselForwardedBy] == nil,
+                    let answer = await cluster.askLeader(request.uri.string), answer.status == .ok
+                {
+                    forwardedReports.increment()
+                    return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: answer.body))
+                }
+                cluster.reportFailed(endpoint: failed)
+            }
             let pair = try await assignedPair(sceneKey, region: nil)
             return try JSONResponse.make(pair.eventEndpoint)
         }
@@ -100,6 +111,21 @@ struct GatewayRoutes: Sendable {
                 case probeRoundTripMicroseconds = "probe_round_trip_us"
             }
         }
+        struct Leader: Encodable {
+            let instance: String, url: String, sinceUnixMilliseconds: Int64
+            /// Only from the leader itself: when its first probe round as leader began.
+            let firstProbeRoundUnixMilliseconds: Int64?
+
+            enum CodingKeys: String, CodingKey {
+                case instance, url
+                case sinceUnixMilliseconds = "since_unix_ms", firstProbeRoundUnixMilliseconds = "first_probe_round_unix_ms"
+            }
+        }
+        struct Listing: Encodable {
+            let pairs: [Listed]
+            let instance: String?
+            let leader: Leader?
+        }
         let counts = try await cluster.store.sceneCountsByPair()
         let listed = cluster.snapshot.map { status in
             let pair = status.announcement
@@ -109,7 +135,13 @@ struct GatewayRoutes: Sendable {
                 probeRoundTripMicroseconds: status.lastRoundTrip.map { Double($0.components.attoseconds) / 1e12 + Double($0.components.seconds) * 1e6 },
                 scenes: counts[pair.id] ?? 0)
         }
-        return try JSONResponse.make(["pairs": listed])
+        let leadership = cluster.leadership
+        let leader = leadership.leader.map { record in
+            Leader(
+                instance: record.instance, url: record.url, sinceUnixMilliseconds: record.since,
+                firstProbeRoundUnixMilliseconds: record.instance == leadership.me?.instance ? leadership.firstProbeRound : nil)
+        }
+        return try JSONResponse.make(Listing(pairs: listed, instance: leadership.me?.instance, leader: leader))
     }
 
     /// The scene's healthy pair, assigned now if it has none (503 in the original's envelope when no pair
@@ -121,7 +153,7 @@ struct GatewayRoutes: Sendable {
         try ForwardingTarget.refuseProbeScene(sceneKey)
         do {
             return try await cluster.pair(forScene: sceneKey, region: region)
-        } catch let error as ClusterError where error.code == .noHealthyPair {
+        } catch let error as ClusterError where error.code == .noHealthyPair || error.code == .notLeader {
             throw EnvelopeError(.serviceUnavailable, .processingError, error.message)
         }
     }

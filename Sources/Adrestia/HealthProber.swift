@@ -9,12 +9,13 @@ import NIOPosix
 import ServiceLifecycle
 
 /// Adrestia's health checks, end to end (DESIGN.md section 5). Each pair's probe scene,
-/// `aesel-probe-<pair>`, has one device: this prober's receive socket. Every `probeInterval` a probe
+/// `aesel-probe-<pair>`, has one device per Adrestia instance (`adrestia-probe@<instance>`): its
+/// prober's receive socket. Each instance knows its own probes by their numbers. Every `probeInterval` a probe
 /// event goes into the pair's CLyman UDP port and must come back out of its CrazyIvan, so a dead half, a
 /// broken stream and a hung process all count as misses. Both halves' `/health` are checked over HTTP
 /// too. Discovery is read every 200 ms.
 struct HealthProber: Service {
-    /// The probe device's key, and the probe object's name.
+    /// The probe object's name, and the start of each instance's probe device key.
     static let probeName = "adrestia-probe"
     package static let probeScenePrefix = "aesel-probe-"
 
@@ -54,10 +55,15 @@ struct HealthProber: Service {
         var round = 0
         while !Task.isCancelled {
             await cluster.refreshFromDiscovery()
+            // The device key names the instance, known once its HTTP listener is bound.
+            guard let instance = cluster.leadership.me?.instance else {
+                try? await Task.sleep(for: .milliseconds(10))
+                continue
+            }
             await withTaskGroup(of: Void.self) { group in
                 for status in cluster.snapshot where !status.probeRegistered {
                     group.addTask {
-                        if let objectKey = await registerProbe(with: status.announcement, port: receiverPort) {
+                        if let objectKey = await registerProbe(with: status.announcement, device: "\(Self.probeName)@\(instance)", port: receiverPort) {
                             cluster.probeRegistered(pairID: status.announcement.id, announcement: status.announcement, objectKey: objectKey)
                         }
                     }
@@ -71,10 +77,10 @@ struct HealthProber: Service {
 
     /// Registers the receive socket as the one device of the pair's probe scene, in the pair's region,
     /// and returns the key of the scene's probe object, which it creates if there is none.
-    private func registerProbe(with pair: PairAnnouncement, port: Int) async -> String? {
+    private func registerProbe(with pair: PairAnnouncement, device: String, port: Int) async -> String? {
         let scene = Self.probeScenePrefix + pair.id
         let registration: [String: Any] = [
-            "scenes": [["key": scene, "region": pair.region, "devices": [["key": Self.probeName, "hostname": advertisedHost, "port": port, "format": "binary"]]]]
+            "scenes": [["key": scene, "region": pair.region, "devices": [["key": device, "hostname": advertisedHost, "port": port, "format": "binary"]]]]
         ]
         guard await probeCall(pair, "\(pair.crazyIvanHTTP)/v1/scene/\(pathSegment(scene))/register", registration) != nil else { return nil }
         let probeObject: [String: Any] = ["objects": [["name": Self.probeName, "scene": scene]], "num_records": 1]

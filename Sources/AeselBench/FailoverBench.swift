@@ -63,8 +63,8 @@ public struct FailoverBench: Sendable {
         for run in 1...runs {
             let scene = "failover-\(run)-\(UInt32.random(in: 0...UInt32.max))"
             _ = try await request("PUT", gateway + "/v1/scene/\(scene)", body: #"{"scenes":[{"region":"bench"}]}"#)
-            let sender = try await AeselClient.connect(.init(gateway: gateway, sceneKey: scene, deviceKey: "sender"))
-            let receiver = try await AeselClient.connect(.init(gateway: gateway, sceneKey: scene, deviceKey: "receiver"))
+            let sender = try await AeselClient.connect(.init(gateways: [gateway], sceneKey: scene, deviceKey: "sender"))
+            let receiver = try await AeselClient.connect(.init(gateways: [gateway], sceneKey: scene, deviceKey: "receiver"))
             let victim = try await pairOfScene(scene, gateway: gateway)
             let created = try await request("POST", gateway + "/v1/scene/\(scene)/object", body: #"{"objects":[{"name":"thing"},{"name":"other"}]}"#)
             let keys = (created["objects"] as? [[String: Any]] ?? []).compactMap { $0["key"] as? String }

@@ -2,8 +2,9 @@ public import AeselModel
 
 /// What an ``AeselClient`` needs to join a scene.
 public struct AeselClientConfiguration: Sendable {
-    /// Base URL of the HTTP gateway, e.g. `http://127.0.0.1:8080`.
-    public var gateway: String
+    /// Base URLs of the HTTP gateway, e.g. `["http://127.0.0.1:8080"]`: one per Adrestia instance (or
+    /// the one `aesel serve`). The client moves to the next one when one does not answer.
+    public var gateways: [String]
     /// The scene to join.
     public var sceneKey: String
     /// This device's key in the scene.
@@ -23,7 +24,7 @@ public struct AeselClientConfiguration: Sendable {
     public var keepaliveInterval: Duration
 
     public init(
-        gateway: String,
+        gateways: [String],
         sceneKey: String,
         deviceKey: String,
         format: EventFormat = .binary,
@@ -31,7 +32,7 @@ public struct AeselClientConfiguration: Sendable {
         silenceTimeout: Duration = .milliseconds(300),
         keepaliveInterval: Duration = .milliseconds(100)
     ) {
-        self.gateway = gateway
+        self.gateways = gateways
         self.sceneKey = sceneKey
         self.deviceKey = deviceKey
         self.format = format

@@ -4,17 +4,25 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
+import NIOConcurrencyHelpers
 
 /// The gateway routes the client uses: registration, deregistration and the endpoint of the scene.
+///
+/// With several gateway URLs (Adrestia instances), a call goes to the one that answered last; one that
+/// cannot be reached, times out or answers 502, 503 or 504 is passed over for the next, in order.
 struct Gateway: Sendable {
-    let base: String
+    let bases: [String]
     let sceneKey: String
     let http: HTTPClient
+    /// The index in `bases` of the gateway that answered last.
+    private let current = NIOLockedValueBox(0)
 
     init(_ configuration: AeselClientConfiguration, http: HTTPClient = .shared) {
-        var base = configuration.gateway
-        while base.hasSuffix("/") { base.removeLast() }
-        self.base = base
+        bases = configuration.gateways.map { base in
+            var base = base
+            while base.hasSuffix("/") { base.removeLast() }
+            return base
+        }
         self.sceneKey = configuration.sceneKey
         self.http = http
     }
@@ -22,24 +30,24 @@ struct Gateway: Sendable {
     private var scenePath: String {
         var allowed = CharacterSet.urlPathAllowed
         allowed.remove("/")
-        return base + "/v1/scene/" + (sceneKey.addingPercentEncoding(withAllowedCharacters: allowed) ?? sceneKey)
+        return "/v1/scene/" + (sceneKey.addingPercentEncoding(withAllowedCharacters: allowed) ?? sceneKey)
     }
 
     /// Registers the device receiving on `host:port`; returns the event endpoint the answer names.
     func register(deviceKey: String, host: String, port: Int, format: EventFormat) async throws -> SocketAddress {
         let device = DeviceJSON(key: deviceKey, hostname: host, port: port, format: format)
-        let answer: SceneList = try await call(.POST, scenePath + "/register", body: SceneList(scenes: [SceneJSON(key: sceneKey, devices: [device])]))
+        let (answer, base): (SceneList, String) = try await call(.POST, scenePath + "/register", body: SceneList(scenes: [SceneJSON(key: sceneKey, devices: [device])]))
         if let code = answer.errorCode, code != .noError {
             throw AeselClientError.refused(status: 200, code: code.rawValue, message: answer.errorMessage ?? "")
         }
         guard let host = answer.eventDestinationHost, let port = answer.eventDestinationPort else {
             throw AeselClientError(.invalidAnswer, "no event_destination_host/port")
         }
-        return try resolve(host: host, port: port)
+        return try resolve(host: host, port: port, gateway: base)
     }
 
     func deregister(deviceKey: String) async throws {
-        let _: SceneList = try await call(.POST, scenePath + "/deregister", body: SceneList(scenes: [SceneJSON(key: sceneKey, devices: [DeviceJSON(key: deviceKey)])]))
+        let _: (SceneList, String) = try await call(.POST, scenePath + "/deregister", body: SceneList(scenes: [SceneJSON(key: sceneKey, devices: [DeviceJSON(key: deviceKey)])]))
     }
 
     /// The scene's current event endpoint; `failed` tells the gateway which one stopped answering.
@@ -48,8 +56,8 @@ struct Gateway: Sendable {
         if let failed, let text = Self.text(failed) {
             url += "?failed=" + (text.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: ".:-_"))) ?? text)
         }
-        let answer: EventEndpoint = try await call(.GET, url, body: Optional<SceneList>.none, timeout: timeout)
-        return try resolve(host: answer.host, port: answer.port)
+        let (answer, base): (EventEndpoint, String) = try await call(.GET, url, body: Optional<SceneList>.none, timeout: timeout)
+        return try resolve(host: answer.host, port: answer.port, gateway: base)
     }
 
     /// `host:port`, IPv6 as `[host]:port`.
@@ -60,10 +68,10 @@ struct Gateway: Sendable {
     }
 
     /// An IP literal as is, a name resolved; an unspecified address (`0.0.0.0`, `::`) means the gateway's host.
-    private func resolve(host: String, port: Int) throws -> SocketAddress {
+    private func resolve(host: String, port: Int, gateway: String) throws -> SocketAddress {
         var host = host
         if host.isEmpty || host == "0.0.0.0" || host == "::" {
-            host = URL(string: base)?.host ?? "127.0.0.1"
+            host = URL(string: gateway)?.host ?? "127.0.0.1"
         }
         if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
         guard (1...65535).contains(port) else { throw AeselClientError(.invalidAnswer, "event port \(port)") }
@@ -71,14 +79,40 @@ struct Gateway: Sendable {
         return try SocketAddress.makeAddressResolvingHost(host, port: port)
     }
 
+    /// Sends the call to each gateway in turn from the current one, and gives the answer and the gateway
+    /// that sent it. Every gateway but the last gets at most 2 s, so a hung one does not hold it up long.
     private func call<Body: Encodable, Answer: Decodable>(
-        _ method: HTTPMethod, _ url: String, body: Body?, timeout: TimeAmount = .seconds(10)
-    ) async throws -> Answer {
+        _ method: HTTPMethod, _ path: String, body: Body?, timeout: TimeAmount = .seconds(10)
+    ) async throws -> (Answer, String) {
+        let encoded = try body.map { try JSONEncoder().encode($0) }
+        let first = current.withLockedValue { $0 }
+        var lastError: any Error = AeselClientError(.invalidAnswer, "no gateway URL")
+        for attempt in 0..<bases.count {
+            let index = (first + attempt) % bases.count
+            let last = attempt == bases.count - 1
+            do {
+                let answer: Answer = try await call(method, bases[index] + path, body: encoded, timeout: last ? timeout : min(timeout, .seconds(2)))
+                current.withLockedValue { $0 = index }
+                return (answer, bases[index])
+            } catch let error as AeselClientError where error.code == .gatewayRefused {
+                guard let refusal = error.underlyingError as? GatewayRefusal, [502, 503, 504].contains(refusal.status) else { throw error }
+                lastError = error
+            } catch let error as AeselClientError {
+                throw error
+            } catch {
+                // Not reached, timed out, or the connection dropped.
+                lastError = error
+            }
+        }
+        throw lastError
+    }
+
+    private func call<Answer: Decodable>(_ method: HTTPMethod, _ url: String, body: Data?, timeout: TimeAmount) async throws -> Answer {
         var request = HTTPClientRequest(url: url)
         request.method = method
         if let body {
             request.headers.add(name: "content-type", value: "application/json")
-            request.body = .bytes(ByteBuffer(bytes: try JSONEncoder().encode(body)))
+            request.body = .bytes(ByteBuffer(bytes: body))
         }
         let response = try await http.execute(request, timeout: timeout)
         let bytes = Data((try await response.body.collect(upTo: 1 << 20)).readableBytesView)

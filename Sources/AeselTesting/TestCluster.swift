@@ -4,8 +4,9 @@ import Foundation
 import Glibc
 #endif
 
-/// Adrestia and its pairs, each a real process: `aesel adrestia` and `aesel pair --region --pair-id
-/// --discovery`, on one shared store.
+/// Adrestia and its pairs, each a real process: `aesel adrestia` (one, or with etcd several instances,
+/// named `adrestia-0`, `adrestia-1`, ...) and `aesel pair --region --pair-id --discovery`, on one shared
+/// store.
 package final class TestCluster: @unchecked Sendable {
     // @unchecked: `pairs` and `adrestia` change only from the test's own task.
     package enum Discovery {
@@ -22,14 +23,18 @@ package final class TestCluster: @unchecked Sendable {
         case postgres
     }
 
-    package private(set) var adrestia: TestServer
+    package private(set) var adrestias: [TestServer] = []
+    /// The first instance.
+    package var adrestia: TestServer { adrestias[0] }
     package private(set) var pairs: [String: TestServer] = [:]
     private let pairArguments: [String]
     private let dataFolder = NSTemporaryDirectory() + "aesel-cluster-\(UUID().uuidString)"
     private let removeStore: @Sendable () async throws -> Void
 
-    /// Starts Adrestia, then a pair for each `(id, region)`.
-    package init(discovery: Discovery, store: Store, pairs: [(id: String, region: String)], adrestiaArguments: [String] = []) async throws {
+    /// Starts Adrestia (`instances` of it: more than one needs etcd), then a pair for each `(id, region)`.
+    package init(
+        discovery: Discovery, store: Store, pairs: [(id: String, region: String)], instances: Int = 1, adrestiaArguments: [String] = []
+    ) async throws {
         var storeArguments: [String] = []
         if store == .postgres {
             let (url, remove) = try await TestStore.postgresDatabase()
@@ -41,15 +46,19 @@ package final class TestCluster: @unchecked Sendable {
         let discoveryURL: String
         switch discovery {
         case .embedded:
-            adrestia = try TestServer("adrestia", dataFolder: dataFolder, arguments: storeArguments + adrestiaArguments)
-            discoveryURL = adrestia.url
+            guard instances == 1 else { throw TestSetupError(description: "embedded discovery has one Adrestia") }
+            adrestias = [try TestServer("adrestia", dataFolder: dataFolder, arguments: storeArguments + adrestiaArguments)]
+            discoveryURL = adrestias[0].url
         case .etcd:
             guard let etcd = ProcessInfo.processInfo.environment["AESEL_TEST_ETCD"], !etcd.isEmpty else {
                 throw TestSetupError(description: "AESEL_TEST_ETCD is not set: run scripts/test.sh, or start etcd with scripts/etcd.sh and export its address")
             }
             // A cluster of the test's own in the shared etcd.
             discoveryURL = "\(etcd)/test-\(UUID().uuidString.prefix(8).lowercased())"
-            adrestia = try TestServer("adrestia", dataFolder: dataFolder, arguments: storeArguments + ["--discovery", discoveryURL] + adrestiaArguments)
+            for index in 0..<instances {
+                let arguments = storeArguments + ["--discovery", discoveryURL, "--instance-id", "adrestia-\(index)"] + adrestiaArguments
+                adrestias.append(try TestServer("adrestia", dataFolder: dataFolder, arguments: arguments))
+            }
         }
         pairArguments = storeArguments + ["--discovery", discoveryURL]
         for pair in pairs {
@@ -71,28 +80,56 @@ package final class TestCluster: @unchecked Sendable {
         }
     }
 
-    /// Restarts Adrestia with the same arguments (SIGTERM, then start).
-    package func restartAdrestia() throws {
-        try adrestia.restart()
+    /// Restarts an Adrestia instance with the same arguments (SIGTERM, then start).
+    package func restartAdrestia(_ index: Int = 0) throws {
+        try adrestias[index].restart()
+    }
+
+    /// Sends `signal` to an Adrestia instance; SIGKILL also waits for its end.
+    package func signalAdrestia(_ index: Int, _ signal: Int32) {
+        if signal == SIGKILL {
+            adrestias[index].process.stop(signal: SIGKILL)
+        } else {
+            Glibc.kill(adrestias[index].process.pid, signal)
+        }
+    }
+
+    /// `GET /v1/pairs` of an instance, whole.
+    package func listing(through index: Int = 0) async throws -> [String: Any] {
+        try await adrestias[index].request("GET", "/v1/pairs").json
     }
 
     /// `GET /v1/pairs`, by pair id.
-    package func pairStatus() async throws -> [String: [String: Any]] {
-        let listed = try await adrestia.request("GET", "/v1/pairs").json["pairs"] as? [[String: Any]] ?? []
+    package func pairStatus(through index: Int = 0) async throws -> [String: [String: Any]] {
+        let listed = try await listing(through: index)["pairs"] as? [[String: Any]] ?? []
         return Dictionary(listed.map { ($0["pair"] as? String ?? "", $0) }) { first, _ in first }
     }
 
-    /// Waits until exactly `ids` are listed and healthy.
-    package func waitUntilHealthy(_ ids: Set<String>, timeout: Duration = .seconds(15)) async throws -> Bool {
+    /// The index of the instance that says it leads, if exactly one of `among` does.
+    package func leader(among indexes: [Int]? = nil) async -> Int? {
+        var leading: [Int] = []
+        for index in indexes ?? Array(adrestias.indices) {
+            guard let listing = try? await listing(through: index) else { continue }
+            let leader = (listing["leader"] as? [String: Any])?["instance"] as? String
+            if leader != nil, leader == listing["instance"] as? String { leading.append(index) }
+        }
+        return leading.count == 1 ? leading[0] : nil
+    }
+
+    /// Waits until exactly `ids` are listed and healthy, by every instance in `through` (default: the first).
+    package func waitUntilHealthy(_ ids: Set<String>, through indexes: [Int] = [0], timeout: Duration = .seconds(15)) async throws -> Bool {
         try await eventually(timeout: timeout) {
-            let status = try await pairStatus()
-            return Set(status.keys) == ids && ids.allSatisfy { status[$0]?["healthy"] as? Bool == true }
+            for index in indexes {
+                let status = try await pairStatus(through: index)
+                guard Set(status.keys) == ids, ids.allSatisfy({ status[$0]?["healthy"] as? Bool == true }) else { return false }
+            }
+            return true
         }
     }
 
     /// `GET /v1/scene/{scene}/endpoint`: the scene's pair and its CLyman UDP port.
-    package func endpoint(of scene: String) async throws -> (pair: String, port: Int)? {
-        let answer = try await adrestia.request("GET", "/v1/scene/\(scene)/endpoint")
+    package func endpoint(of scene: String, through index: Int = 0) async throws -> (pair: String, port: Int)? {
+        let answer = try await adrestias[index].request("GET", "/v1/scene/\(scene)/endpoint")
         guard answer.status == 200, let pair = answer.json["pair"] as? String, let port = answer.json["event_destination_port"] as? Int else { return nil }
         return (pair, port)
     }
@@ -112,9 +149,20 @@ package final class TestCluster: @unchecked Sendable {
         return key
     }
 
+    /// Runs `body`, then stops every process and removes the store, also when `body` throws.
+    package func whileRunning(_ body: () async throws -> Void) async throws {
+        do {
+            try await body()
+        } catch {
+            await stop()
+            throw error
+        }
+        await stop()
+    }
+
     package func stop() async {
         for pair in pairs.values { pair.process.stop(signal: SIGKILL) }
-        adrestia.stop()
+        for instance in adrestias { instance.process.stop(signal: SIGKILL) }
         try? FileManager.default.removeItem(atPath: dataFolder)
         try? await removeStore()
     }

@@ -280,6 +280,12 @@ struct AdrestiaCommand: AsyncParsableCommand {
     @Flag(help: "Let a scene move to a pair of another region when its own region has no healthy pair.")
     var crossRegionFailover = false
 
+    @Option(help: "This instance's name in the leader election (default: its advertised host:port). Keep it across restarts.")
+    var instanceId: String?
+
+    @Option(help: "With etcd: milliseconds the leader's key may stay unrenewed before another instance leads (default 500).")
+    var leaderTimeout: Int?
+
     @OptionGroup var common: CommonOptions
 
     func run() async throws {
@@ -291,6 +297,8 @@ struct AdrestiaCommand: AsyncParsableCommand {
         flags.set("probe.interval", probeInterval)
         flags.set("misses", misses)
         flags.set("cross.region.failover", crossRegionFailover)
+        flags.set("instance.id", instanceId)
+        flags.set("leader.timeout", leaderTimeout)
         let (reader, logger, registry) = try await common.start(flags)
         let configuration = try AdrestiaServer.Configuration(reader: reader)
         let server = AdrestiaServer(configuration: configuration, registry: registry, logger: logger)

@@ -23,7 +23,7 @@ struct AeselClientTests {
         let server = try TestServer()
         defer { server.stop() }
         func configuration(_ device: String, _ format: EventFormat) -> AeselClientConfiguration {
-            AeselClientConfiguration(gateway: server.url, sceneKey: "client-arena", deviceKey: device, format: format)
+            AeselClientConfiguration(gateways: [server.url], sceneKey: "client-arena", deviceKey: device, format: format)
         }
         let sender = try await AeselClient.connect(configuration("sender", .binary))
         let binaryReceiver = try await AeselClient.connect(configuration("binary-receiver", .binary))
@@ -82,7 +82,7 @@ struct AeselClientTests {
         defer { server.stop() }
         // A second of silence, so that a server starved of CPU on a loaded machine is not taken for dead.
         let client = try await AeselClient.connect(
-            AeselClientConfiguration(gateway: server.url, sceneKey: "quiet", deviceKey: "lonely", format: format, silenceTimeout: .seconds(1))
+            AeselClientConfiguration(gateways: [server.url], sceneKey: "quiet", deviceKey: "lonely", format: format, silenceTimeout: .seconds(1))
         )
         let endpoint = client.endpoint
         let object = try await server.createObject(in: "quiet")
@@ -103,7 +103,7 @@ struct AeselClientTests {
     func killedPairIsReported() async throws {
         let server = try TestServer()
         defer { server.stop() }
-        let client = try await AeselClient.connect(AeselClientConfiguration(gateway: server.url, sceneKey: "doomed", deviceKey: "survivor"))
+        let client = try await AeselClient.connect(AeselClientConfiguration(gateways: [server.url], sceneKey: "doomed", deviceKey: "survivor"))
         #expect(await eventually { client.keepaliveRoundTrip != nil })
         #expect(client.failedReports == 0)
         server.process.stop(signal: SIGKILL)
@@ -118,7 +118,7 @@ struct AeselClientTests {
         defer { server.stop() }
         do {
             // Keys are at most 255 bytes: the server answers err_code 122 (in a 200, as the original).
-            _ = try await AeselClient.connect(AeselClientConfiguration(gateway: server.url, sceneKey: "s", deviceKey: String(repeating: "d", count: 300)))
+            _ = try await AeselClient.connect(AeselClientConfiguration(gateways: [server.url], sceneKey: "s", deviceKey: String(repeating: "d", count: 300)))
             Issue.record("connect succeeded")
         } catch let error as AeselClientError where error.code == .gatewayRefused {
             let refusal = try #require(error.underlyingError as? GatewayRefusal)
