@@ -16,7 +16,7 @@ import Darwin
 ///
 /// ```swift
 /// let cluster = LocalCluster(configuration: .init())
-/// try await cluster.start()  // returns once every Adrestia has listed every pair healthy
+/// try await cluster.start()  // returns once every Adrestia lists every pair healthy
 /// print(cluster.adrestiaURLs)
 /// cluster.stop()
 /// ```
@@ -77,6 +77,7 @@ public final class LocalCluster: Sendable {
         var storeURL = ""
         var adrestiaURLs: [String] = []
         var pairs: [Pair] = []
+        var leader: String?
     }
 
     public let configuration: Configuration
@@ -97,9 +98,11 @@ public final class LocalCluster: Sendable {
     /// Each Adrestia's base URL, `http://127.0.0.1:PORT`.
     public var adrestiaURLs: [String] { state.withLockedValue { $0.adrestiaURLs } }
     public var pairs: [Pair] { state.withLockedValue { $0.pairs } }
+    /// The instance id (`adrestia-N`) of the Adrestia that led when ``start()`` returned.
+    public var leader: String? { state.withLockedValue { $0.leader } }
 
     /// Starts etcd, PostgreSQL, the Adrestia instances and the pairs, in that order, and waits until every
-    /// Adrestia has listed every pair healthy. On failure, or when ``stop()`` is called meanwhile, it stops what
+    /// Adrestia lists every pair healthy and names the same leader. On failure, or when ``stop()`` is called meanwhile, it stops what
     /// it started and throws.
     /// - Throws: `LocalClusterError` (`missingProgram` without etcd or PostgreSQL), or `CancellationError`
     ///   after ``stop()``.
@@ -124,7 +127,7 @@ public final class LocalCluster: Sendable {
         for index in 1...max(configuration.adrestia, 1) {
             let adrestia = try ServerProcess(
                 executable: configuration.executable,
-                arguments: ["adrestia", "--http-port", "0", "--data", "\(folder)/adrestia-\(index)"] + shared)
+                arguments: ["adrestia", "--instance-id", "adrestia-\(index)", "--http-port", "0", "--data", "\(folder)/adrestia-\(index)"] + shared)
             try adopt(.server(adrestia)) { $0.adrestiaURLs.append("http://" + (adrestia.endpoints["http"] ?? "")) }
         }
         for region in configuration.regions {
@@ -157,30 +160,41 @@ public final class LocalCluster: Sendable {
     private func waitUntilEveryPairIsHealthy(timeout: Duration) async throws {
         let expected = Set(pairs.map(\.id))
         let deadline = ContinuousClock.now + timeout
-        for adrestia in adrestiaURLs {
-            // Each pair healthy at each Adrestia at some moment, not all at one: while several Adrestia
-            // instances probe the pairs, each sees a pair down now and then.
-            var seenHealthy: Set<String> = []
-            while true {
-                seenHealthy.formUnion(try await Self.healthyPairs(at: adrestia))
-                if seenHealthy.isSuperset(of: expected) { break }
-                guard !state.withLockedValue({ $0.stopped }) else { throw CancellationError() }
-                guard ContinuousClock.now < deadline else {
-                    throw LocalClusterError(.startFailed, "\(adrestia) did not list every pair (\(expected.sorted().joined(separator: ", "))) healthy in time")
-                }
-                try await Task.sleep(for: .milliseconds(100))
+        while true {
+            var views: [View?] = []
+            for adrestia in adrestiaURLs { views.append(await Self.view(of: adrestia)) }
+            let leaders = Set(views.map { $0?.leader })
+            if views.allSatisfy({ $0?.healthy == expected }), leaders.count == 1, let leader = leaders.first ?? nil {
+                state.withLockedValue { $0.leader = leader }
+                return
             }
+            guard !state.withLockedValue({ $0.stopped }) else { throw CancellationError() }
+            guard ContinuousClock.now < deadline else {
+                throw LocalClusterError(
+                    .startFailed, "the Adrestia instances did not all list every pair (\(expected.sorted().joined(separator: ", "))) healthy under one leader in time")
+            }
+            try await Task.sleep(for: .milliseconds(100))
         }
     }
 
-    /// The ids of the pairs `GET /v1/pairs` lists healthy; none when Adrestia does not answer.
-    private static func healthyPairs(at adrestia: String) async throws -> Set<String> {
+    /// What one Adrestia's `GET /v1/pairs` says.
+    private struct View {
+        /// The ids of the pairs listed healthy.
+        var healthy: Set<String>
+        /// The leader's instance id, if there is one.
+        var leader: String?
+    }
+
+    /// nil when Adrestia does not answer.
+    private static func view(of adrestia: String) async -> View? {
         guard let response = try? await HTTPClient.shared.execute(HTTPClientRequest(url: adrestia + "/v1/pairs"), timeout: .seconds(2)),
             let body = try? await response.body.collect(upTo: 1 << 20),
             let json = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any],
             let pairs = json["pairs"] as? [[String: Any]]
-        else { return [] }
-        return Set(pairs.filter { $0["healthy"] as? Bool == true }.compactMap { $0["pair"] as? String })
+        else { return nil }
+        return View(
+            healthy: Set(pairs.filter { $0["healthy"] as? Bool == true }.compactMap { $0["pair"] as? String }),
+            leader: (json["leader"] as? [String: Any])?["instance"] as? String)
     }
 
     /// Stops every child, pairs and Adrestia instances first (SIGTERM, so that each shuts down
@@ -212,7 +226,12 @@ public final class LocalCluster: Sendable {
 
     /// What runs where, as two tables for people: the services, then the pairs.
     public var table: String {
-        let services = [["etcd", etcdURL], ["PostgreSQL", storeURL]] + adrestiaURLs.enumerated().map { ["adrestia-\($0.offset + 1)", $0.element] }
+        let services =
+            [["etcd", etcdURL], ["PostgreSQL", storeURL]]
+            + adrestiaURLs.enumerated().map { index, url in
+                let id = "adrestia-\(index + 1)"
+                return [id, url + (id == leader ? "  (leader)" : "")]
+            }
         // One process holds a pair's CLyman and CrazyIvan, so both answer on one HTTP port.
         let pairRows = [["pair", "region", "CLyman UDP", "CLyman HTTP", "CrazyIvan HTTP"]] + pairs.map { [$0.id, $0.region, $0.udp, $0.http, $0.http] }
         return (Self.columns(services) + [""] + Self.columns(pairRows)).joined(separator: "\n")

@@ -27,26 +27,23 @@ struct LocalClusterTests {
         #expect(adrestia.count == 2)
         #expect(cluster.endpoints["pairs"]?.split(separator: ",").map(String.init).sorted() == Self.pairs.sorted())
 
-        // Each Adrestia lists every pair, and each of them healthy (at some moment: two Adrestia instances that
-        // both probe may see a pair down now and then).
+        // Both instances list every pair healthy, in two regions, and name the same leader.
+        var leaders: Set<String> = []
         for url in adrestia {
-            var listed: [[String: Any]] = []
-            var healthy: Set<String> = []
-            let sawAllHealthy = try await eventually(timeout: .seconds(20)) {
-                listed = try await Self.request("GET", url + "/v1/pairs").json["pairs"] as? [[String: Any]] ?? []
-                healthy.formUnion(listed.filter { $0["healthy"] as? Bool == true }.compactMap { $0["pair"] as? String })
-                return healthy == Self.pairs
-            }
-            #expect(sawAllHealthy, "\(url): \(listed)")
+            let answer = try await Self.request("GET", url + "/v1/pairs").json
+            let listed = answer["pairs"] as? [[String: Any]] ?? []
             #expect(Set(listed.compactMap { $0["pair"] as? String }) == Self.pairs, "\(url)")
+            #expect(listed.allSatisfy { $0["healthy"] as? Bool == true }, "\(url): \(listed)")
             #expect(Set(listed.compactMap { $0["region"] as? String }) == ["east", "west"], "\(url)")
+            leaders.insert((answer["leader"] as? [String: Any])?["instance"] as? String ?? "none")
         }
+        #expect(leaders.count == 1 && leaders.isSubset(of: ["adrestia-1", "adrestia-2"]), "\(leaders)")
 
         // A scene made through one Adrestia is read through the other: one store behind both.
         let scene = "local-\(UUID().uuidString.prefix(8).lowercased())"
-        let created = try await Self.forwarded("PUT", adrestia[0] + "/v1/scene/\(scene)", body: #"{"scenes":[{"name":"Lobby","region":"east"}]}"#)
+        let created = try await Self.request("PUT", adrestia[0] + "/v1/scene/\(scene)", body: #"{"scenes":[{"name":"Lobby","region":"east"}]}"#)
         #expect(created.status == 200)
-        let read = try await Self.forwarded("GET", adrestia[1] + "/v1/scene/\(scene)")
+        let read = try await Self.request("GET", adrestia[1] + "/v1/scene/\(scene)")
         #expect(read.status == 200)
         #expect((read.json["scenes"] as? [[String: Any]])?.first?["name"] as? String == "Lobby")
 
@@ -127,18 +124,6 @@ struct LocalClusterTests {
         return withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
         }
-    }
-
-    /// A call Adrestia forwards to a pair, sent again while it answers 503 ("no healthy pair"), which two
-    /// Adrestia instances that both probe may answer for a moment.
-    static func forwarded(_ method: String, _ url: String, body: String? = nil) async throws -> (status: Int, json: [String: Any]) {
-        var answer = try await request(method, url, body: body)
-        let deadline = ContinuousClock.now + .seconds(20)
-        while answer.status == 503, ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(50))
-            answer = try await request(method, url, body: body)
-        }
-        return answer
     }
 
     static func request(_ method: String, _ url: String, body: String? = nil) async throws -> (status: Int, json: [String: Any]) {
