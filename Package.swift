@@ -208,12 +208,26 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Child processes on one machine: an `aesel` process on free loopback ports (`ServerProcess`), a
+        // throwaway etcd and PostgreSQL, and `LocalCluster`, all of them together (`aesel cluster`). No
+        // server target links it.
+        .target(
+            name: "AeselLocalCluster",
+            dependencies: [
+                "AeselModel", "AeselServer",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Test support: real servers, brokers and stores started on free ports, device sockets. Used by the
         // tests and by the benchmark harness; no server target links it.
         .target(
             name: "AeselTesting",
             dependencies: [
-                "AeselModel", "AeselWire", "AeselStore", "AeselStoreSQLite", "AeselStorePostgres", "AeselServer",
+                "AeselModel", "AeselWire", "AeselStore", "AeselStoreSQLite", "AeselStorePostgres", "AeselServer", "AeselLocalCluster",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -224,7 +238,7 @@ let package = Package(
         .target(
             name: "AeselBench",
             dependencies: [
-                "AeselModel", "AeselWire", "CrazyIvan", "AeselClient", "AeselServer", "AeselTesting",
+                "AeselModel", "AeselWire", "CrazyIvan", "AeselClient", "AeselServer", "AeselLocalCluster", "AeselTesting",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -248,8 +262,9 @@ let package = Package(
         .executableTarget(
             name: "aesel",
             dependencies: [
-                "AeselServer", "Adrestia", "AeselBench", "AeselHTTP", "AeselModel", "CrazyIvan",
+                "AeselServer", "Adrestia", "AeselBench", "AeselHTTP", "AeselLocalCluster", "AeselModel", "CrazyIvan",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -315,7 +330,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "AeselModel", "AeselWire", "AeselStore", "AeselStorePostgres", "AeselClient", "AeselTesting",
+                "AeselModel", "AeselWire", "AeselStore", "AeselStorePostgres", "AeselClient", "AeselLocalCluster", "AeselTesting",
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),

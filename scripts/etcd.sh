@@ -5,13 +5,11 @@
 #                                    127.0.0.1:PORT (peers on PORT+1), waits until healthy and prints
 #                                    etcd://127.0.0.1:PORT, the only thing printed on stdout
 #   scripts/etcd.sh stop DIR         stops it and removes DIR
+#   scripts/etcd.sh install          only installs etcd-server if missing (scripts/cluster.sh)
 set -euo pipefail
-command=${1:?start or stop}
-dir=${2:?a folder}
+command=${1:?start, stop or install}
 
-case "$command" in
-start)
-    port=${3:?a port}
+install_etcd() {
     if ! command -v etcd >/dev/null; then
         sudo=""
         [ "$(id -u)" -eq 0 ] || sudo="sudo"
@@ -21,6 +19,15 @@ start)
         # The package starts a system-wide etcd on the default ports; the tests run their own.
         $sudo systemctl disable --now etcd >/dev/null 2>&1 || true
     fi
+}
+
+[ "$command" = install ] && { install_etcd; exit 0; }
+dir=${2:?a folder}
+
+case "$command" in
+start)
+    port=${3:?a port}
+    install_etcd
     mkdir -p "$dir"
     client="http://127.0.0.1:$port"
     peer="http://127.0.0.1:$((port + 1))"
@@ -47,7 +54,7 @@ stop)
     fi
     ;;
 *)
-    echo "usage: $0 start DIR PORT | stop DIR" >&2
+    echo "usage: $0 start DIR PORT | stop DIR | install" >&2
     exit 2
     ;;
 esac

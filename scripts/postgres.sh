@@ -5,13 +5,14 @@
 #                                        until it accepts connections and prints its URL (the only thing
 #                                        printed on stdout): postgres://postgres@127.0.0.1:PORT/postgres
 #   scripts/postgres.sh stop DIR         stops that server and removes DIR
+#   scripts/postgres.sh install          only installs Debian's postgresql if missing (scripts/cluster.sh)
 #
 # The server trusts every local connection (-A trust) and loses data on a crash (fsync=off): tests only.
 # initdb refuses to run as root, so as root the server runs as the `postgres` user (platform notes, 5).
 set -euo pipefail
 
 usage() {
-    echo "usage: $0 start DIR PORT | stop DIR" >&2
+    echo "usage: $0 start DIR PORT | stop DIR | install" >&2
     exit 2
 }
 
@@ -103,5 +104,6 @@ stop() {
 case "${1:-}" in
     start) [ $# -eq 3 ] || usage; start "$2" "$3" ;;
     stop) [ $# -eq 2 ] || usage; stop "$2" ;;
+    install) [ $# -eq 1 ] || usage; install_postgresql ;;
     *) usage ;;
 esac

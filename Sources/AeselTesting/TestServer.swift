@@ -233,15 +233,3 @@ package func freeUDPPort() throws -> Int {
     defer { socket.close() }
     return Int(socket.port)
 }
-
-/// A TCP port nothing listens on right now, for servers that cannot pick their own.
-package func freeTCPPort() -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var address = UDPSocket.loopback(port: 0)
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafeMutablePointer(to: &address) { pointer in
-        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 ? getsockname(fd, $0, &length) : -1 }
-    }
-    return Int(UInt16(bigEndian: address.sin_port))
-}

@@ -2,6 +2,7 @@ import Adrestia
 import AeselBench
 import AeselServer
 import AeselHTTP
+import AeselLocalCluster
 import AeselModel
 import ArgumentParser
 import Configuration
@@ -11,6 +12,7 @@ import Logging
 import Metrics
 import NIOCore
 import Prometheus
+import UnixSignals
 
 @main
 struct AeselCommand: AsyncParsableCommand {
@@ -18,7 +20,7 @@ struct AeselCommand: AsyncParsableCommand {
         commandName: "aesel",
         abstract: "Aesel: a real-time back end that keeps 3D scenes in sync across devices.",
         version: aeselVersion,
-        subcommands: [Serve.self, AdrestiaCommand.self, Pair.self, Clyman.self, CrazyIvanCommand.self, BenchCommand.self, Routes.self, Relay.self]
+        subcommands: [Serve.self, AdrestiaCommand.self, Pair.self, Clyman.self, CrazyIvanCommand.self, ClusterCommand.self, BenchCommand.self, Routes.self, Relay.self]
     )
 }
 
@@ -321,6 +323,55 @@ struct CrazyIvanCommand: PairRoleCommand {
     @OptionGroup var options: ServerOptions
     @OptionGroup var cache: CacheOptions
     var roleFlags: Flags { cache.flags }
+}
+
+struct ClusterCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cluster",
+        abstract: "Run a whole cluster on this machine, for demos and tests: etcd, PostgreSQL, Adrestia instances and pairs in several regions on free loopback ports, until SIGINT or SIGTERM stops it all."
+    )
+
+    @Option(help: "How many Adrestia instances run, on one etcd and one store (default 2).")
+    var adrestia: Int?
+
+    @Option(help: "The regions and how many pairs each runs: REGION=COUNT separated by commas (default east=2,west=1).")
+    var pairs: String?
+
+    @Option(help: "A JSON file of options, keys nested by their dots: {\"cluster\": {\"adrestia\": 3}} (or AESEL_CONFIG).")
+    var config: String?
+
+    @Option(help: "The log level of every process of the cluster, on standard error (default warning).")
+    var logLevel: String?
+
+    func run() async throws {
+        var flags = Flags()
+        flags.set("cluster.adrestia", adrestia)
+        flags.set("cluster.pairs", pairs)
+        flags.set("log.level", logLevel)
+        let reader = try await ConfigurationSources.reader(flags: flags.values, file: config)
+        let cluster = LocalCluster(configuration: try LocalCluster.Configuration(reader: reader))
+        // Trapped before anything starts, so that a signal while it starts stops what has started.
+        let signals = await UnixSignalsSequence(trapping: .sigint, .sigterm)
+        let stopped = Task {
+            for await _ in signals { break }
+            cluster.stop()
+        }
+        do {
+            try await cluster.start()
+        } catch is CancellationError {
+            return await stopped.value  // a signal came first
+        } catch {
+            stopped.cancel()
+            throw error
+        }
+        // Unbuffered, and in order with the ready line.
+        FileHandle.standardOutput.write(Data("Aesel cluster on 127.0.0.1, files in \(cluster.folder); Ctrl-C stops it all.\n\n\(cluster.table)\n\n".utf8))
+        ReadyLine.print([
+            "adrestia": cluster.adrestiaURLs.joined(separator: ","), "etcd": cluster.etcdURL, "store": cluster.storeURL,
+            "pairs": cluster.pairs.map(\.id).joined(separator: ","), "files": cluster.folder,
+        ])
+        await stopped.value
+    }
 }
 
 struct BenchCommand: AsyncParsableCommand {

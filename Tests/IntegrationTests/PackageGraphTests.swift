@@ -50,7 +50,7 @@ struct PackageGraphTests {
         return seen
     }
 
-    @Test("Adrestia links neither half nor a stream back end; no server target links the test support")
+    @Test("Adrestia links neither half nor a stream back end; no server target links the test support or the local cluster")
     func layering() throws {
         let graph = try Self.targets()
         let adrestia = Self.closure(of: "Adrestia", in: graph)
@@ -61,6 +61,15 @@ struct PackageGraphTests {
         for server in ["AeselServer", "Adrestia", "CLyman", "CrazyIvan", "AeselClient", "AeselStore", "AeselHTTP"] {
             #expect(!Self.closure(of: server, in: graph).contains("AeselTesting"), "\(server) reaches AeselTesting")
         }
+        // The child processes of `aesel cluster` and the tests are no part of any server, store or stream.
+        let servers = graph.keys.filter { ($0.hasPrefix("AeselStore") || $0.hasPrefix("AeselStream")) && !$0.hasSuffix("Tests") } + [
+            "AeselServer", "Adrestia", "CLyman", "CrazyIvan", "AeselHTTP", "AeselClient",
+        ]
+        #expect(servers.count > 10, "the graph was read")
+        for server in servers {
+            #expect(!Self.closure(of: server, in: graph).contains("AeselLocalCluster"), "\(server) reaches AeselLocalCluster")
+        }
+        #expect(graph["AeselLocalCluster"] != nil && graph["AeselTesting"]?.contains("AeselLocalCluster") == true)
         // The model is the bottom: it depends on no other target of ours.
         #expect(Self.closure(of: "AeselModel", in: graph).isEmpty)
         // Each SQL back end is its own target over the shared store layer.

@@ -1,3 +1,4 @@
+import AeselModel
 import AeselServer
 import Foundation
 
@@ -8,7 +9,8 @@ import Darwin
 #endif
 
 /// An `aesel` child process (a server or the baseline relay), started on free loopback ports and stopped
-/// by its PID. Used by `aesel bench` and by the integration tests.
+/// by its PID; it dies with this process (see ChildLauncher). Used by `aesel bench`, `aesel cluster` and the
+/// integration tests.
 public final class ServerProcess: @unchecked Sendable {
     // @unchecked: `process` is only touched by start/stop, which callers do not run concurrently.
     public let process: Process
@@ -24,13 +26,13 @@ public final class ServerProcess: @unchecked Sendable {
         process.arguments = arguments
         let output = Pipe()
         process.standardOutput = output
-        try process.run()
+        try ChildLauncher.run(process)
         self.process = process
 
         guard let endpoints = Self.readReadyLine(from: output.fileHandleForReading, timeout: timeout) else {
             process.terminate()
             process.waitUntilExit()
-            throw TestSetupError(description: "\(executable) \(arguments.joined(separator: " ")) did not report ready")
+            throw LocalClusterError(.startFailed, "\(executable) \(arguments.joined(separator: " ")) did not report ready")
         }
         self.endpoints = endpoints
         // Keep draining stdout so the child never blocks on a full pipe.
@@ -42,7 +44,7 @@ public final class ServerProcess: @unchecked Sendable {
     public static func runToExit(executable: String, arguments: [String], timeout: Duration = .seconds(30)) throws -> (status: Int32, output: String) {
         let outputPath = NSTemporaryDirectory() + "aesel-output-\(UUID().uuidString)"
         guard FileManager.default.createFile(atPath: outputPath, contents: nil), let output = FileHandle(forWritingAtPath: outputPath) else {
-            throw TestSetupError(description: "cannot create \(outputPath)")
+            throw LocalClusterError(.startFailed, "cannot create \(outputPath)")
         }
         defer { try? FileManager.default.removeItem(atPath: outputPath) }
         let process = Process()
@@ -50,11 +52,8 @@ public final class ServerProcess: @unchecked Sendable {
         process.arguments = arguments
         process.standardOutput = output
         process.standardError = output
-        try process.run()
-        let deadline = ContinuousClock.now + timeout
-        while process.isRunning, ContinuousClock.now < deadline { usleep(10_000) }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
+        try ChildLauncher.run(process)
+        ChildLauncher.waitForExit(process, timeout: timeout)
         try output.close()
         let text = String(decoding: FileManager.default.contents(atPath: outputPath) ?? Data(), as: UTF8.self)
         return (process.terminationStatus, text)
