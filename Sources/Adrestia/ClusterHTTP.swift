@@ -3,6 +3,7 @@ import Foundation
 import HTTPTypes
 import NIOCore
 import NIOHTTP1
+import NIOPosix
 
 /// One of the cluster's own small HTTP calls (announcements, etcd, probe registration, health checks,
 /// the Cache API): the status and the whole body, which is always read so the connection goes back to
@@ -17,8 +18,19 @@ func clusterCall(
         request.headers.add(name: "Content-Type", value: "application/json")
         request.body = .bytes(ByteBuffer(bytes: json))
     }
-    let response = try await HTTPClient.shared.execute(request, timeout: timeout)
+    let response = try await HTTPClient.cluster.execute(request, timeout: timeout)
     return (response.status, try await response.body.collect(upTo: 4 << 20))
+}
+
+extension HTTPClient {
+    /// Adrestia's client for its calls to pairs, etcd and the other instances. A refused connection fails
+    /// the call at once (AsyncHTTPClient would retry until the deadline): a dead pair or leader must be
+    /// known as such now, and every caller has its own retry loop or fallback.
+    static let cluster: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool.retryConnectionEstablishment = false
+        return HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: configuration)
+    }()
 }
 
 /// A key as one URL path segment.

@@ -218,15 +218,15 @@ final class ClusterManager: Sendable {
     }
 
     /// Moves the scenes of pairs that are down or gone and still hold scenes: those no pair could take
-    /// before, and those assigned while a move was running. Not in the first seconds after a start,
-    /// while the pairs are still being judged.
+    /// before, those assigned while a move was running, and, when this instance takes the lead, those
+    /// of pairs that went down while it followed. A pair this instance saw go down counts at once; one
+    /// it does not know counts as gone only once discovery has had time to list it after a start.
     func sweepStrandedScenes() async {
-        guard leadership.isLeading, ContinuousClock.now - started > AnnouncementTiming.timeToLive + .seconds(1),
-            let counts = try? await store.sceneCountsByPair()
-        else { return }
+        guard leadership.isLeading, let counts = try? await store.sceneCountsByPair() else { return }
+        let discoveryRead = ContinuousClock.now - started > AnnouncementTiming.timeToLive + .seconds(1)
         for pairID in counts.keys {
             let status = status(of: pairID)
-            if status == nil || status?.down == true { moveScenes(awayFrom: pairID) }
+            if status?.down == true || (status == nil && discoveryRead) { moveScenes(awayFrom: pairID) }
         }
     }
 

@@ -238,7 +238,7 @@ struct GatewayRoutes: Sendable {
         }
         if body.readableBytes > 0 { outgoing.body = .bytes(body) }
         do {
-            let response = try await HTTPClient.shared.execute(outgoing, timeout: .seconds(10))
+            let response = try await HTTPClient.cluster.execute(outgoing, timeout: .seconds(10))
             let answer = try await response.body.collect(upTo: 64 << 20)
             var headers = HTTPFields()
             for (name, value) in response.headers where !hopByHop.contains(name.lowercased()) {

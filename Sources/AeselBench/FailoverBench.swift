@@ -69,7 +69,7 @@ public struct FailoverBench: Sendable {
             let created = try await request("POST", gateway + "/v1/scene/\(scene)/object", body: #"{"objects":[{"name":"thing"},{"name":"other"}]}"#)
             let keys = (created["objects"] as? [[String: Any]] ?? []).compactMap { $0["key"] as? String }
             guard keys.count == 2 else { throw BenchError.server("object create failed: \(created)") }
-            let (elapsed, missing) = try await measureOneKill(sender: sender, receiver: receiver, scene: scene, objects: (keys[0], keys[1])) {
+            let (elapsed, missing) = try await Self.measureOneKill(sender: sender, receiver: receiver, scene: scene, objects: (keys[0], keys[1])) {
                 pairs[victim]?.stop(signal: SIGKILL)
             }
             milliseconds.append(elapsed)
@@ -91,7 +91,9 @@ public struct FailoverBench: Sendable {
     /// Streams half a second, kills, and times the first update sent after the kill that arrives.
     /// Returns milliseconds, and the updates sent after the kill that were lost before it.
     /// `objects`: the sender's and the receiver's, made for this run.
-    private func measureOneKill(sender: AeselClient, receiver: AeselClient, scene: String, objects: (String, String), kill: () -> Void) async throws -> (Double, Int) {
+    static func measureOneKill(
+        sender: AeselClient, receiver: AeselClient, scene: String, objects: (String, String), kill: () async -> Void
+    ) async throws -> (Double, Int) {
         let (thing, other) = objects
         // Updates sent after the kill are numbered from 1,000,001.
         let firstAfterKill: UInt64 = 1_000_001
@@ -115,7 +117,7 @@ public struct FailoverBench: Sendable {
             sender.send(ObjectEvent(sceneKey: scene, objectKey: thing, sequence: sequence))
             try await Task.sleep(for: Self.sendInterval)
         }
-        kill()
+        await kill()
         let killedAt = ContinuousClock.now
         let sending = Task {
             var sequence = firstAfterKill
@@ -156,15 +158,7 @@ public struct FailoverBench: Sendable {
     }
 
     private func request(_ method: String, _ url: String, body: String? = nil) async throws -> [String: Any] {
-        var request = HTTPClientRequest(url: url)
-        request.method = .init(rawValue: method)
-        if let body {
-            request.headers.add(name: "Content-Type", value: "application/json")
-            request.body = .bytes(ByteBuffer(string: body))
-        }
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
-        let bytes = try await response.body.collect(upTo: 1 << 20)
-        return (try? JSONSerialization.jsonObject(with: Data(bytes.readableBytesView))) as? [String: Any] ?? [:]
+        try await BenchCluster.request(method, url, body: body)
     }
 
     /// CPU (user and system) a process spends over `seconds`, in milliseconds per second, from /proc.

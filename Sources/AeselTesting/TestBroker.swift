@@ -1,3 +1,4 @@
+import AeselLocalCluster
 import Foundation
 
 #if canImport(Glibc)

@@ -1,3 +1,4 @@
+import AeselLocalCluster
 import AeselModel
 import AeselWire
 import AsyncHTTPClient

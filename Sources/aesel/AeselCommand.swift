@@ -419,7 +419,10 @@ struct BenchCommand: AsyncParsableCommand {
     @Flag(help: "Measure failover instead: kill -9 a pair behind Adrestia and time the first update through the new pair.")
     var failover = false
 
-    @Option(help: "With --failover: how many kills.")
+    @Flag(help: "Measure the loss of the leading Adrestia instead (etcd, PostgreSQL, two instances, two pairs): kill -9 it and time its successor's first probe round, then a pair killed 100 ms after it.")
+    var leaderLoss = false
+
+    @Option(help: "With --failover or --leader-loss: how many kills.")
     var runs = 10
 
     @Option(help: "With --transactions: concurrent clients.")
@@ -449,6 +452,11 @@ struct BenchCommand: AsyncParsableCommand {
         if failover {
             let result = try await FailoverBench(runs: runs).run()
             print(json ? String(decoding: try JSONEncoder().encode(result), as: UTF8.self) : FailoverBench.table(result))
+            return
+        }
+        if leaderLoss {
+            let result = try await LeaderLossBench(runs: runs).run()
+            print(json ? String(decoding: try JSONEncoder().encode(result), as: UTF8.self) : LeaderLossBench.table(result))
             return
         }
         if transactions {

@@ -1,3 +1,4 @@
+import AeselLocalCluster
 import AeselTesting
 import AeselModel
 import AeselWire
