@@ -35,6 +35,7 @@ start)
         --listen-client-urls "$client" --advertise-client-urls "$client" \
         --listen-peer-urls "$peer" --initial-advertise-peer-urls "$peer" \
         --initial-cluster "aesel-test=$peer" --initial-cluster-state new \
+        --auto-compaction-mode revision --auto-compaction-retention 10000 \
         --log-level warn --logger zap > "$dir/etcd.log" 2>&1 &
     echo $! > "$dir/etcd.pid"
     for _ in $(seq 200); do

@@ -146,9 +146,10 @@ package final class Leadership: Service, Sendable {
                         held = swap.revision
                         lead(until: sent + lease)
                     } else if let current = swap.current, Self.record(current) == term {
-                        // Our last write landed though its answer did not: still ours.
+                        // Our last write landed though its answer did not: the key is still ours. The
+                        // lease is not extended, since nothing was written now that a follower could see;
+                        // the next write, on the revision etcd has, extends it.
                         held = current.modRevision
-                        lead(until: sent + lease)
                     } else {
                         held = nil
                         seen = swap.current.map { ($0.modRevision, ContinuousClock.now) }
@@ -168,6 +169,8 @@ package final class Leadership: Service, Sendable {
                         let swap = try await etcd.put(key: key, value: try JSONEncoder().encode(term), ifModRevision: current?.modRevision ?? 0, timeout: callTimeout)
                         if swap.succeeded {
                             held = swap.revision
+                            // Seen again from scratch if this term lapses.
+                            seen = nil
                             state.withLockedValue {
                                 $0.term = term
                                 $0.lastTerm = term

@@ -38,6 +38,8 @@ public final class EtcdProcess: @unchecked Sendable {
             "--listen-client-urls", client, "--advertise-client-urls", client,
             "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
             "--initial-cluster", "aesel-local=\(peer)", "--initial-cluster-state", "new",
+            // The Adrestia leader rewrites its key 10 times a second: keep etcd's history short.
+            "--auto-compaction-mode", "revision", "--auto-compaction-retention", "10000",
             "--log-level", "warn", "--logger", "zap",
         ]
         let log = try logFile(folder + "/etcd.log")

@@ -1,2 +1,2 @@
 /// `aesel --version`: raised with each release of the wire formats, routes or options.
-public let aeselVersion = "0.11.0"
+public let aeselVersion = "0.12.0"
