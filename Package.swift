@@ -11,7 +11,7 @@ let swiftSettings: [SwiftSetting] = [
 
 /// What each service target (CLyman, CrazyIvan) builds on.
 let serviceDependencies: [Target.Dependency] = [
-    "AeselModel", "AeselWire", "AeselStream", "AeselStore", "AeselHTTP",
+    "AeselModel", "AeselWire", "AeselSealing", "AeselStream", "AeselStore", "AeselHTTP",
     .product(name: "NIOCore", package: "swift-nio"),
     .product(name: "NIOPosix", package: "swift-nio"),
     .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -44,6 +44,7 @@ let package = Package(
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
         .package(url: "https://github.com/apple/swift-configuration", from: "1.4.0"),
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
     ],
     targets: [
         // Values only: objects, scenes, devices, transforms, events.
@@ -56,6 +57,16 @@ let package = Package(
         .target(
             name: "AeselWire",
             dependencies: ["AeselModel", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+        // Event security: sealed datagrams, per-device session ciphers and replay windows; the original's
+        // AES-256-CBC compatibility mode.
+        .target(
+            name: "AeselSealing",
+            dependencies: [
+                "AeselModel", .product(name: "Crypto", package: "swift-crypto"), .product(name: "CryptoExtras", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         // The change stream between CLyman and CrazyIvan.
@@ -176,7 +187,7 @@ let package = Package(
         .target(
             name: "Adrestia",
             dependencies: [
-                "AeselModel", "AeselWire", "AeselStore", "AeselHTTP",
+                "AeselModel", "AeselWire", "AeselSealing", "AeselStore", "AeselHTTP",
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -227,7 +238,7 @@ let package = Package(
         .target(
             name: "AeselTesting",
             dependencies: [
-                "AeselModel", "AeselWire", "AeselStore", "AeselStoreSQLite", "AeselStorePostgres", "AeselServer", "AeselLocalCluster",
+                "AeselModel", "AeselWire", "AeselSealing", "AeselStore", "AeselStoreSQLite", "AeselStorePostgres", "AeselServer", "AeselLocalCluster",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -238,7 +249,7 @@ let package = Package(
         .target(
             name: "AeselBench",
             dependencies: [
-                "AeselModel", "AeselWire", "CrazyIvan", "AeselClient", "AeselServer", "AeselLocalCluster", "AeselTesting",
+                "AeselModel", "AeselWire", "AeselSealing", "CrazyIvan", "AeselClient", "AeselServer", "AeselLocalCluster", "AeselTesting",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -250,7 +261,7 @@ let package = Package(
         .target(
             name: "AeselClient",
             dependencies: [
-                "AeselModel", "AeselWire",
+                "AeselModel", "AeselWire", "AeselSealing",
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -276,6 +287,11 @@ let package = Package(
         // The test pyramid: one target per module for what runs in-process, and the integration tests,
         // which start real processes, brokers and stores.
         .testTarget(name: "AeselModelTests", dependencies: ["AeselModel"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "AeselSealingTests",
+            dependencies: ["AeselModel", "AeselSealing", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "AeselWireTests",
             dependencies: ["AeselModel", "AeselWire", .product(name: "NIOCore", package: "swift-nio")],

@@ -1,5 +1,6 @@
 import NIOFoundationCompat
 import AeselModel
+import AeselSealing
 import AeselWire
 import Foundation
 import Logging
@@ -7,13 +8,15 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import ServiceLifecycle
+import Synchronization
 
 /// Adrestia's health checks, end to end (DESIGN.md section 5). Each pair's probe scene,
 /// `aesel-probe-<pair>`, has one device per Adrestia instance (`adrestia-probe@<instance>`): its
 /// prober's receive socket. Each instance knows its own probes by their numbers. Every `probeInterval` a probe
 /// event goes into the pair's CLyman UDP port and must come back out of its CrazyIvan, so a dead half, a
 /// broken stream and a hung process all count as misses. Both halves' `/health` are checked over HTTP
-/// too. Discovery is read every 200 ms.
+/// too. Discovery is read every 200 ms. A pair with sealed events gives the probe device a session at
+/// registration: probes go out sealed with it, and come back sealed for it.
 struct HealthProber: Service {
     /// The probe object's name, and the start of each instance's probe device key.
     static let probeName = "adrestia-probe"
@@ -26,12 +29,15 @@ struct HealthProber: Service {
     let advertisedHost: String
     let eventLoopGroup: any EventLoopGroup
     let logger: Logger
+    let sessions = ProbeSessions()
 
     func run() async throws {
-        let cluster = self.cluster
+        let (cluster, sessions) = (self.cluster, self.sessions)
         let receiver = try await DatagramBootstrap(group: eventLoopGroup)
             .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(ProbeAnswerHandler(cluster: cluster)) }
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(ProbeAnswerHandler(cluster: cluster, sessions: sessions))
+                }
             }
             .bind(host: host, port: 0).get()
         let sender = try await DatagramBootstrap(group: eventLoopGroup).bind(host: host, port: 0).get()
@@ -82,7 +88,9 @@ struct HealthProber: Service {
         let registration: [String: Any] = [
             "scenes": [["key": scene, "region": pair.region, "devices": [["key": device, "hostname": advertisedHost, "port": port, "format": "binary"]]]]
         ]
-        guard await probeCall(pair, "\(pair.crazyIvanHTTP)/v1/scene/\(pathSegment(scene))/register", registration) != nil else { return nil }
+        guard let answer = await probeCall(pair, "\(pair.crazyIvanHTTP)/v1/scene/\(pathSegment(scene))/register", registration) else { return nil }
+        let keyID = (answer["session_key_id"] as? NSNumber)?.uint64Value
+        sessions.set(DeviceSession(keyID: keyID, secret: answer["session_key"] as? String, sceneKey: scene, deviceKey: device), for: pair.id)
         let probeObject: [String: Any] = ["objects": [["name": Self.probeName, "scene": scene]], "num_records": 1]
         if let found = await probeCall(pair, "\(pair.clymanHTTP)/v1/object/query", probeObject), let key = Self.firstObjectKey(found) {
             return key
@@ -117,7 +125,8 @@ struct HealthProber: Service {
             for (pair, objectKey) in cluster.startProbeRound(number: number, now: .now) {
                 guard let (host, port) = pair.udpHostAndPort, let address = SocketAddress.validated(host: host, port: port) else { continue }
                 let event = ObjectEvent(sceneKey: Self.probeScenePrefix + pair.id, objectKey: objectKey, sequence: number)
-                let payload = EventCodec.encode(event, as: .binary, allocator: sender.allocator)
+                var payload = EventCodec.encode(event, as: .binary, allocator: sender.allocator)
+                if let session = sessions.session(for: pair.id) { payload = session.seal(payload, allocator: sender.allocator) }
                 sender.writeAndFlush(AddressedEnvelope(remoteAddress: address, data: payload), promise: nil)
             }
             try? await Task.sleep(for: cluster.settings.probeInterval)
@@ -151,16 +160,41 @@ final class ProbeAnswerHandler: ChannelInboundHandler, Sendable {
     typealias InboundIn = AddressedEnvelope<ByteBuffer>
 
     let cluster: ClusterManager
+    let sessions: ProbeSessions
 
-    init(cluster: ClusterManager) {
+    init(cluster: ClusterManager, sessions: ProbeSessions) {
         self.cluster = cluster
+        self.sessions = sessions
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let envelope = unwrapInboundIn(data)
-        guard let event = try? EventCodec.decode(envelope.data), event.sceneKey.hasPrefix(HealthProber.probeScenePrefix) else { return }
+        var datagram = envelope.data
+        if let header = SealedDatagram.header(of: datagram) {
+            guard let session = sessions.session(keyID: header.keyID), case .opened(let plaintext) = session.open(datagram, allocator: context.channel.allocator) else { return }
+            datagram = plaintext
+        }
+        guard let event = try? EventCodec.decode(datagram), event.sceneKey.hasPrefix(HealthProber.probeScenePrefix) else { return }
         cluster.probeAnswered(pairID: String(event.sceneKey.dropFirst(HealthProber.probeScenePrefix.count)), number: event.sequence, now: .now)
     }
+}
+
+/// The probe device's session with each pair that seals events, from its latest registration there.
+final class ProbeSessions: Sendable {
+    private let state = Mutex<(byPair: [String: DeviceSession], byKeyID: [UInt64: DeviceSession])>(([:], [:]))
+
+    func set(_ session: DeviceSession?, for pairID: String) {
+        state.withLock { state in
+            if let previous = state.byPair.removeValue(forKey: pairID) { state.byKeyID[previous.keyID] = nil }
+            if let session {
+                state.byPair[pairID] = session
+                state.byKeyID[session.keyID] = session
+            }
+        }
+    }
+
+    func session(for pairID: String) -> DeviceSession? { state.withLock { $0.byPair[pairID] } }
+    func session(keyID: UInt64) -> DeviceSession? { state.withLock { $0.byKeyID[keyID] } }
 }
 
 extension TimeAmount {

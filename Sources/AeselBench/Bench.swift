@@ -14,13 +14,17 @@ public struct Bench: Sendable {
         /// Extra `aesel serve` arguments for a server the benchmark starts, e.g. `--stream zmq+ipc:///tmp/s`.
         public var serverArguments: [String]
         public var layout: BenchLayout
+        /// With no `url`: one Aesel target per value of `--event-security` (`sealed`, `plaintext`), side
+        /// by side in this order; empty for one target with the server's default.
+        public var eventSecurities: [String]
 
-        public init(load: BenchLoad, url: String?, baseline: Bool, serverArguments: [String] = [], layout: BenchLayout = .serve) {
+        public init(load: BenchLoad, url: String?, baseline: Bool, serverArguments: [String] = [], layout: BenchLayout = .serve, eventSecurities: [String] = []) {
             self.load = load
             self.url = url
             self.baseline = baseline
             self.serverArguments = serverArguments
             self.layout = layout
+            self.eventSecurities = eventSecurities
         }
     }
 
@@ -86,7 +90,16 @@ public struct Bench: Sendable {
     private func makeTargets() throws -> [any BenchTarget] {
         var targets: [any BenchTarget] = []
         if options.baseline { targets.append(BaselineTarget()) }
-        targets.append(try AeselTarget(url: options.url, serverArguments: options.serverArguments, layout: options.layout))
+        guard options.url == nil, !options.eventSecurities.isEmpty else {
+            targets.append(try AeselTarget(url: options.url, serverArguments: options.serverArguments, layout: options.layout))
+            return targets
+        }
+        for security in options.eventSecurities {
+            targets.append(
+                try AeselTarget(
+                    url: nil, serverArguments: options.serverArguments + ["--event-security", security], layout: options.layout,
+                    nameSuffix: "-" + security))
+        }
         return targets
     }
 
@@ -104,7 +117,8 @@ public struct Bench: Sendable {
         for scene in 0..<options.load.scenes {
             for device in 0..<options.load.devicesPerScene {
                 devices.append(
-                    SimulatedDevice(socket: try UDPSocket(), key: "bench-\(run)-\(scene)-\(device)", sceneKey: "bench-\(run)-\(scene)", objectKey: "")
+                    SimulatedDevice(
+                        socket: try UDPSocket(), key: "bench-\(run)-\(scene)-\(device)", sceneKey: "bench-\(run)-\(scene)", objectKey: "", session: nil)
                 )
             }
         }

@@ -1,5 +1,6 @@
 import AeselTesting
 public import AeselModel
+import AeselSealing
 import AeselWire
 import Foundation
 import Histogram
@@ -56,6 +57,8 @@ struct SimulatedDevice: Sendable {
     let key: String
     let sceneKey: String
     var objectKey: String
+    /// With sealed events: it seals what it sends and opens what it receives, as a real device would.
+    var session: DeviceSession?
 }
 
 /// Drives one run: a sender thread paces the updates, a receiver thread reads every device's socket.
@@ -105,6 +108,7 @@ enum BenchRun {
         // later runs' events as stale: start from the clock in microseconds.
         var sequences = [UInt64](repeating: start / 1000, count: devices.count)
         var buffer = ByteBufferAllocator().buffer(capacity: 1024)
+        var sealed = [UInt8](repeating: 0, count: 1024 + SealedDatagram.overhead)
         var counted = 0
         var index = 0
         while true {
@@ -126,7 +130,16 @@ enum BenchRun {
             )
             buffer.clear()
             EventCodec.encode(event, as: format, into: &buffer)
-            buffer.withUnsafeReadableBytes { _ = device.socket.send($0, to: destination) }
+            buffer.withUnsafeReadableBytes { plaintext in
+                guard let session = device.session else {
+                    _ = device.socket.send(plaintext, to: destination)
+                    return
+                }
+                sealed.withUnsafeMutableBytes { output in
+                    let count = session.sealer.seal(plaintext, into: output)
+                    _ = device.socket.send(UnsafeRawBufferPointer(rebasing: output[0..<count]), to: destination)
+                }
+            }
             if now >= measureStart { counted += 1 }
             index += 1
         }
@@ -145,7 +158,8 @@ enum BenchRun {
                 let socket = devices[index].socket
                 while let (length, _) = socket.receive(into: buffer, flags: Int32(MSG_DONTWAIT)) {
                     let now = monotonicNanoseconds()
-                    guard let sentAt = timestamp(of: UnsafeRawBufferPointer(rebasing: buffer[0..<length])), sentAt >= measureStart else { continue }
+                    guard let sentAt = timestamp(of: UnsafeRawBufferPointer(rebasing: buffer[0..<length]), session: devices[index].session), sentAt >= measureStart
+                    else { continue }
                     delivered += 1
                     _ = histogram.record(now > sentAt ? now - sentAt : 0)
                 }
@@ -154,9 +168,14 @@ enum BenchRun {
         return (histogram, delivered)
     }
 
-    /// The sender's timestamp in a received event, in either format.
-    private static func timestamp(of datagram: UnsafeRawBufferPointer) -> UInt64? {
-        try? EventCodec.decode(ByteBuffer(bytes: datagram)).timestamp
+    /// The sender's timestamp in a received event, in either format, opened first when it is sealed.
+    private static func timestamp(of datagram: UnsafeRawBufferPointer, session: DeviceSession?) -> UInt64? {
+        var event = ByteBuffer(bytes: datagram)
+        if let session {
+            guard case .opened(let plaintext) = session.open(event) else { return nil }
+            event = plaintext
+        }
+        return try? EventCodec.decode(event).timestamp
     }
 }
 

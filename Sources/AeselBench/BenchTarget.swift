@@ -1,6 +1,7 @@
 import AeselLocalCluster
 import AeselTesting
 import AeselModel
+import AeselSealing
 import AeselWire
 import AsyncHTTPClient
 import Foundation
@@ -40,8 +41,8 @@ final class AeselTarget: BenchTarget {
     private let dataFolder: String?
 
     /// - Parameter serverArguments: extra server arguments when the benchmark starts the servers.
-    init(url existing: String?, serverArguments: [String] = [], layout: BenchLayout = .serve) throws {
-        name = layout == .serve ? "aesel" : "aesel-\(layout.rawValue)"
+    init(url existing: String?, serverArguments: [String] = [], layout: BenchLayout = .serve, nameSuffix: String = "") throws {
+        name = (layout == .serve ? "aesel" : "aesel-\(layout.rawValue)") + nameSuffix
         if let existing {
             url = existing
             objectURL = existing
@@ -84,6 +85,7 @@ final class AeselTarget: BenchTarget {
                 throw BenchError.server("registration failed: \(registered.errorMessage ?? "no event destination")")
             }
             destination = UDPSocket.loopback(port: UInt16(port))
+            devices[index].session = DeviceSession(keyID: registered.sessionKeyID, secret: registered.sessionKey, sceneKey: device.sceneKey, deviceKey: device.key)
             var object = ObjectJSON(name: "bench \(device.key)")
             object.scene = device.sceneKey
             let created: ObjectList = try await post("/v1/object", ObjectList(items: [object]), base: objectURL)

@@ -49,7 +49,7 @@ public enum StageBreakdown {
 
         let cache = SceneDeviceCache()
         _ = cache.beginLoad(sceneKey: event.sceneKey)
-        let recipients = (0..<devicesPerScene).compactMap { Recipient(Device(key: "device-\($0)", hostname: "127.0.0.1", port: 20_000 + $0)) }
+        let recipients = (0..<devicesPerScene).compactMap { Recipient(Device(key: "device-\($0)", hostname: "127.0.0.1", port: 20_000 + $0), inScene: "scene") }
         _ = cache.finishLoad(sceneKey: event.sceneKey, devices: recipients)
         while cache.nextReplay(sceneKey: event.sceneKey) != nil {}
 

@@ -1,4 +1,5 @@
 public import AeselModel
+import AeselSealing
 import AeselWire
 public import NIOCore
 import NIOPosix
@@ -54,7 +55,7 @@ public final class AeselClient: Sendable {
         let channel = try await DatagramBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelOption(.socketOption(.so_rcvbuf), value: 1 << 20)
             // One byte over the limit, so an oversized datagram reads as oversized rather than cut to size.
-            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: EventCodec.maximumDatagramSize + 1))
+            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 65_536))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(Receiver(shared: shared, sceneKey: configuration.sceneKey))
@@ -66,10 +67,13 @@ public final class AeselClient: Sendable {
                 throw AeselClientError(.invalidAnswer, "the UDP socket has no local port")
             }
             let gateway = Gateway(configuration)
-            let endpoint = try await gateway.register(
+            let (endpoint, session) = try await gateway.register(
                 deviceKey: configuration.deviceKey, host: configuration.bindHost, port: port, format: configuration.format
             )
-            shared.state.withLockedValue { $0.endpoint = endpoint }
+            shared.state.withLockedValue { state in
+                state.endpoint = endpoint
+                state.session = session
+            }
             let client = AeselClient(configuration, updates: updates, local: local, channel: channel, gateway: gateway, shared: shared)
             client.startWatchdog()
             shared.state.withLockedValue { $0.followMove = { [weak client] in Task { await client?.followMove() } } }
@@ -98,11 +102,12 @@ public final class AeselClient: Sendable {
         if event.sceneKey.isEmpty { event.sceneKey = configuration.sceneKey }
         if event.sequence != 0, event.epoch == 0 { event.epoch = epoch }
         event.senderDeviceKey = configuration.deviceKey
-        let destination: SocketAddress? = shared.state.withLockedValue { state in
-            state.closed ? nil : state.endpoint
+        let (destination, session): (SocketAddress?, DeviceSession?) = shared.state.withLockedValue { state in
+            state.closed ? (nil, nil) : (state.endpoint, state.session)
         }
         guard let destination, channel.isWritable else { return }
-        let datagram = EventCodec.encode(event, as: configuration.format, allocator: channel.allocator)
+        var datagram = EventCodec.encode(event, as: configuration.format, allocator: channel.allocator)
+        if let session { datagram = session.seal(datagram, allocator: channel.allocator) }
         channel.writeAndFlush(AddressedEnvelope(remoteAddress: destination, data: datagram), promise: nil)
     }
 
@@ -220,6 +225,8 @@ private final class Shared: Sendable {
     struct State {
         var endpoint = try! SocketAddress(ipAddress: "127.0.0.1", port: 0)
         var failovers = 0
+        /// With sealed events: the device's session, which moves with it from pair to pair.
+        var session: DeviceSession?
         var skipped = 0
         var failedReports = 0
         var lastReceived = ContinuousClock.now
@@ -296,8 +303,17 @@ private final class Receiver: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let envelope = unwrapInboundIn(data)
+        var envelope = unwrapInboundIn(data)
         let now = ContinuousClock.now
+        // Keepalive answers are never sealed; everything else from a sealing pair is, and what does not
+        // open (replayed, forged, another session's) is skipped and is no sign of life.
+        if let session = shared.state.withLockedValue({ $0.session }), Keepalive.parse(envelope.data) == nil {
+            guard case .opened(let plaintext) = session.open(envelope.data, allocator: context.channel.allocator) else {
+                shared.state.withLockedValue { $0.skipped += 1 }
+                return
+            }
+            envelope.data = plaintext
+        }
         if let moved = SceneMovedNotice.sceneKey(in: envelope.data) {
             let follow = shared.state.withLockedValue { state in
                 state.heard(at: now)

@@ -1,4 +1,5 @@
 import AeselModel
+import AeselSealing
 import AeselWire
 import AsyncHTTPClient
 import Foundation
@@ -35,7 +36,8 @@ struct Gateway: Sendable {
     }
 
     /// Registers the device receiving on `host:port`; returns the event endpoint the answer names.
-    func register(deviceKey: String, host: String, port: Int, format: EventFormat) async throws -> SocketAddress {
+    /// Registers the device; returns its event endpoint, and its session when the pair seals events.
+    func register(deviceKey: String, host: String, port: Int, format: EventFormat) async throws -> (endpoint: SocketAddress, session: DeviceSession?) {
         let device = DeviceJSON(key: deviceKey, hostname: host, port: port, format: format)
         let (answer, base): (SceneList, String) = try await call(.POST, scenePath + "/register", body: SceneList(scenes: [SceneJSON(key: sceneKey, devices: [device])]))
         if let code = answer.errorCode, code != .noError {
@@ -44,7 +46,9 @@ struct Gateway: Sendable {
         guard let host = answer.eventDestinationHost, let port = answer.eventDestinationPort else {
             throw AeselClientError(.invalidAnswer, "no event_destination_host/port")
         }
-        return try resolve(host: host, port: port, gateway: base)
+        let session = DeviceSession(keyID: answer.sessionKeyID, secret: answer.sessionKey, sceneKey: sceneKey, deviceKey: deviceKey)
+        if answer.eventSecurity == "sealed", session == nil { throw AeselClientError(.invalidAnswer, "sealed events without a valid session key") }
+        return (try resolve(host: host, port: port, gateway: base), session)
     }
 
     func deregister(deviceKey: String) async throws {

@@ -26,6 +26,9 @@ public struct Device: Sendable, Hashable {
     public var connectionString: String
     public var format: EventFormat
     public var transform: DeviceTransform
+    /// The key its events are sealed with (docs/protocol.md, Sealed events); nil when the pair that
+    /// registered it ran with plaintext events.
+    public var sessionKey: EventSessionKey?
 
     public init(
         key: String,
@@ -33,7 +36,8 @@ public struct Device: Sendable, Hashable {
         port: Int,
         connectionString: String = "",
         format: EventFormat = .json,
-        transform: DeviceTransform = .identity
+        transform: DeviceTransform = .identity,
+        sessionKey: EventSessionKey? = nil
     ) {
         self.key = key
         self.hostname = hostname
@@ -41,7 +45,37 @@ public struct Device: Sendable, Hashable {
         self.connectionString = connectionString
         self.format = format
         self.transform = transform
+        self.sessionKey = sessionKey
     }
+}
+
+/// A device's session key for sealed events, issued at registration and replaced at each new one. The id
+/// names the key in each sealed datagram's clear header; the secret never leaves the store, the pair and
+/// the registration answer, and is never logged.
+public struct EventSessionKey: Sendable, Hashable, CustomStringConvertible {
+    /// Below 2^53, so that every JSON reader takes it exactly.
+    public var id: UInt64
+    /// 32 random bytes.
+    public var secret: [UInt8]
+
+    public static let secretSize = 32
+    public static let idRange: ClosedRange<UInt64> = 1...(1 << 53 - 1)
+
+    public init(id: UInt64, secret: [UInt8]) {
+        self.id = id
+        self.secret = secret
+    }
+
+    /// A new key from the system's cryptographic generator (getrandom on Linux).
+    public static func generate() -> EventSessionKey {
+        var random = SystemRandomNumberGenerator()
+        return EventSessionKey(
+            id: UInt64.random(in: idRange, using: &random),
+            secret: (0..<secretSize).map { _ in UInt8.random(in: .min ... .max, using: &random) })
+    }
+
+    /// Never the secret.
+    public var description: String { "EventSessionKey(id: \(id))" }
 }
 
 /// A group of objects that devices register to.

@@ -37,6 +37,11 @@ extension SocketAddress {
     }
 }
 
+/// An address only this machine reaches: `localhost`, 127.0.0.0/8 or ::1.
+public func isLoopback(_ host: String) -> Bool {
+    host == "localhost" || host == "::1" || host == "[::1]" || host.hasPrefix("127.")
+}
+
 /// An address that means "every interface": others cannot reach a process at it.
 public func isWildcard(_ host: String) -> Bool {
     host == "0.0.0.0" || host == "::" || host == "[::]"

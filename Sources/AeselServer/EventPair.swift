@@ -1,4 +1,5 @@
 import AeselModel
+import AeselSealing
 import AeselStore
 import AeselStream
 import AeselStreamKafka
@@ -61,6 +62,8 @@ struct ClymanHalf {
     let locks: ObjectLocks
     let lockRefresher: LockRefresher
     let members: SceneMembers
+    /// Sealed events' sessions; nil with plaintext events.
+    let sessions: EventSessions?
 
     var ingestAddress: SocketAddress { ingestChannel.localAddress! }
 
@@ -73,10 +76,13 @@ struct ClymanHalf {
         store: any AeselStore,
         stream makeStream: (any Channel) throws -> any ChangeStream,
         senders: any SenderDirectory,
+        sealed: Bool,
+        originalCipher: OriginalEventCipher?,
         persistInterval: Duration,
         logger: Logger
     ) async throws -> ClymanHalf {
         let ingestMetrics = IngestMetrics()
+        let sessions = sealed ? EventSessions(evicted: { ingestMetrics.evicted($0, from: .sessions) }) { try await store.registration(sessionKeyID: $0) } : nil
         // Locks live in the store; the UDP path needs them in memory, the refresher keeps them current.
         let lockedObjects = try await store.objectLocks()
         let locks = ObjectLocks(lockedObjects)
@@ -92,7 +98,9 @@ struct ClymanHalf {
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandler(
-                            EventIngestHandler(writeBehind: writeBehind, actionEdits: actionEdits, metrics: ingestMetrics, locks: locks, senders: senders, members: members)
+                            EventIngestHandler(
+                                writeBehind: writeBehind, actionEdits: actionEdits, metrics: ingestMetrics, locks: locks, senders: senders, members: members,
+                                sessions: sessions, originalCipher: originalCipher)
                         )
                     }
                 }
@@ -111,7 +119,7 @@ struct ClymanHalf {
             }
             return ClymanHalf(
                 ingestChannel: ingestChannel, stream: stream, writeBehind: writeBehind, actionEdits: actionEdits, locks: locks,
-                lockRefresher: LockRefresher(locks: locks, store: store, logger: logger), members: members)
+                lockRefresher: LockRefresher(locks: locks, store: store, logger: logger), members: members, sessions: sessions)
         } catch {
             try? await ingestChannel.close()
             throw error
@@ -212,7 +220,7 @@ enum UDPChannel {
 
     static func bootstrap(on eventLoop: any EventLoop) -> DatagramBootstrap {
         // One extra byte per slot so an oversized datagram shows as longer than the limit, not truncated to it.
-        let slot = EventCodec.maximumDatagramSize + 1
+        let slot = EventCodec.maximumDatagramSize + SealedDatagram.overhead + 1
         // No SO_REUSEADDR: a second server on the port must fail to start, not take its traffic.
         return DatagramBootstrap(group: eventLoop)
             .channelOption(.socketOption(.so_rcvbuf), value: 4 << 20)

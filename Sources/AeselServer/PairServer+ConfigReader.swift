@@ -1,6 +1,7 @@
 import Adrestia
 import AeselHTTP
 import AeselModel
+import AeselSealing
 public import Configuration
 import CrazyIvan
 import Foundation
@@ -22,6 +23,10 @@ extension PairServer.Configuration {
     /// - `cache.ttl`, `cache.refresh.interval`, `forward.while.loading`, `region`: the Scene-Device cache
     ///   (``SceneDeviceCache/Configuration/init(reader:region:)``).
     /// - `http.idle.timeout`, `http.header.timeout`, `http.body.timeout`: ``HTTPConnectionLimits``.
+    /// - `event.security` (`sealed`, `plaintext` or `aes-cbc`; default ``PairServer/EventSecurity/standard(role:host:)``).
+    /// - `event.aes.in.key`, `.iv`, `.password`, `.salt` and `event.aes.out.…`: with `aes-cbc`, the
+    ///   original's secrets (devices to CLyman, CrazyIvan to devices; reference 2.5). Secrets: give them in
+    ///   the environment (`AESEL_EVENT_AES_IN_KEY`) or the config file, not on the command line.
     public init(role: PairServer.Role, reader: ConfigReader) throws {
         let defaults = PairServer.Configuration(role: role)
         let store = try StoreLocation(reader: reader)
@@ -39,6 +44,24 @@ extension PairServer.Configuration {
             throw ConfigurationError(key: "advertise.host", reason: "\(advertiseHost) is not an address others can reach this server at")
         }
         let identity = role == .pair ? try PairServer.PairIdentity(reader: reader) : nil
+        let eventSecurity = try reader.string(forKey: "event.security").map { text in
+            guard let security = PairServer.EventSecurity(rawValue: text) else {
+                throw ConfigurationError(key: "event.security", reason: "\(text) is not sealed, plaintext or aes-cbc")
+            }
+            return security
+        }
+        var originalSecrets: OriginalEventCipher.Secrets?
+        if eventSecurity == .original {
+            func secret(_ direction: String) throws -> OriginalEventCipher.Secret {
+                guard let key = reader.string(forKey: ConfigKey("event.aes.\(direction).key"), isSecret: true),
+                    let iv = reader.string(forKey: ConfigKey("event.aes.\(direction).iv"), isSecret: true)
+                else { throw ConfigurationError(key: "event.aes.\(direction).key", reason: "aes-cbc needs event.aes.in and event.aes.out key and iv") }
+                return OriginalEventCipher.Secret(
+                    key: key, iv: iv, password: reader.string(forKey: ConfigKey("event.aes.\(direction).password"), isSecret: true) ?? "",
+                    salt: reader.string(forKey: ConfigKey("event.aes.\(direction).salt"), isSecret: true) ?? "")
+            }
+            originalSecrets = OriginalEventCipher.Secrets(toPair: try secret("in"), toDevice: try secret("out"))
+        }
         if identity != nil, advertiseHost == nil, isWildcard(host) {
             throw ConfigurationError(key: "advertise.host", reason: "the host \(host) is a wildcard: give the address others reach this pair at")
         }
@@ -55,7 +78,9 @@ extension PairServer.Configuration {
             stream: stream ?? defaults.stream,
             persistInterval: .milliseconds(persistMilliseconds),
             identity: identity,
-            httpLimits: try HTTPConnectionLimits(reader: reader)
+            httpLimits: try HTTPConnectionLimits(reader: reader),
+            eventSecurity: eventSecurity,
+            originalSecrets: originalSecrets
         )
     }
 

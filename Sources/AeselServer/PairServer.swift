@@ -1,5 +1,6 @@
 public import AeselHTTP
 import AeselModel
+public import AeselSealing
 import AeselStore
 import AeselWire
 import AeselStream
@@ -62,6 +63,10 @@ public struct PairServer {
         /// For `aesel pair` behind Adrestia: who the pair is and where it announces itself.
         public var identity: PairIdentity?
         public var httpLimits: HTTPConnectionLimits
+        /// Whether events are sealed per device (docs/protocol.md, Sealed events).
+        public var eventSecurity: EventSecurity
+        /// With ``EventSecurity/original``: the deployment's two secrets.
+        public var originalSecrets: OriginalEventCipher.Secrets?
 
         /// - Parameter httpPort: nil for the role's own default (``Role/defaultHTTPPort``).
         public init(
@@ -77,8 +82,12 @@ public struct PairServer {
             stream: StreamSetting = .memory,
             persistInterval: Duration = .milliseconds(200),
             identity: PairIdentity? = nil,
-            httpLimits: HTTPConnectionLimits = .init()
+            httpLimits: HTTPConnectionLimits = .init(),
+            eventSecurity: EventSecurity? = nil,
+            originalSecrets: OriginalEventCipher.Secrets? = nil
         ) {
+            self.originalSecrets = originalSecrets
+            self.eventSecurity = eventSecurity ?? EventSecurity.standard(role: role, host: host)
             self.role = role
             self.host = host
             self.advertiseHost = advertiseHost
@@ -92,6 +101,23 @@ public struct PairServer {
             self.persistInterval = persistInterval
             self.identity = identity
             self.httpLimits = httpLimits
+        }
+    }
+
+    /// How events travel between devices and the pair.
+    public enum EventSecurity: String, Sendable, CaseIterable {
+        /// Each device's datagrams sealed with its session key, in both directions.
+        case sealed
+        /// The original's plaintext datagrams: anyone who reaches the port is believed.
+        case plaintext
+        /// The original's AES-256-CBC under one deployment key (reference 2.5), for its devices: secret
+        /// from onlookers, but no integrity and no replay protection, and every device knows the key.
+        case original = "aes-cbc"
+
+        /// Sealed, but for `aesel serve` on a loopback address: the laptop's open mode, where the
+        /// original's clients and the README's examples work as they are.
+        public static func standard(role: Role, host: String) -> EventSecurity {
+            role == .all && isLoopback(host) ? .plaintext : .sealed
         }
     }
 
@@ -202,6 +228,14 @@ public struct PairServer {
         return routes.sorted()
     }
 
+    static func originalCiphers(_ secrets: OriginalEventCipher.Secrets) throws -> (toPair: OriginalEventCipher, toDevice: OriginalEventCipher) {
+        do {
+            return (try OriginalEventCipher(secrets.toPair), try OriginalEventCipher(secrets.toDevice))
+        } catch {
+            throw ConfigurationError(key: "event.aes", reason: "\(error)")
+        }
+    }
+
     /// Starts the halves of this process's role, joined by the configured stream.
     private func startPair(store: any AeselStore, eventLoop: any EventLoop, udpPort: Int) async throws -> EventPair {
         let role = configuration.role
@@ -209,11 +243,16 @@ public struct PairServer {
         guard setting != .memory || role == .all || role == .pair else {
             throw ConfigurationError(key: "stream", reason: "aesel \(role.rawValue) needs zmq+ipc://…, zmq+tcp://…, kafka://… or udp://…")
         }
+        let sealed = configuration.eventSecurity == .sealed
+        let original = try configuration.eventSecurity == .original ? configuration.originalSecrets.map(Self.originalCiphers) : nil
+        var fanOutConfiguration = configuration.fanOut
+        fanOutConfiguration.sealed = sealed
+        fanOutConfiguration.originalCipher = original?.toDevice
         let crazyIvan =
             role == .clyman
             ? nil
             : try await CrazyIvanHalf.start(
-                host: configuration.host, on: eventLoop, store: store, fanOut: configuration.fanOut, cache: configuration.cache, logger: logger)
+                host: configuration.host, on: eventLoop, store: store, fanOut: fanOutConfiguration, cache: configuration.cache, logger: logger)
         var clyman: ClymanHalf?
         if role != .crazyIvan {
             let senders: any SenderDirectory = crazyIvan.map { FanOutSenders(fanOut: $0.fanOut) } ?? StoreSenderDirectory(store: store)
@@ -229,7 +268,7 @@ public struct PairServer {
                     case .udp(let endpoint): return try UDPStreamPublisher(endpoint: endpoint, channel: channel, announcement: announcement)
                     }
                 },
-                senders: senders, persistInterval: configuration.persistInterval, logger: logger
+                senders: senders, sealed: sealed, originalCipher: original?.toPair, persistInterval: configuration.persistInterval, logger: logger
             )
         }
         var subscriber: (any StreamReceiver)?
@@ -259,7 +298,11 @@ public struct PairServer {
             let (host, advertiseHost) = (configuration.host, configuration.advertiseHost)
             let localClyman = pair.clyman?.ingestAddress
             let subscriber = pair.subscriber
-            SceneRoutes(store: store, fanOut: crazyIvan.fanOut) { requestArrivedAt in
+            SceneRoutes(
+                store: store, fanOut: crazyIvan.fanOut, sealed: configuration.eventSecurity == .sealed, sessions: pair.clyman?.sessions,
+                originalSecrets: configuration.eventSecurity == .original ? configuration.originalSecrets : nil
+            ) {
+                requestArrivedAt in
                 // The pair's CLyman: this process's, or the one the stream's heartbeats announce
                 // (`host:port`; the host may be IPv6, so the port is after the last colon).
                 var announced = (advertiseHost ?? localClyman?.ipAddress ?? host, localClyman?.port ?? 0)

@@ -38,6 +38,8 @@ public protocol AeselStore: Service {
     func devices(inScene sceneKey: String) async throws -> [Device]
     /// Every scene the device is registered in, with its registration there, ordered by scene key.
     func registrations(ofDevice deviceKey: String) async throws -> [(sceneKey: String, device: Device)]
+    /// The registration whose session key has this id (sealed events), if any.
+    func registration(sessionKeyID: UInt64) async throws -> (sceneKey: String, device: Device)?
 
     // MARK: Scene links
 

@@ -166,6 +166,15 @@ public final class InMemoryStore: AeselStore {
         }
     }
 
+    public func registration(sessionKeyID: UInt64) async throws -> (sceneKey: String, device: Device)? {
+        try withTables { tables in
+            for (sceneKey, devices) in tables.devices {
+                if let device = devices.values.first(where: { $0.sessionKey?.id == sessionKeyID }) { return (sceneKey, device) }
+            }
+            return nil
+        }
+    }
+
     // MARK: Scene links
 
     public func setLink(_ link: SceneLink) async throws {

@@ -228,6 +228,10 @@ public final class PostgresStore: AeselStore {
         try await fetch(DeviceTable.self, DeviceTable.ofDevice(deviceKey))
     }
 
+    public func registration(sessionKeyID: UInt64) async throws -> (sceneKey: String, device: Device)? {
+        try await fetch(DeviceTable.self, DeviceTable.withSessionKey(id: sessionKeyID)).first
+    }
+
     // MARK: Scene links
 
     public func setLink(_ link: SceneLink) async throws {

@@ -114,5 +114,13 @@ package enum SQLMigrations {
             // links(touching:) looks for both ends; the primary key covers only `from_scene`.
             ["CREATE INDEX IF NOT EXISTS scene_link_to ON scene_link(to_scene)"]
         },
+        SQLMigration(version: 6) { sql in
+            // Sealed events: each registration's session key, found by its id when a datagram names it.
+            [
+                "ALTER TABLE device ADD COLUMN session_key_id BIGINT",
+                "ALTER TABLE device ADD COLUMN session_key \(sql.blobType)",
+                "CREATE INDEX IF NOT EXISTS device_session_key ON device(session_key_id)",
+            ]
+        },
     ]
 }

@@ -55,6 +55,15 @@ package struct RowReader<Row: SQLRow> {
         return reader
     }
 
+    /// A session key kept in two columns, both null or both set.
+    package func sessionKey(id idColumn: String, secret secretColumn: String) throws -> EventSessionKey? {
+        guard let id = try row.integer(idColumn) else { return nil }
+        guard let secret = try row.blob(secretColumn), secret.count == EventSessionKey.secretSize, id > 0 else {
+            throw corrupt(secretColumn, "a session key id without a \(EventSessionKey.secretSize)-byte secret")
+        }
+        return EventSessionKey(id: UInt64(id), secret: [UInt8](secret))
+    }
+
     package func string(_ column: String) throws -> String {
         try required(column) { try $0.text(column) }
     }

@@ -113,7 +113,9 @@ package typealias Registration = (sceneKey: String, device: Device)
 
 package enum DeviceTable: SQLTable {
     package static let name = "device"
-    package static let columns = ["scene_key", "key", "hostname", "port", "connection_string", "format", "translation", "rotation"]
+    package static let columns = [
+        "scene_key", "key", "hostname", "port", "connection_string", "format", "translation", "rotation", "session_key_id", "session_key",
+    ]
 
     package static func values(_ registration: Registration) -> [SQLValue] {
         let device = registration.device
@@ -121,6 +123,7 @@ package enum DeviceTable: SQLTable {
             .text(registration.sceneKey), .text(device.key), .text(device.hostname), .integer(Int64(device.port)),
             .text(device.connectionString), .text(device.format.rawValue),
             SQLColumns.json(device.transform.translation), SQLColumns.json(device.transform.rotation),
+            device.sessionKey.map { .integer(Int64($0.id)) } ?? .null, device.sessionKey.map { .blob(Data($0.secret)) } ?? .null,
         ]
     }
 
@@ -134,7 +137,8 @@ package enum DeviceTable: SQLTable {
             port: Int(port),
             connectionString: try row.string("connection_string"),
             format: try row.enumeration("format"),
-            transform: DeviceTransform(translation: try row.vector("translation"), rotation: try row.vector("rotation"))
+            transform: DeviceTransform(translation: try row.vector("translation"), rotation: try row.vector("rotation")),
+            sessionKey: try row.sessionKey(id: "session_key_id", secret: "session_key")
         )
         return (sceneKey, device)
     }
@@ -155,6 +159,10 @@ package enum DeviceTable: SQLTable {
 
     package static func ofDevice(_ deviceKey: String) -> SQLStatement {
         "\(select) WHERE key = \(deviceKey) ORDER BY scene_key"
+    }
+
+    package static func withSessionKey(id: UInt64) -> SQLStatement {
+        "\(select) WHERE session_key_id = \(Int64(id))"
     }
 }
 

@@ -158,6 +158,10 @@ public final class SQLiteStore: AeselStore {
         try await read { db in try self.fetch(DeviceTable.self, DeviceTable.ofDevice(deviceKey), db) }
     }
 
+    public func registration(sessionKeyID: UInt64) async throws -> (sceneKey: String, device: Device)? {
+        try await read { db in try self.fetch(DeviceTable.self, DeviceTable.withSessionKey(id: sessionKeyID), db).first }
+    }
+
     // MARK: Scene links
 
     public func setLink(_ link: SceneLink) async throws {

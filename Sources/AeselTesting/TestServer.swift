@@ -1,10 +1,12 @@
 import AeselLocalCluster
 import AeselModel
+import AeselSealing
 import AeselWire
 import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -103,7 +105,9 @@ package final class TestServer: @unchecked Sendable {
         let body = """
             {"scenes":[{"key":"\(scene)","devices":[{"key":"\(device.key)","hostname":"127.0.0.1","port":\(device.port),"format":"\(format.rawValue)"}]}]}
             """
-        return try await request("POST", "/v1/scene/\(scene)/register", body: body).json
+        let answer = try await request("POST", "/v1/scene/\(scene)/register", body: body).json
+        device.sessions.adopt(answer, sceneKey: scene, deviceKey: device.key)
+        return answer
     }
 
     /// New devices, each registered in `scene` in JSON.
@@ -145,10 +149,13 @@ package final class TestServer: @unchecked Sendable {
     }
 }
 
-/// A simulated device: one UDP socket that sends its events and receives the scene's.
+/// A simulated device: one UDP socket that sends its events and receives the scene's. Registered with a
+/// pair that seals events, it seals what it sends with its latest session and opens what it receives
+/// with any of its sessions (a device of several scenes has one each); `socket` sends as it is.
 package struct TestDevice: Sendable {
     package let key: String
     package let socket: UDPSocket
+    package let sessions = TestDeviceSessions()
 
     package init(_ key: String) throws {
         self.key = key
@@ -160,7 +167,7 @@ package struct TestDevice: Sendable {
     package var port: UInt16 { socket.port }
 
     package func send(_ bytes: [UInt8], to port: UInt16) {
-        bytes.withUnsafeBytes { _ = socket.send($0, to: UDPSocket.loopback(port: port)) }
+        socket.sendRaw(sessions.latest.map { Array($0.seal(ByteBuffer(bytes: bytes)).readableBytesView) } ?? bytes, to: port)
     }
 
     package func send(_ text: String, to port: UInt16) {
@@ -171,11 +178,9 @@ package struct TestDevice: Sendable {
         send(Array(EventCodec.encode(event, as: format, allocator: ByteBufferAllocator()).readableBytesView), to: port)
     }
 
-    /// The next datagram, or nil after the receive timeout (300 ms).
+    /// The next datagram, opened if sealed, or nil after the receive timeout (300 ms).
     package func receive() -> [UInt8]? {
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        let count = buffer.withUnsafeMutableBytes { socket.receive(into: $0)?.count }
-        return count.map { Array(buffer[0..<$0]) }
+        socket.receiveRaw().map(sessions.open)
     }
 
     /// Reads and drops what has arrived, e.g. the event of an object just created over HTTP.
@@ -199,13 +204,40 @@ package struct TestDevice: Sendable {
                 try? await Task.sleep(for: .milliseconds(1))
                 continue
             }
-            if let event = try? EventCodec.decode(ByteBuffer(bytes: buffer[0..<received])) { events.append(event) }
+            if let event = try? EventCodec.decode(ByteBuffer(bytes: sessions.open(Array(buffer[0..<received])))) { events.append(event) }
         }
         return events
     }
 
     package func close() {
         socket.close()
+    }
+}
+
+/// A test device's sealed-event sessions, from its registration answers.
+package final class TestDeviceSessions: Sendable {
+    private let state = Mutex<(latest: DeviceSession?, byKeyID: [UInt64: DeviceSession])>((nil, [:]))
+
+    /// Takes the session a registration answer carries, if any.
+    package func adopt(_ answer: [String: Any], sceneKey: String, deviceKey: String) {
+        let keyID = (answer["session_key_id"] as? NSNumber)?.uint64Value
+        guard let session = DeviceSession(keyID: keyID, secret: answer["session_key"] as? String, sceneKey: sceneKey, deviceKey: deviceKey) else { return }
+        state.withLock { state in
+            state.latest = session
+            state.byKeyID[session.keyID] = session
+        }
+    }
+
+    package var latest: DeviceSession? { state.withLock { $0.latest } }
+
+    /// The plaintext of a sealed datagram from one of the sessions; anything else as it came (an unsealed
+    /// datagram, or one no session opens, which then decodes as no event).
+    package func open(_ datagram: [UInt8]) -> [UInt8] {
+        let buffer = ByteBuffer(bytes: datagram)
+        guard let header = SealedDatagram.header(of: buffer), let session = state.withLock({ $0.byKeyID[header.keyID] }),
+            case .opened(let plaintext) = session.open(buffer)
+        else { return datagram }
+        return Array(plaintext.readableBytesView)
     }
 }
 

@@ -66,6 +66,18 @@ package struct UDPSocket: Sendable {
         return count >= 0 ? (count, source) : nil
     }
 
+    /// Sends `bytes` as they are to a loopback port.
+    package func sendRaw(_ bytes: [UInt8], to port: UInt16) {
+        bytes.withUnsafeBytes { _ = send($0, to: Self.loopback(port: port)) }
+    }
+
+    /// The next datagram as it came, or nil after the socket's receive timeout.
+    package func receiveRaw() -> [UInt8]? {
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        let count = buffer.withUnsafeMutableBytes { receive(into: $0)?.count }
+        return count.map { Array(buffer[0..<$0]) }
+    }
+
     package func close() {
         #if canImport(Glibc)
         _ = Glibc.close(fd)

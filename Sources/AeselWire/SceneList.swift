@@ -14,6 +14,20 @@ public struct SceneList: Codable, Sendable {
     public var startRecord: Int?
     public var eventDestinationHost: String?
     public var eventDestinationPort: Int?
+    /// Sealed events (registration answers only): `sealed`, with the device's new session key.
+    public var eventSecurity: String?
+    public var sessionKeyID: UInt64?
+    /// The 32-byte session secret, base64.
+    public var sessionKey: String?
+    /// The original's AES-256-CBC mode (reference 2.5): what devices encrypt with, and decrypt with.
+    public var encryptionKey: String?
+    public var encryptionIV: String?
+    public var encryptionPassword: String?
+    public var encryptionSalt: String?
+    public var decryptionKey: String?
+    public var decryptionIV: String?
+    public var decryptionPassword: String?
+    public var decryptionSalt: String?
     public var scenes: [SceneJSON]?
 
     enum CodingKeys: String, CodingKey {
@@ -26,6 +40,17 @@ public struct SceneList: Codable, Sendable {
         case startRecord = "start_record"
         case eventDestinationHost = "event_destination_host"
         case eventDestinationPort = "event_destination_port"
+        case eventSecurity = "event_security"
+        case sessionKeyID = "session_key_id"
+        case sessionKey = "session_key"
+        case encryptionKey = "encryption_key"
+        case encryptionIV = "encryption_iv"
+        case encryptionPassword = "encryption_password"
+        case encryptionSalt = "encryption_salt"
+        case decryptionKey = "decryption_key"
+        case decryptionIV = "decryption_iv"
+        case decryptionPassword = "decryption_password"
+        case decryptionSalt = "decryption_salt"
         case scenes
     }
 

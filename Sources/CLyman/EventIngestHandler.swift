@@ -1,5 +1,6 @@
 import CoreMetrics
 import AeselModel
+public import AeselSealing
 import AeselStore
 public import AeselStream
 import AeselWire
@@ -10,8 +11,12 @@ public import NIOCore
 /// the write-behind persister. Forward first, persist after. Keyframe and action updates go to
 /// ``EventActionEdits`` instead, which stores them and then forwards them.
 ///
+/// With ``EventSessions`` (sealed events) only sealed datagrams are read: each is opened with the session
+/// its header names, whose device is then the event's sender, and must name that session's scene.
+///
 /// Lives on the UDP channel's event loop; its state is confined there, so it needs no lock. Events of a
-/// scene whose members are loading wait here, in order, and go on when the load ends.
+/// scene whose members are loading wait here, in order, and go on when the load ends; so do datagrams
+/// whose session is being read from the store.
 public final class EventIngestHandler: ChannelInboundHandler {
     public typealias InboundIn = AddressedEnvelope<ByteBuffer>
     /// Keepalive answers, back to the datagram's source.
@@ -29,8 +34,14 @@ public final class EventIngestHandler: ChannelInboundHandler {
     private let locks: ObjectLocks
     private let senders: any SenderDirectory
     private let members: SceneMembers
+    private let sessions: EventSessions?
+    /// The original's AES-256-CBC mode (device to CLyman key), instead of sealed events.
+    private let originalCipher: OriginalEventCipher?
+    private let allocator = ByteBufferAllocator()
     private var sequences = ObjectSequences()
     private var held: [String: [ObjectEvent]] = [:]
+    private var heldSealed: [UInt64: [AddressedEnvelope<ByteBuffer>]] = [:]
+    /// Events and sealed datagrams held, together.
     private var heldCount = 0
     private var keepaliveLimiter = KeepaliveLimiter.standard
 
@@ -42,8 +53,12 @@ public final class EventIngestHandler: ChannelInboundHandler {
         metrics: IngestMetrics,
         locks: ObjectLocks,
         senders: any SenderDirectory,
-        members: SceneMembers
+        members: SceneMembers,
+        sessions: EventSessions? = nil,
+        originalCipher: OriginalEventCipher? = nil
     ) {
+        self.sessions = sessions
+        self.originalCipher = originalCipher
         self.writeBehind = writeBehind
         self.actionEdits = actionEdits
         self.metrics = metrics
@@ -64,21 +79,70 @@ public final class EventIngestHandler: ChannelInboundHandler {
         members.onLoad { sceneKey, keys in
             eventLoop.execute { handler.value.finishLoad(sceneKey, keys: keys) }
         }
+        sessions?.onLoad { keyID in
+            eventLoop.execute { handler.value.finishSessionLoad(keyID) }
+        }
     }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let envelope = Self.unwrapInboundIn(data)
         metrics.received.increment()
         if answerKeepalive(envelope, context: context) { return }
+        if let sessions {
+            receiveSealed(envelope, sessions: sessions, holdIfLoading: true)
+        } else if let originalCipher {
+            guard let plaintext = originalCipher.decrypt(envelope.data, allocator: allocator) else {
+                metrics.dropped(.notDecrypted)
+                return
+            }
+            receive(plaintext, from: envelope.remoteAddress, sealedBy: nil)
+        } else {
+            receive(envelope.data, from: envelope.remoteAddress, sealedBy: nil)
+        }
+    }
+
+    private func receive(_ datagram: ByteBuffer, from source: SocketAddress, sealedBy cipher: SessionCipher?) {
         var event: ObjectEvent
         do {
-            event = try EventCodec.decode(envelope.data)
+            event = try EventCodec.decode(datagram)
         } catch {
             metrics.dropped(error)
             return
         }
-        event.source = envelope.remoteAddress
+        event.source = source
+        if let cipher {
+            guard event.sceneKey == cipher.sceneKey else {
+                metrics.dropped(.wrongScene)
+                return
+            }
+            // The session proves who sent it, whatever a binary event's own device key says.
+            event.senderDeviceKey = cipher.deviceKey
+        }
         handle(event, now: .now())
+    }
+
+    private func receiveSealed(_ envelope: AddressedEnvelope<ByteBuffer>, sessions: EventSessions, holdIfLoading: Bool) {
+        guard envelope.data.readableBytes <= EventCodec.maximumDatagramSize + SealedDatagram.overhead else {
+            metrics.dropped(.oversized)
+            return
+        }
+        guard let header = SealedDatagram.header(of: envelope.data), header.direction == .toPair else {
+            metrics.dropped(.notSealed)
+            return
+        }
+        switch sessions.lookup(header.keyID) {
+        case .found(let opener):
+            switch opener.open(envelope.data, header: header, allocator: allocator) {
+            case .opened(let plaintext): receive(plaintext, from: envelope.remoteAddress, sealedBy: opener.cipher)
+            case .replayed: metrics.dropped(.replayed)
+            case .tooOld: metrics.dropped(.tooOld)
+            case .notAuthentic: metrics.dropped(.notAuthentic)
+            }
+        case .loading where holdIfLoading:
+            holdSealed(envelope, keyID: header.keyID)
+        case .loading, .unknown:
+            metrics.dropped(.unknownSession)
+        }
     }
 
     /// Answers a device's keepalive (docs/protocol.md) to the address it came from, so the answer follows
@@ -153,6 +217,27 @@ public final class EventIngestHandler: ChannelInboundHandler {
         held[event.sceneKey] = events
     }
 
+    private func holdSealed(_ envelope: AddressedEnvelope<ByteBuffer>, keyID: UInt64) {
+        var datagrams = heldSealed.removeValue(forKey: keyID) ?? []
+        if heldCount < Self.maximumHeld, datagrams.count < Self.maximumHeldPerScene {
+            datagrams.append(envelope)
+            heldCount += 1
+        } else {
+            metrics.sceneLoading.increment()
+        }
+        heldSealed[keyID] = datagrams
+    }
+
+    /// A session's read ended: what waited for it is read now, in order, and dropped if it is still
+    /// unknown (a failed read is not retried for held datagrams, or an outage would loop on reads).
+    private func finishSessionLoad(_ keyID: UInt64) {
+        guard let datagrams = heldSealed.removeValue(forKey: keyID), let sessions else { return }
+        heldCount -= datagrams.count
+        for envelope in datagrams {
+            receiveSealed(envelope, sessions: sessions, holdIfLoading: false)
+        }
+    }
+
     private func finishLoad(_ sceneKey: String, keys: SceneMemberKeys?) {
         members.finishLoad(sceneKey: sceneKey, keys: keys)
         guard let events = held.removeValue(forKey: sceneKey) else { return }
@@ -168,10 +253,11 @@ public final class EventIngestHandler: ChannelInboundHandler {
         }
     }
 
-    /// The registered device at the datagram's source address. A device key named in a binary event is
-    /// not proof of identity, so locks go by address.
+    /// The sealed event's session device, or else the registered device at the datagram's source address:
+    /// a device key named in a plaintext binary event is not proof of identity, so locks go by address.
     private func sender(of event: ObjectEvent) -> String? {
-        event.source.flatMap { senders.deviceKey(in: event.sceneKey, at: $0) }
+        if sessions != nil { return event.senderDeviceKey }
+        return event.source.flatMap { senders.deviceKey(in: event.sceneKey, at: $0) }
     }
 
     public func errorCaught(context: ChannelHandlerContext, error: any Error) {

@@ -5,7 +5,25 @@ public import Metrics
 public struct IngestMetrics: Sendable {
     /// The tables keyed by datagram contents, whose size is bounded by evicting entries.
     public enum Table: String, Sendable, CaseIterable {
-        case sequences, sceneMembers = "scene_members"
+        case sequences, sceneMembers = "scene_members", sessions
+    }
+
+    /// Why a pair with sealed (or the original's encrypted) events dropped a datagram before reading the
+    /// event in it (docs/protocol.md).
+    public enum SealDrop: String, Sendable, CaseIterable {
+        /// Not a sealed datagram (plaintext, or a header of the wrong version or shape).
+        case notSealed = "not_sealed"
+        /// No registration has the key it names, or too many were being looked up.
+        case unknownSession = "unknown_session"
+        /// The tag did not match: tampered with, or sealed with another key, scene or device.
+        case notAuthentic = "not_authentic"
+        case replayed
+        /// Its counter is further behind the newest than the replay window reaches.
+        case tooOld = "too_old"
+        /// Authentic, but the event names another scene than its session's.
+        case wrongScene = "wrong_scene"
+        /// The original's AES-256-CBC mode: not base64 of a ciphertext that decrypts with the key.
+        case notDecrypted = "not_decrypted"
     }
 
     public let received: Counter
@@ -31,6 +49,7 @@ public struct IngestMetrics: Sendable {
     /// Write-behind flushes that found the store unavailable and kept their batch for the next one.
     public let storeUnavailable: Counter
     private let decodeDrops: [EventDecodeError: Counter]
+    private let sealDrops: [SealDrop: Counter]
     private let evictions: [Table: Counter]
 
     /// - Parameter factory: the process's metrics system, or a test's.
@@ -53,6 +72,7 @@ public struct IngestMetrics: Sendable {
         persistFailures = counter("aesel_persist_failures_total")
         storeUnavailable = counter("aesel_store_unavailable_total")
         decodeDrops = Dictionary(uniqueKeysWithValues: EventDecodeError.allCases.map { ($0, counter("aesel_udp_dropped_total", [("reason", $0.label)])) })
+        sealDrops = Dictionary(uniqueKeysWithValues: SealDrop.allCases.map { ($0, counter("aesel_udp_dropped_total", [("reason", $0.rawValue)])) })
         evictions = Dictionary(uniqueKeysWithValues: Table.allCases.map { ($0, counter("aesel_state_evictions_total", [("table", $0.rawValue)])) })
     }
 
@@ -60,7 +80,11 @@ public struct IngestMetrics: Sendable {
         decodeDrops[reason]?.increment()
     }
 
-    func evicted(_ count: Int, from table: Table) {
+    func dropped(_ reason: SealDrop) {
+        sealDrops[reason]?.increment()
+    }
+
+    public func evicted(_ count: Int, from table: Table) {
         evictions[table]?.increment(by: count)
     }
 }

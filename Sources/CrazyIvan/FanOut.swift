@@ -1,4 +1,5 @@
 public import AeselModel
+import AeselSealing
 public import AeselStore
 public import AeselStream
 import CoreMetrics
@@ -13,9 +14,16 @@ public final class FanOut: ChangeStreamSubscriber {
     public struct Configuration: Sendable {
         /// The original echoed events to their sender; Aesel does not, unless asked.
         public var echoToSender: Bool
+        /// Sealed events: every copy is sealed for its device, and a device without a session key (one
+        /// registered while the pair ran plaintext) receives nothing.
+        public var sealed: Bool
+        /// The original's AES-256-CBC mode: every copy encrypted with this one key (CrazyIvan to devices).
+        public var originalCipher: OriginalEventCipher?
 
-        public init(echoToSender: Bool = false) {
+        public init(echoToSender: Bool = false, sealed: Bool = false, originalCipher: OriginalEventCipher? = nil) {
             self.echoToSender = echoToSender
+            self.sealed = sealed
+            self.originalCipher = originalCipher
         }
     }
 
@@ -90,7 +98,8 @@ public final class FanOut: ChangeStreamSubscriber {
     /// would not understand it; they find the new endpoint by asking the gateway themselves.
     public func announceMove(of sceneKey: String, to recipients: [Recipient]) {
         let notice = SceneMovedNotice.encode(sceneKey: sceneKey, allocator: allocator)
-        let result = socket.send(to: recipients, payloads: (notice, nil)) { $0.format == .binary ? 0 : nil }
+        let sealed = configuration.sealed
+        let result = socket.send(to: recipients, payloads: (notice, nil)) { $0.format == .binary && (!sealed || $0.sealer != nil) ? 0 : nil }
         metrics.datagrams.increment(by: result.sent)
     }
 
@@ -133,23 +142,29 @@ public final class FanOut: ChangeStreamSubscriber {
     /// each device's format.
     private func send(_ event: ChangeEvent, to recipients: [Recipient]) {
         metrics.events.increment()
+        let sealed = configuration.sealed
         let result: (wanted: Int, sent: Int)
         switch event {
         case .transaction(let transaction):
-            // A record too large for one datagram (65,507 bytes) cannot be sent as an event.
-            guard transaction.json.readableBytes <= 65_507 else {
+            // A record too large for one datagram (65,507 bytes, less what sealing adds) cannot be sent as an event.
+            guard transaction.json.readableBytes <= 65_507 - (sealed ? SealedDatagram.overhead : 0) else {
                 metrics.oversizedEvents.increment()
                 return
             }
-            result = socket.send(to: recipients, payloads: (transaction.json, nil)) { _ in 0 }
+            let payload = configuration.originalCipher.map { $0.encrypt(transaction.json, allocator: allocator) } ?? transaction.json
+            result = socket.send(to: recipients, payloads: (payload, nil)) { sealed && $0.sealer == nil ? nil : 0 }
         case .update(let update):
             // Encoded once per format the scene's devices use.
-            let json = recipients.contains { $0.format == .json } ? EventCodec.encode(update, as: .json, allocator: allocator) : nil
-            let binary = recipients.contains { $0.format == .binary } ? EventCodec.encode(update, as: .binary, allocator: allocator) : nil
+            var json = recipients.contains { $0.format == .json } ? EventCodec.encode(update, as: .json, allocator: allocator) : nil
+            var binary = recipients.contains { $0.format == .binary } ? EventCodec.encode(update, as: .binary, allocator: allocator) : nil
+            if let cipher = configuration.originalCipher {
+                json = json.map { cipher.encrypt($0, allocator: allocator) }
+                binary = binary.map { cipher.encrypt($0, allocator: allocator) }
+            }
             guard let first = json ?? binary else { return }
             let echo = configuration.echoToSender
             result = socket.send(to: recipients, payloads: (first, binary)) { recipient in
-                guard echo || !self.isSender(recipient, of: update) else { return nil }
+                guard echo || !self.isSender(recipient, of: update), !sealed || recipient.sealer != nil else { return nil }
                 return recipient.format == .json || json == nil ? 0 : 1
             }
         }
@@ -175,7 +190,7 @@ public final class FanOut: ChangeStreamSubscriber {
             if try await store.scene(key: sceneKey) == nil {
                 recipients = nil
             } else {
-                recipients = try await store.devices(inScene: sceneKey).compactMap(Recipient.init)
+                recipients = try await store.devices(inScene: sceneKey).compactMap { Recipient($0, inScene: sceneKey) }
             }
         } catch {
             metrics.loadFailures.increment()

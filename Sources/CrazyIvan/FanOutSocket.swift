@@ -1,3 +1,4 @@
+import AeselSealing
 import CSendMultiple
 public import NIOCore
 import Synchronization
@@ -15,6 +16,8 @@ import Glibc
 public final class FanOutSocket: Sendable {
     /// Datagrams per `sendmmsg` call (the kernel's limit, UIO_MAXIOV).
     static let batchLimit = 1024
+    /// Scratch space for the sealed copies of one batch: a batch ends early when it is full.
+    static let sealingSpace = 1 << 20
 
     private let descriptor: CInt
     private let closed = Atomic<Bool>(false)
@@ -44,7 +47,8 @@ public final class FanOutSocket: Sendable {
     }
 
     /// Sends one datagram to each recipient `choose` gives a payload for: 0 for the first of `payloads`,
-    /// 1 for the second, nil to skip. Returns how many were meant to go and how many the kernel took.
+    /// 1 for the second, nil to skip; sealed for each recipient with a sealer. Returns how many were meant
+    /// to go and how many the kernel took.
     func send(to recipients: [Recipient], payloads: (ByteBuffer, ByteBuffer?), choose: (Recipient) -> Int?) -> (wanted: Int, sent: Int) {
         guard !closed.load(ordering: .relaxed) else { return (recipients.count, 0) }
         return payloads.0.withUnsafeReadableBytes { first in
@@ -60,33 +64,45 @@ public final class FanOutSocket: Sendable {
     private func send(to recipients: [Recipient], buffers: (UnsafeRawBufferPointer, UnsafeRawBufferPointer), choose: (Recipient) -> Int?) -> (wanted: Int, sent: Int) {
         let batch = min(recipients.count, Self.batchLimit)
         guard batch > 0 else { return (0, 0) }
+        let sealedSlot = max(buffers.0.count, buffers.1.count) + SealedDatagram.overhead
+        let sealedSlots = recipients.contains { $0.sealer != nil } ? max(1, min(batch, Self.sealingSpace / sealedSlot)) : 0
         // Stack scratch space for ordinary scenes: no allocation per event.
         return withUnsafeTemporaryAllocation(of: aesel_datagram.self, capacity: batch) { datagrams in
             withUnsafeTemporaryAllocation(of: sockaddr_storage.self, capacity: batch) { addresses in
-                var wanted = 0
-                var sent = 0
-                var filled = 0
-                var full = false
-                for recipient in recipients {
-                    guard let choice = choose(recipient) else { continue }
-                    wanted += 1
-                    let buffer = choice == 0 ? buffers.0 : buffers.1
-                    let name = UnsafeMutableRawPointer(addresses.baseAddress! + filled)
-                    let length = recipient.address.withSockAddr { source, length in
-                        name.copyMemory(from: source, byteCount: length)
-                        return length
+                withUnsafeTemporaryAllocation(byteCount: sealedSlots * sealedSlot, alignment: 8) { sealing in
+                    var wanted = 0
+                    var sent = 0
+                    var filled = 0
+                    var sealedFilled = 0
+                    var full = false
+                    for recipient in recipients {
+                        guard let choice = choose(recipient) else { continue }
+                        wanted += 1
+                        if full { continue }  // nothing more goes out: do not seal for nothing
+                        var buffer = choice == 0 ? buffers.0 : buffers.1
+                        if let sealer = recipient.sealer {
+                            let slot = UnsafeMutableRawBufferPointer(rebasing: sealing[(sealedFilled * sealedSlot)..<((sealedFilled + 1) * sealedSlot)])
+                            buffer = UnsafeRawBufferPointer(rebasing: slot[0..<sealer.seal(buffer, into: slot)])
+                            sealedFilled += 1
+                        }
+                        let name = UnsafeMutableRawPointer(addresses.baseAddress! + filled)
+                        let length = recipient.address.withSockAddr { source, length in
+                            name.copyMemory(from: source, byteCount: length)
+                            return length
+                        }
+                        datagrams[filled] = aesel_datagram(
+                            address: name.assumingMemoryBound(to: sockaddr.self), addressLength: socklen_t(length),
+                            payload: buffer.baseAddress, payloadLength: buffer.count)
+                        filled += 1
+                        if filled == batch || (sealedSlots > 0 && sealedFilled == sealedSlots) {
+                            if !full { sent += send(datagrams.baseAddress!, count: filled, full: &full) }
+                            filled = 0
+                            sealedFilled = 0
+                        }
                     }
-                    datagrams[filled] = aesel_datagram(
-                        address: name.assumingMemoryBound(to: sockaddr.self), addressLength: socklen_t(length),
-                        payload: buffer.baseAddress, payloadLength: buffer.count)
-                    filled += 1
-                    if filled == batch {
-                        if !full { sent += send(datagrams.baseAddress!, count: filled, full: &full) }
-                        filled = 0
-                    }
+                    if filled > 0, !full { sent += send(datagrams.baseAddress!, count: filled, full: &full) }
+                    return (wanted, sent)
                 }
-                if filled > 0, !full { sent += send(datagrams.baseAddress!, count: filled, full: &full) }
-                return (wanted, sent)
             }
         }
     }

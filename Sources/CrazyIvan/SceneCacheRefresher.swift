@@ -69,7 +69,7 @@ public struct SceneCacheRefresher: Service {
             do {
                 let recipients: [Recipient]? =
                     try await store.scene(key: sceneKey) == nil
-                    ? nil : try await store.devices(inScene: sceneKey).compactMap(Recipient.init)
+                    ? nil : try await store.devices(inScene: sceneKey).compactMap { Recipient($0, inScene: sceneKey) }
                 cache.finishRefresh(sceneKey: sceneKey, version: version, devices: recipients)
             } catch {
                 logger.warning("scene refresh failed", metadata: ["aesel.scene": "\(sceneKey)", "error": "\(error)"])

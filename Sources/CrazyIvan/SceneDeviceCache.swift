@@ -1,25 +1,41 @@
 public import AeselModel
+public import AeselSealing
 public import CoreMetrics
 public import NIOCore
 import NIOConcurrencyHelpers
 
-/// A device as the fan-out sees it: where to send, and in which format.
+/// A device as the fan-out sees it: where to send, in which format, and with sealed events how to seal.
 public struct Recipient: Sendable, Hashable {
     public var deviceKey: String
     public var address: SocketAddress
     public var format: EventFormat
+    /// Nil for a device registered with plaintext events.
+    public var sealer: SessionSealer?
 
-    public init(deviceKey: String, address: SocketAddress, format: EventFormat) {
+    public init(deviceKey: String, address: SocketAddress, format: EventFormat, sealer: SessionSealer? = nil) {
         self.deviceKey = deviceKey
         self.address = address
         self.format = format
+        self.sealer = sealer
     }
 
     /// Nil for a hostname that is not an IP literal (or `localhost`), or a port out of range: the fan-out
     /// never resolves names.
-    public init?(_ device: Device) {
+    public init?(_ device: Device, inScene sceneKey: String) {
         guard let address = SocketAddress.validated(host: device.hostname, port: device.port) else { return nil }
-        self.init(deviceKey: device.key, address: address, format: device.format)
+        let sealer = device.sessionKey.map { SessionSealer(SessionCipher($0, direction: .toDevice, sceneKey: sceneKey, deviceKey: device.key)) }
+        self.init(deviceKey: device.key, address: address, format: device.format, sealer: sealer)
+    }
+
+    public static func == (lhs: Recipient, rhs: Recipient) -> Bool {
+        lhs.deviceKey == rhs.deviceKey && lhs.address == rhs.address && lhs.format == rhs.format && lhs.sealer?.cipher.keyID == rhs.sealer?.cipher.keyID
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(deviceKey)
+        hasher.combine(address)
+        hasher.combine(format)
+        hasher.combine(sealer?.cipher.keyID)
     }
 }
 
@@ -351,8 +367,9 @@ public final class SceneDeviceCache: Sendable {
     /// read. The entry keeps its expiry: a refresh keeps it current, not alive.
     public func finishRefresh(sceneKey: String, version: UInt64, devices: [Recipient]?) {
         state.withLockedValue { state in
-            guard case .ready(_, let current, let expires) = state.entries[sceneKey], current == version else { return }
+            guard case .ready(let previous, let current, let expires) = state.entries[sceneKey], current == version else { return }
             if let devices {
+                guard devices != previous else { return }  // nothing changed: keep the entry and its sealers
                 let version = state.nextVersion()
                 state.entries[sceneKey] = .ready(recipients: devices, version: version, expires: expires)
             } else {

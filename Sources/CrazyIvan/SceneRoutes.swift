@@ -1,6 +1,8 @@
 public import AeselHTTP
 import AeselModel
+public import AeselSealing
 public import AeselStore
+import Foundation
 import AeselWire
 public import Hummingbird
 public import NIOCore
@@ -24,12 +26,26 @@ public struct SceneRoutes: Sendable {
     private let store: any AeselStore
     private let fanOut: FanOut
     private let destination: @Sendable (_ requestArrivedAt: SocketAddress?) -> EventDestination
+    private let sealed: Bool
+    /// The original's AES-256-CBC mode: the deployment's secrets, handed to every device.
+    private let originalSecrets: OriginalEventCipher.Secrets?
+    /// CLyman's sessions when it runs in this process, so that a new key works from the next datagram.
+    private let sessions: EventSessions?
 
-    /// - Parameter eventDestination: the pair's CLyman UDP endpoint, asked at each registration with the
-    ///   server address the request came in on.
-    public init(store: any AeselStore, fanOut: FanOut, eventDestination: @escaping @Sendable (_ requestArrivedAt: SocketAddress?) -> EventDestination) {
+    /// - Parameters:
+    ///   - eventDestination: the pair's CLyman UDP endpoint, asked at each registration with the server
+    ///     address the request came in on.
+    ///   - sealed: each registration issues a new session key for sealed events.
+    public init(
+        store: any AeselStore, fanOut: FanOut, sealed: Bool = false, sessions: EventSessions? = nil,
+        originalSecrets: OriginalEventCipher.Secrets? = nil,
+        eventDestination: @escaping @Sendable (_ requestArrivedAt: SocketAddress?) -> EventDestination
+    ) {
         self.store = store
         self.fanOut = fanOut
+        self.sealed = sealed
+        self.originalSecrets = originalSecrets
+        self.sessions = sessions
         destination = eventDestination
     }
 
@@ -74,7 +90,7 @@ public struct SceneRoutes: Sendable {
             let sceneKey = try context.parameters.decoded("scene")
             fanOut.preload([sceneKey])
             if request.uri.queryParameters.get("moved") == "true" {
-                fanOut.announceMove(of: sceneKey, to: try await store.devices(inScene: sceneKey).compactMap(Recipient.init))
+                fanOut.announceMove(of: sceneKey, to: try await store.devices(inScene: sceneKey).compactMap { Recipient($0, inScene: sceneKey) })
             }
             return try JSONResponse.make(SceneList.response(.cache, scenes: [SceneJSON(Scene(key: sceneKey))]))
         }
@@ -221,9 +237,11 @@ public struct SceneRoutes: Sendable {
             port: port,
             connectionString: deviceJSON.connectionString ?? "",
             format: deviceJSON.format ?? .json,
-            transform: try Self.transform(deviceJSON.transform) ?? .identity
+            transform: try Self.transform(deviceJSON.transform) ?? .identity,
+            // A new key at every registration: registering again is how a device rotates it.
+            sessionKey: sealed ? .generate() : nil
         )
-        guard let recipient = Recipient(device) else {
+        guard let recipient = Recipient(device, inScene: sceneKey) else {
             return try registrationFailure(type, arrivedAt: local, .insufficientData, "hostname \(hostname) is not an IP address")
         }
         if let problem = fanOut.unreachable(recipient.address) {
@@ -250,6 +268,7 @@ public struct SceneRoutes: Sendable {
             origin = try await store.scene(key: originKey) ?? Scene(key: originKey)
         }
         try await store.register(device, inScene: sceneKey)
+        if let sessionKey = device.sessionKey { sessions?.install(sessionKey, sceneKey: sceneKey, deviceKey: device.key) }
         fanOut.registered(recipient, in: sceneKey)
 
         var response = SceneList.response(
@@ -260,6 +279,18 @@ public struct SceneRoutes: Sendable {
         let eventDestination = destination(local)
         response.eventDestinationHost = eventDestination.host
         response.eventDestinationPort = eventDestination.port
+        if let sessionKey = device.sessionKey {
+            response.eventSecurity = "sealed"
+            response.sessionKeyID = sessionKey.id
+            response.sessionKey = Data(sessionKey.secret).base64EncodedString()
+        }
+        if let (toPair, toDevice) = originalSecrets.map({ ($0.toPair, $0.toDevice) }) {
+            response.eventSecurity = "aes-cbc"
+            (response.encryptionKey, response.encryptionIV, response.encryptionPassword, response.encryptionSalt) =
+                (toPair.key, toPair.iv, toPair.password, toPair.salt)
+            (response.decryptionKey, response.decryptionIV, response.decryptionPassword, response.decryptionSalt) =
+                (toDevice.key, toDevice.iv, toDevice.password, toDevice.salt)
+        }
         return try JSONResponse.make(response)
     }
 
@@ -274,6 +305,7 @@ public struct SceneRoutes: Sendable {
         }
         // Out of the fan-out first: a deregistered device must not get one more event.
         fanOut.deregistered(deviceKey: deviceKey, from: sceneKey)
+        sessions?.withdraw(sceneKey: sceneKey, deviceKey: deviceKey)
         guard try await store.deregister(deviceKey: deviceKey, fromScene: sceneKey) else {
             return try registrationFailure(type, arrivedAt: local, .notFound, "device \(deviceKey) is not registered in scene \(sceneKey)")
         }

@@ -151,6 +151,9 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "Milliseconds between writes of event transforms to the store (write-behind; default 200). Reads see new transforms at once.")
     var persistInterval: Int?
 
+    @Option(help: "sealed: each device's events sealed with its session key (docs/protocol.md); plaintext: the original's events. Default sealed, but plaintext for serve on a loopback address.")
+    var eventSecurity: String?
+
     @OptionGroup var common: CommonOptions
 
     var flags: Flags {
@@ -162,6 +165,7 @@ struct ServerOptions: ParsableArguments {
         flags.set("stream", stream)
         flags.set("echo.to.sender", echoToSender)
         flags.set("persist.interval", persistInterval)
+        flags.set("event.security", eventSecurity)
         return flags
     }
 
@@ -171,6 +175,9 @@ struct ServerOptions: ParsableArguments {
         let (reader, logger, registry) = try await common.start(flags)
         let configuration = try PairServer.Configuration(role: role, reader: reader)
         let server = PairServer(configuration: configuration, registry: registry, logger: logger)
+        if configuration.eventSecurity == .plaintext {
+            logger.notice("events are plaintext: anyone who reaches the UDP port can send as any device (--event-security sealed)")
+        }
         let host = configuration.host
         try await server.run { endpoints in
             var fields = ["http": "\(endpoints.http.ipAddress ?? host):\(endpoints.http.port ?? 0)"]
@@ -434,6 +441,9 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "With no --url: the change stream of the server the benchmark starts (see aesel serve --stream).")
     var stream: String?
 
+    @Option(help: "With no --url: run one server per value, side by side, e.g. sealed,plaintext (see aesel serve --event-security).")
+    var eventSecurity: String?
+
     @Flag(help: "Print JSON instead of a table.")
     var json = false
 
@@ -466,7 +476,9 @@ struct BenchCommand: AsyncParsableCommand {
         }
         let load = BenchLoad(scenes: scenes, devicesPerScene: devices, ratePerDevice: rate, seconds: seconds, warmupSeconds: warmup, format: format)
         let serverArguments = (store.map { ["--store", $0] } ?? []) + (stream.map { ["--stream", $0] } ?? [])
-        let bench = Bench(options: .init(load: load, url: url, baseline: baseline, serverArguments: serverArguments, layout: layout))
+        let securities = eventSecurity.map { $0.split(separator: ",").map(String.init) } ?? []
+        let bench = Bench(
+            options: .init(load: load, url: url, baseline: baseline, serverArguments: serverArguments, layout: layout, eventSecurities: securities))
         let results = findMax ? try await bench.findMaximumRate() : try await bench.run()
         print(json ? try BenchReport.json(results) : BenchReport.table(results))
     }

@@ -74,6 +74,9 @@ final class FlakyStore: AeselStore {
     func registrations(ofDevice deviceKey: String) async throws -> [(sceneKey: String, device: Device)] {
         try await rows.registrations(ofDevice: deviceKey)
     }
+    func registration(sessionKeyID: UInt64) async throws -> (sceneKey: String, device: Device)? {
+        try await rows.registration(sessionKeyID: sessionKeyID)
+    }
     func setLink(_ link: SceneLink) async throws { try await rows.setLink(link) }
     func links(touching sceneKeys: [String]) async throws -> [SceneLink] { try await rows.links(touching: sceneKeys) }
     func pairOfScene(_ sceneKey: String) async throws -> String? { try await rows.pairOfScene(sceneKey) }

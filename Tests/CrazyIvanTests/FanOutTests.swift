@@ -84,7 +84,7 @@ struct FanOutTests {
         harness.fanOut.deliver(harness.update(1, from: "a"))
         #expect(await harness.devices[1].receiveEvents(1).map(\.sequence) == [1])
         let late = try TestDevice("late")
-        harness.fanOut.registered(try #require(Recipient(Device(key: "late", hostname: "127.0.0.1", port: Int(late.port)))), in: "s")
+        harness.fanOut.registered(try #require(Recipient(Device(key: "late", hostname: "127.0.0.1", port: Int(late.port)), inScene: "s")), in: "s")
         harness.fanOut.deregistered(deviceKey: "b", from: "s")
         harness.fanOut.deliver(harness.update(2, from: "a"))
         #expect(await late.receiveEvents(1).map(\.sequence) == [2])

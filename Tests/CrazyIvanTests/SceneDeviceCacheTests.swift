@@ -6,7 +6,7 @@ import Testing
 @Suite("Scene-Device cache")
 struct SceneDeviceCacheTests {
     func recipient(_ key: String, _ port: Int) throws -> Recipient {
-        try #require(Recipient(Device(key: key, hostname: "127.0.0.1", port: port)))
+        try #require(Recipient(Device(key: key, hostname: "127.0.0.1", port: port), inScene: "s"))
     }
 
     func event(_ scene: String, _ sequence: UInt64) -> ChangeEvent {

@@ -1,0 +1,165 @@
+public import AeselModel
+import Crypto
+import Foundation
+public import NIOCore
+import Synchronization
+
+/// One direction of one device's session: seals or opens its datagrams. The key is derived from the
+/// session secret per direction (HKDF-SHA256), so the two directions never share a nonce space; the scene
+/// and device keys are bound into every datagram's associated data, so a datagram sealed for one device
+/// or scene cannot be played into another.
+public final class SessionCipher: Sendable {
+    public let keyID: UInt64
+    public let direction: SealedDatagram.Direction
+    public let sceneKey: String
+    public let deviceKey: String
+    private let key: SymmetricKey
+    /// The associated data after the header: each key with a one-byte length.
+    private let binding: [UInt8]
+
+    public init(_ sessionKey: EventSessionKey, direction: SealedDatagram.Direction, sceneKey: String, deviceKey: String) {
+        keyID = sessionKey.id
+        self.direction = direction
+        self.sceneKey = sceneKey
+        self.deviceKey = deviceKey
+        key = HKDF<SHA256>.deriveKey(
+            inputKeyMaterial: SymmetricKey(data: sessionKey.secret), salt: Array("aesel sealed events v1".utf8),
+            info: Array((direction == .toPair ? "to pair" : "to device").utf8), outputByteCount: 32)
+        // Keys are at most 255 bytes (EventCodec.isValidKey), so each length fits its byte.
+        binding = [UInt8(truncatingIfNeeded: sceneKey.utf8.count)] + Array(sceneKey.utf8) + [UInt8(truncatingIfNeeded: deviceKey.utf8.count)]
+            + Array(deviceKey.utf8)
+    }
+
+    /// Writes the sealed form of `plaintext` to the start of `output`, which must hold
+    /// `plaintext.count + SealedDatagram.overhead` bytes; returns the number of bytes written.
+    public func seal(_ plaintext: UnsafeRawBufferPointer, salt: UInt32, counter: UInt64, into output: UnsafeMutableRawBufferPointer) -> Int {
+        let header = SealedDatagram.Header(direction: direction, keyID: keyID, salt: salt, counter: counter)
+        SealedDatagram.write(header, to: output)
+        let headerBytes = UnsafeRawBufferPointer(rebasing: output[0..<SealedDatagram.headerSize])
+        let box = withAssociatedData(header: headerBytes) { associatedData in
+            // Only a malformed nonce or key throws, and both are made here with the right sizes.
+            try! AES.GCM.seal(plaintext, using: key, nonce: try! AES.GCM.Nonce(data: headerBytes[12..<24]), authenticating: associatedData)
+        }
+        var written = SealedDatagram.headerSize
+        for part in [box.ciphertext, box.tag] {
+            part.withUnsafeBytes { bytes in
+                UnsafeMutableRawBufferPointer(rebasing: output[written...]).copyMemory(from: bytes)
+                written += bytes.count
+            }
+        }
+        return written
+    }
+
+    /// The sealed form of `plaintext` in a buffer of its own.
+    public func seal(_ plaintext: ByteBuffer, salt: UInt32, counter: UInt64, allocator: ByteBufferAllocator) -> ByteBuffer {
+        var sealed = allocator.buffer(capacity: plaintext.readableBytes + SealedDatagram.overhead)
+        _ = plaintext.withUnsafeReadableBytes { plaintext in
+            sealed.writeWithUnsafeMutableBytes(minimumWritableBytes: plaintext.count + SealedDatagram.overhead) { output in
+                seal(plaintext, salt: salt, counter: counter, into: output)
+            }
+        }
+        return sealed
+    }
+
+    /// The plaintext of a datagram whose `header` names this cipher's key, or nil when it is not
+    /// authentic: tampered with, sealed with another key, for another scene or device, or the other way.
+    public func open(_ datagram: ByteBuffer, header: SealedDatagram.Header, allocator: ByteBufferAllocator) -> ByteBuffer? {
+        guard header.direction == direction, header.keyID == keyID else { return nil }
+        return datagram.withUnsafeReadableBytes { bytes -> ByteBuffer? in
+            guard bytes.count >= SealedDatagram.overhead else { return nil }
+            let headerBytes = UnsafeRawBufferPointer(rebasing: bytes[0..<SealedDatagram.headerSize])
+            let opened: Data? = withAssociatedData(header: headerBytes) { associatedData in
+                guard let nonce = try? AES.GCM.Nonce(data: headerBytes[12..<24]),
+                    let box = try? AES.GCM.SealedBox(
+                        nonce: nonce, ciphertext: bytes[SealedDatagram.headerSize..<(bytes.count - SealedDatagram.tagSize)],
+                        tag: bytes[(bytes.count - SealedDatagram.tagSize)...])
+                else { return nil }
+                return try? AES.GCM.open(box, using: key, authenticating: associatedData)
+            }
+            guard let opened else { return nil }
+            var plaintext = allocator.buffer(capacity: opened.count)
+            _ = opened.withUnsafeBytes { plaintext.writeBytes($0) }
+            return plaintext
+        }
+    }
+
+    private func withAssociatedData<Result>(header: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) throws -> Result) rethrows -> Result {
+        try withUnsafeTemporaryAllocation(byteCount: header.count + binding.count, alignment: 1) { associatedData in
+            UnsafeMutableRawBufferPointer(rebasing: associatedData[0..<header.count]).copyMemory(from: header)
+            binding.withUnsafeBytes { UnsafeMutableRawBufferPointer(rebasing: associatedData[header.count...]).copyMemory(from: $0) }
+            return try body(UnsafeRawBufferPointer(associatedData))
+        }
+    }
+}
+
+/// A sender's side of one session: the cipher, and the nonces it has not used yet. The counter starts at
+/// the wall clock in nanoseconds, so a sender that starts again with the same key (a pair taking a scene
+/// over, a refreshed cache entry) counts above what it sent before, and the salt is drawn anew, so two
+/// senders alive at once never share a nonce.
+public final class SessionSealer: Sendable {
+    public let cipher: SessionCipher
+    public let salt: UInt32
+    private let nextCounter: Atomic<UInt64>
+
+    public init(_ cipher: SessionCipher) {
+        self.cipher = cipher
+        salt = UInt32.random(in: .min ... .max)
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        nextCounter = Atomic(UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec))
+    }
+
+    /// A counter no other datagram of this sealer used; any thread may take one.
+    public func takeCounter() -> UInt64 {
+        nextCounter.add(1, ordering: .relaxed).newValue
+    }
+
+    public func seal(_ plaintext: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) -> Int {
+        cipher.seal(plaintext, salt: salt, counter: takeCounter(), into: output)
+    }
+
+    public func seal(_ plaintext: ByteBuffer, allocator: ByteBufferAllocator) -> ByteBuffer {
+        cipher.seal(plaintext, salt: salt, counter: takeCounter(), allocator: allocator)
+    }
+}
+
+/// A receiver's side of one session: the cipher and the replay window of the counters it accepted.
+public final class SessionOpener: Sendable {
+    public enum Outcome {
+        case opened(ByteBuffer)
+        case replayed
+        /// Further behind the newest counter than the replay window reaches.
+        case tooOld
+        /// Tampered with, or sealed with another key, scene or device.
+        case notAuthentic
+    }
+
+    public let cipher: SessionCipher
+    private let window = Mutex(ReplayWindow())
+
+    public init(_ cipher: SessionCipher) {
+        self.cipher = cipher
+    }
+
+    /// Checks the counter before the tag (a replay costs no decryption) and records it only once the
+    /// datagram proved authentic, so forged datagrams cannot move the window.
+    public func open(_ datagram: ByteBuffer, header: SealedDatagram.Header, allocator: ByteBufferAllocator) -> Outcome {
+        switch window.withLock({ $0.check(header.counter) }) {
+        case .replayed: return .replayed
+        case .tooOld: return .tooOld
+        case .fresh: break
+        }
+        guard let plaintext = cipher.open(datagram, header: header, allocator: allocator) else { return .notAuthentic }
+        // Checked again under the lock: another thread may have accepted the same counter meanwhile.
+        let verdict = window.withLock { window -> ReplayWindow.Verdict in
+            let verdict = window.check(header.counter)
+            if verdict == .fresh { window.accept(header.counter) }
+            return verdict
+        }
+        switch verdict {
+        case .fresh: return .opened(plaintext)
+        case .replayed: return .replayed
+        case .tooOld: return .tooOld
+        }
+    }
+}

@@ -1,0 +1,110 @@
+import AeselModel
+import AeselSealing
+import NIOCore
+import Testing
+
+@Suite struct ReplayWindowTests {
+    @Test func acceptsEachCounterOnceAndInAnyOrderWithinTheWindow() {
+        var window = ReplayWindow()
+        for counter: UInt64 in [5, 3, 4, 1, 2, 10, 7] {
+            #expect(window.check(counter) == .fresh)
+            window.accept(counter)
+            #expect(window.check(counter) == .replayed)
+        }
+        #expect(window.check(6) == .fresh)
+        #expect(window.check(0) == .tooOld)
+    }
+
+    @Test func forgetsWhatTheWindowLeftBehind() {
+        var window = ReplayWindow()
+        window.accept(100)
+        window.accept(100 + ReplayWindow.width - 1)
+        #expect(window.check(100) == .replayed)
+        #expect(window.check(101) == .fresh)
+        window.accept(100 + ReplayWindow.width)
+        #expect(window.check(100) == .tooOld)
+        // A jump past the whole window clears it: counters just below the new newest are unseen.
+        window.accept(10_000)
+        #expect(window.check(9_999) == .fresh)
+        #expect(window.check(100 + ReplayWindow.width) == .tooOld)
+        #expect(window.check(10_000) == .replayed)
+    }
+}
+
+@Suite struct SessionCipherTests {
+    let key = EventSessionKey.generate()
+    let allocator = ByteBufferAllocator()
+
+    func sealed(_ text: String, salt: UInt32 = 7, counter: UInt64 = 1, scene: String = "scene", device: String = "device") -> ByteBuffer {
+        SessionCipher(key, direction: .toPair, sceneKey: scene, deviceKey: device)
+            .seal(ByteBuffer(string: text), salt: salt, counter: counter, allocator: allocator)
+    }
+
+    @Test func opensWhatItSealedAndNothingElse() throws {
+        let datagram = sealed(#"{"msg_type":1}"#)
+        #expect(datagram.readableBytes == 14 + SealedDatagram.overhead)
+        let header = try #require(SealedDatagram.header(of: datagram))
+        #expect(header == SealedDatagram.Header(direction: .toPair, keyID: key.id, salt: 7, counter: 1))
+        let opener = SessionCipher(key, direction: .toPair, sceneKey: "scene", deviceKey: "device")
+        #expect(opener.open(datagram, header: header, allocator: allocator).map { String(buffer: $0) } == #"{"msg_type":1}"#)
+
+        // Bound to its scene, device, direction and key.
+        for other in [
+            SessionCipher(key, direction: .toPair, sceneKey: "other", deviceKey: "device"),
+            SessionCipher(key, direction: .toPair, sceneKey: "scene", deviceKey: "other"),
+            SessionCipher(EventSessionKey(id: key.id, secret: .init(repeating: 1, count: 32)), direction: .toPair, sceneKey: "scene", deviceKey: "device"),
+        ] {
+            #expect(other.open(datagram, header: header, allocator: allocator) == nil)
+        }
+        let toDevice = SessionCipher(key, direction: .toDevice, sceneKey: "scene", deviceKey: "device")
+        #expect(toDevice.open(datagram, header: header, allocator: allocator) == nil)
+    }
+
+    @Test func refusesEveryFlippedBit() throws {
+        let datagram = sealed("hello")
+        let opener = SessionCipher(key, direction: .toPair, sceneKey: "scene", deviceKey: "device")
+        for index in 0..<datagram.readableBytes {
+            for bit in 0..<8 {
+                var tampered = datagram
+                tampered.setInteger(datagram.getInteger(at: index, as: UInt8.self)! ^ (1 << bit), at: index)
+                if let header = SealedDatagram.header(of: tampered) {
+                    #expect(opener.open(tampered, header: header, allocator: allocator) == nil, "byte \(index) bit \(bit)")
+                }
+            }
+        }
+        var cut = datagram
+        cut.moveWriterIndex(to: SealedDatagram.overhead - 1)
+        #expect(SealedDatagram.header(of: cut) == nil)
+    }
+
+    @Test func anOpenerDropsReplaysAndFarBehindCounters() throws {
+        let opener = SessionOpener(SessionCipher(key, direction: .toPair, sceneKey: "scene", deviceKey: "device"))
+        func open(_ datagram: ByteBuffer) -> String {
+            switch opener.open(datagram, header: SealedDatagram.header(of: datagram)!, allocator: allocator) {
+            case .opened(let plaintext): String(buffer: plaintext)
+            case .replayed: "replayed"
+            case .tooOld: "too old"
+            case .notAuthentic: "not authentic"
+            }
+        }
+        let first = sealed("a", counter: 5_000)
+        #expect(open(first) == "a")
+        #expect(open(first) == "replayed")
+        #expect(open(sealed("b", counter: 4_999)) == "b")
+        #expect(open(sealed("c", counter: 5_000 - ReplayWindow.width)) == "too old")
+        // A forged datagram with a far-ahead counter must not move the window.
+        var forged = sealed("d", counter: 1_000_000)
+        forged.setInteger(UInt8(0), at: forged.writerIndex - 1)
+        #expect(open(forged) == "not authentic")
+        #expect(open(sealed("e", counter: 4_998)) == "e")
+    }
+
+    @Test func aSealerNeverRepeatsANonce() {
+        let sealer = SessionSealer(SessionCipher(key, direction: .toDevice, sceneKey: "scene", deviceKey: "device"))
+        let counters = (0..<1_000).map { _ in SealedDatagram.header(of: sealer.seal(ByteBuffer(string: "x"), allocator: allocator))!.counter }
+        #expect(Set(counters).count == counters.count)
+        #expect(counters == counters.sorted())
+        let restarted = SessionSealer(sealer.cipher)
+        #expect(restarted.takeCounter() > counters.last!)
+    }
+}
