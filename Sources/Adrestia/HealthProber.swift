@@ -15,8 +15,10 @@ import Synchronization
 /// prober's receive socket. Each instance knows its own probes by their numbers. Every `probeInterval` a probe
 /// event goes into the pair's CLyman UDP port and must come back out of its CrazyIvan, so a dead half, a
 /// broken stream and a hung process all count as misses. Both halves' `/health` are checked over HTTP
-/// too. Discovery is read every 200 ms. A pair with sealed events gives the probe device a session at
-/// registration: probes go out sealed with it, and come back sealed for it.
+/// too. Discovery is read every 200 ms. A pair with sealed events gives each registration a session, and
+/// a sealed event's sender is its session's device, which never receives its own event: so the probe
+/// sender registers as a device of its own (`adrestia-probe-sender@<instance>`, at the sending socket),
+/// whose session seals the probes, while they come back sealed for the receiving device.
 struct HealthProber: Service {
     /// The probe object's name, and the start of each instance's probe device key.
     static let probeName = "adrestia-probe"
@@ -45,10 +47,10 @@ struct HealthProber: Service {
             receiver.close(promise: nil)
             sender.close(promise: nil)
         }
-        let receiverPort = receiver.localAddress?.port ?? 0
+        let ports = (receiver: receiver.localAddress?.port ?? 0, sender: sender.localAddress?.port ?? 0)
         await cancelWhenGracefulShutdown {
             await withTaskGroup(of: Void.self) { group in
-                group.addTask { await discover(receiverPort: receiverPort) }
+                group.addTask { await discover(ports: ports) }
                 group.addTask { await probe(from: sender) }
                 group.addTask { await checkHTTP() }
             }
@@ -57,7 +59,7 @@ struct HealthProber: Service {
 
     /// Reads discovery, registers the probe receiver with each pair not probed yet (all at once, so a
     /// dead pair does not hold up the others), and every 2 s moves scenes stranded on down pairs.
-    private func discover(receiverPort: Int) async {
+    private func discover(ports: (receiver: Int, sender: Int)) async {
         var round = 0
         while !Task.isCancelled {
             await cluster.refreshFromDiscovery()
@@ -69,7 +71,7 @@ struct HealthProber: Service {
             await withTaskGroup(of: Void.self) { group in
                 for status in cluster.snapshot where !status.probeRegistered {
                     group.addTask {
-                        if let objectKey = await registerProbe(with: status.announcement, device: "\(Self.probeName)@\(instance)", port: receiverPort) {
+                        if let objectKey = await registerProbe(with: status.announcement, instance: instance, ports: ports) {
                             cluster.probeRegistered(pairID: status.announcement.id, announcement: status.announcement, objectKey: objectKey)
                         }
                     }
@@ -81,16 +83,20 @@ struct HealthProber: Service {
         }
     }
 
-    /// Registers the receive socket as the one device of the pair's probe scene, in the pair's region,
-    /// and returns the key of the scene's probe object, which it creates if there is none.
-    private func registerProbe(with pair: PairAnnouncement, device: String, port: Int) async -> String? {
+    /// Registers this instance's probe receiver and sender in the pair's probe scene, in the pair's
+    /// region, and returns the key of the scene's probe object, which it creates if there is none.
+    private func registerProbe(with pair: PairAnnouncement, instance: String, ports: (receiver: Int, sender: Int)) async -> String? {
         let scene = Self.probeScenePrefix + pair.id
-        let registration: [String: Any] = [
-            "scenes": [["key": scene, "region": pair.region, "devices": [["key": device, "hostname": advertisedHost, "port": port, "format": "binary"]]]]
-        ]
-        guard let answer = await probeCall(pair, "\(pair.crazyIvanHTTP)/v1/scene/\(pathSegment(scene))/register", registration) else { return nil }
-        let keyID = (answer["session_key_id"] as? NSNumber)?.uint64Value
-        sessions.set(DeviceSession(keyID: keyID, secret: answer["session_key"] as? String, sceneKey: scene, deviceKey: device), for: pair.id)
+        var registered: [DeviceSession?] = []
+        for (device, port) in [("\(Self.probeName)@\(instance)", ports.receiver), ("\(Self.probeName)-sender@\(instance)", ports.sender)] {
+            let registration: [String: Any] = [
+                "scenes": [["key": scene, "region": pair.region, "devices": [["key": device, "hostname": advertisedHost, "port": port, "format": "binary"]]]]
+            ]
+            guard let answer = await probeCall(pair, "\(pair.crazyIvanHTTP)/v1/scene/\(pathSegment(scene))/register", registration) else { return nil }
+            let keyID = (answer["session_key_id"] as? NSNumber)?.uint64Value
+            registered.append(DeviceSession(keyID: keyID, secret: answer["session_key"] as? String, sceneKey: scene, deviceKey: device))
+        }
+        sessions.set(receiver: registered[0], sender: registered[1], for: pair.id)
         let probeObject: [String: Any] = ["objects": [["name": Self.probeName, "scene": scene]], "num_records": 1]
         if let found = await probeCall(pair, "\(pair.clymanHTTP)/v1/object/query", probeObject), let key = Self.firstObjectKey(found) {
             return key
@@ -126,7 +132,7 @@ struct HealthProber: Service {
                 guard let (host, port) = pair.udpHostAndPort, let address = SocketAddress.validated(host: host, port: port) else { continue }
                 let event = ObjectEvent(sceneKey: Self.probeScenePrefix + pair.id, objectKey: objectKey, sequence: number)
                 var payload = EventCodec.encode(event, as: .binary, allocator: sender.allocator)
-                if let session = sessions.session(for: pair.id) { payload = session.seal(payload, allocator: sender.allocator) }
+                if let session = sessions.sender(for: pair.id) { payload = session.seal(payload, allocator: sender.allocator) }
                 sender.writeAndFlush(AddressedEnvelope(remoteAddress: address, data: payload), promise: nil)
             }
             try? await Task.sleep(for: cluster.settings.probeInterval)
@@ -171,7 +177,7 @@ final class ProbeAnswerHandler: ChannelInboundHandler, Sendable {
         let envelope = unwrapInboundIn(data)
         var datagram = envelope.data
         if let header = SealedDatagram.header(of: datagram) {
-            guard let session = sessions.session(keyID: header.keyID), case .opened(let plaintext) = session.open(datagram, allocator: context.channel.allocator) else { return }
+            guard let session = sessions.receiver(keyID: header.keyID), case .opened(let plaintext) = session.open(datagram, allocator: context.channel.allocator) else { return }
             datagram = plaintext
         }
         guard let event = try? EventCodec.decode(datagram), event.sceneKey.hasPrefix(HealthProber.probeScenePrefix) else { return }
@@ -179,22 +185,30 @@ final class ProbeAnswerHandler: ChannelInboundHandler, Sendable {
     }
 }
 
-/// The probe device's session with each pair that seals events, from its latest registration there.
+/// The probe devices' sessions with each pair that seals events, from their latest registrations there:
+/// the sender's by pair, the receiver's by key id (what a returning probe names).
 final class ProbeSessions: Sendable {
-    private let state = Mutex<(byPair: [String: DeviceSession], byKeyID: [UInt64: DeviceSession])>(([:], [:]))
+    struct State {
+        var senders: [String: DeviceSession] = [:]
+        var receivers: [String: DeviceSession] = [:]
+        var receiversByKeyID: [UInt64: DeviceSession] = [:]
+    }
 
-    func set(_ session: DeviceSession?, for pairID: String) {
+    private let state = Mutex(State())
+
+    func set(receiver: DeviceSession?, sender: DeviceSession?, for pairID: String) {
         state.withLock { state in
-            if let previous = state.byPair.removeValue(forKey: pairID) { state.byKeyID[previous.keyID] = nil }
-            if let session {
-                state.byPair[pairID] = session
-                state.byKeyID[session.keyID] = session
+            if let previous = state.receivers.removeValue(forKey: pairID) { state.receiversByKeyID[previous.keyID] = nil }
+            state.senders[pairID] = sender
+            if let receiver {
+                state.receivers[pairID] = receiver
+                state.receiversByKeyID[receiver.keyID] = receiver
             }
         }
     }
 
-    func session(for pairID: String) -> DeviceSession? { state.withLock { $0.byPair[pairID] } }
-    func session(keyID: UInt64) -> DeviceSession? { state.withLock { $0.byKeyID[keyID] } }
+    func sender(for pairID: String) -> DeviceSession? { state.withLock { $0.senders[pairID] } }
+    func receiver(keyID: UInt64) -> DeviceSession? { state.withLock { $0.receiversByKeyID[keyID] } }
 }
 
 extension TimeAmount {

@@ -54,7 +54,9 @@ final class AeselTarget: BenchTarget {
         func start(_ command: String) throws -> ServerProcess {
             try ServerProcess(
                 executable: ServerProcess.aeselExecutable(),
-                arguments: [command, "--http-port", "0", "--udp-port", "0", "--data", folder, "--log-level", "warning"] + serverArguments
+                // No event rate limit: the benchmark measures the path at rates no device would send.
+                arguments: [command, "--http-port", "0", "--udp-port", "0", "--data", folder, "--log-level", "warning", "--event-rate", "0"]
+                    + serverArguments
             )
         }
         switch layout {

@@ -94,8 +94,9 @@ public final class SessionCipher: Sendable {
 
 /// A sender's side of one session: the cipher, and the nonces it has not used yet. The counter starts at
 /// the wall clock in nanoseconds, so a sender that starts again with the same key (a pair taking a scene
-/// over, a refreshed cache entry) counts above what it sent before, and the salt is drawn anew, so two
-/// senders alive at once never share a nonce.
+/// over) counts above what it sent before, and the salt is drawn anew, so two senders alive at once never
+/// share a nonce. Within a process a session has one sealer (``shared(_:direction:sceneKey:deviceKey:)``):
+/// two would count apart, and the receiver's window would drop the one behind.
 public final class SessionSealer: Sendable {
     public let cipher: SessionCipher
     public let salt: UInt32
@@ -120,6 +121,36 @@ public final class SessionSealer: Sendable {
 
     public func seal(_ plaintext: ByteBuffer, allocator: ByteBufferAllocator) -> ByteBuffer {
         cipher.seal(plaintext, salt: salt, counter: takeCounter(), allocator: allocator)
+    }
+
+    private struct Registry {
+        struct Entry {
+            weak var sealer: SessionSealer?
+        }
+        var entries: [UInt64: Entry] = [:]
+        /// When the table next sheds the entries whose sealers are gone.
+        var sweepAt = 1024
+    }
+
+    private static let registry = Mutex(Registry())
+
+    /// This process's sealer of the session, made if it has none: every cache entry, reload and notice
+    /// for a device seals with the same counter.
+    public static func shared(_ key: EventSessionKey, direction: SealedDatagram.Direction, sceneKey: String, deviceKey: String) -> SessionSealer {
+        registry.withLock { registry in
+            if let sealer = registry.entries[key.id]?.sealer, sealer.cipher.direction == direction, sealer.cipher.sceneKey == sceneKey,
+                sealer.cipher.deviceKey == deviceKey
+            {
+                return sealer
+            }
+            let sealer = SessionSealer(SessionCipher(key, direction: direction, sceneKey: sceneKey, deviceKey: deviceKey))
+            registry.entries[key.id] = Registry.Entry(sealer: sealer)
+            if registry.entries.count >= registry.sweepAt {
+                registry.entries = registry.entries.filter { $0.value.sealer != nil }
+                registry.sweepAt = max(1024, registry.entries.count * 2)
+            }
+            return sealer
+        }
     }
 }
 

@@ -78,6 +78,7 @@ struct ClymanHalf {
         senders: any SenderDirectory,
         sealed: Bool,
         originalCipher: OriginalEventCipher?,
+        rateLimit: EventRateLimit,
         persistInterval: Duration,
         logger: Logger
     ) async throws -> ClymanHalf {
@@ -100,7 +101,7 @@ struct ClymanHalf {
                         try channel.pipeline.syncOperations.addHandler(
                             EventIngestHandler(
                                 writeBehind: writeBehind, actionEdits: actionEdits, metrics: ingestMetrics, locks: locks, senders: senders, members: members,
-                                sessions: sessions, originalCipher: originalCipher)
+                                sessions: sessions, originalCipher: originalCipher, rateLimit: rateLimit)
                         )
                     }
                 }

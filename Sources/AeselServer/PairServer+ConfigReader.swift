@@ -3,6 +3,7 @@ import AeselHTTP
 import AeselModel
 import AeselSealing
 public import Configuration
+import CLyman
 import CrazyIvan
 import Foundation
 
@@ -27,6 +28,8 @@ extension PairServer.Configuration {
     /// - `event.aes.in.key`, `.iv`, `.password`, `.salt` and `event.aes.out.…`: with `aes-cbc`, the
     ///   original's secrets (devices to CLyman, CrazyIvan to devices; reference 2.5). Secrets: give them in
     ///   the environment (`AESEL_EVENT_AES_IN_KEY`) or the config file, not on the command line.
+    /// - `event.rate` (int, default 2000; 0: no limit), `event.burst` (int, default 500): each device's
+    ///   events a second on the UDP path, after a burst (``EventRateLimit``).
     public init(role: PairServer.Role, reader: ConfigReader) throws {
         let defaults = PairServer.Configuration(role: role)
         let store = try StoreLocation(reader: reader)
@@ -50,6 +53,9 @@ extension PairServer.Configuration {
             }
             return security
         }
+        let rate = reader.int(forKey: "event.rate", default: EventRateLimit.standard.perSecond)
+        let burst = reader.int(forKey: "event.burst", default: EventRateLimit.standard.burst)
+        guard rate >= 0, burst >= 1 else { throw ConfigurationError(key: "event.rate", reason: "the rate must be 0 (no limit) or more, the burst 1 or more") }
         var originalSecrets: OriginalEventCipher.Secrets?
         if eventSecurity == .original {
             func secret(_ direction: String) throws -> OriginalEventCipher.Secret {
@@ -80,7 +86,8 @@ extension PairServer.Configuration {
             identity: identity,
             httpLimits: try HTTPConnectionLimits(reader: reader),
             eventSecurity: eventSecurity,
-            originalSecrets: originalSecrets
+            originalSecrets: originalSecrets,
+            eventRateLimit: EventRateLimit(perSecond: rate, burst: burst)
         )
     }
 

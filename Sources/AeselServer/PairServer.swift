@@ -67,6 +67,8 @@ public struct PairServer {
         public var eventSecurity: EventSecurity
         /// With ``EventSecurity/original``: the deployment's two secrets.
         public var originalSecrets: OriginalEventCipher.Secrets?
+        /// Each device's event rate on the UDP path.
+        public var eventRateLimit: EventRateLimit
 
         /// - Parameter httpPort: nil for the role's own default (``Role/defaultHTTPPort``).
         public init(
@@ -84,9 +86,11 @@ public struct PairServer {
             identity: PairIdentity? = nil,
             httpLimits: HTTPConnectionLimits = .init(),
             eventSecurity: EventSecurity? = nil,
-            originalSecrets: OriginalEventCipher.Secrets? = nil
+            originalSecrets: OriginalEventCipher.Secrets? = nil,
+            eventRateLimit: EventRateLimit = .standard
         ) {
             self.originalSecrets = originalSecrets
+            self.eventRateLimit = eventRateLimit
             self.eventSecurity = eventSecurity ?? EventSecurity.standard(role: role, host: host)
             self.role = role
             self.host = host
@@ -268,7 +272,7 @@ public struct PairServer {
                     case .udp(let endpoint): return try UDPStreamPublisher(endpoint: endpoint, channel: channel, announcement: announcement)
                     }
                 },
-                senders: senders, sealed: sealed, originalCipher: original?.toPair, persistInterval: configuration.persistInterval, logger: logger
+                senders: senders, sealed: sealed, originalCipher: original?.toPair, rateLimit: configuration.eventRateLimit, persistInterval: configuration.persistInterval, logger: logger
             )
         }
         var subscriber: (any StreamReceiver)?

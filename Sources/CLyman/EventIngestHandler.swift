@@ -43,7 +43,8 @@ public final class EventIngestHandler: ChannelInboundHandler {
     private var heldSealed: [UInt64: [AddressedEnvelope<ByteBuffer>]] = [:]
     /// Events and sealed datagrams held, together.
     private var heldCount = 0
-    private var keepaliveLimiter = KeepaliveLimiter.standard
+    private var keepaliveLimiter = RateLimiter.keepaliveAnswers
+    private var rateLimits: DeviceRateLimits
 
     /// The stream comes later, with ``attach(_:)``: it is made once the channel is bound, as it announces
     /// the bound address. The channel must not read before (`autoRead` off until then).
@@ -55,8 +56,10 @@ public final class EventIngestHandler: ChannelInboundHandler {
         senders: any SenderDirectory,
         members: SceneMembers,
         sessions: EventSessions? = nil,
-        originalCipher: OriginalEventCipher? = nil
+        originalCipher: OriginalEventCipher? = nil,
+        rateLimit: EventRateLimit = .none
     ) {
+        rateLimits = DeviceRateLimits(perSecond: rateLimit.perSecond, burst: rateLimit.burst)
         self.sessions = sessions
         self.originalCipher = originalCipher
         self.writeBehind = writeBehind
@@ -102,6 +105,13 @@ public final class EventIngestHandler: ChannelInboundHandler {
     }
 
     private func receive(_ datagram: ByteBuffer, from source: SocketAddress, sealedBy cipher: SessionCipher?) {
+        // After the tag is checked, so that forged datagrams cannot spend a device's allowance.
+        let (allowed, evicted) = rateLimits.allow(cipher.map { .session($0.keyID) } ?? .address(source), now: .now())
+        if evicted > 0 { metrics.evicted(evicted, from: .rateLimits) }
+        guard allowed else {
+            metrics.rateLimited.increment()
+            return
+        }
         var event: ObjectEvent
         do {
             event = try EventCodec.decode(datagram)

@@ -5,7 +5,7 @@ public import Metrics
 public struct IngestMetrics: Sendable {
     /// The tables keyed by datagram contents, whose size is bounded by evicting entries.
     public enum Table: String, Sendable, CaseIterable {
-        case sequences, sceneMembers = "scene_members", sessions
+        case sequences, sceneMembers = "scene_members", sessions, rateLimits = "rate_limits"
     }
 
     /// Why a pair with sealed (or the original's encrypted) events dropped a datagram before reading the
@@ -28,6 +28,8 @@ public struct IngestMetrics: Sendable {
 
     public let received: Counter
     public let stale: Counter
+    /// Over the device's event rate (``EventRateLimit``).
+    public let rateLimited: Counter
     public let locked: Counter
     /// The event names an object or property that is not in the scene it names.
     public let notInScene: Counter
@@ -59,6 +61,7 @@ public struct IngestMetrics: Sendable {
         }
         received = counter("aesel_udp_received_total")
         stale = counter("aesel_udp_dropped_total", [("reason", "stale")])
+        rateLimited = counter("aesel_udp_dropped_total", [("reason", "rate_limited")])
         locked = counter("aesel_udp_dropped_total", [("reason", "locked")])
         notInScene = counter("aesel_udp_dropped_total", [("reason", "not_in_scene")])
         sceneLoading = counter("aesel_udp_dropped_total", [("reason", "scene_loading")])

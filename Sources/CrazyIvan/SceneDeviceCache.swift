@@ -23,7 +23,7 @@ public struct Recipient: Sendable, Hashable {
     /// never resolves names.
     public init?(_ device: Device, inScene sceneKey: String) {
         guard let address = SocketAddress.validated(host: device.hostname, port: device.port) else { return nil }
-        let sealer = device.sessionKey.map { SessionSealer(SessionCipher($0, direction: .toDevice, sceneKey: sceneKey, deviceKey: device.key)) }
+        let sealer = device.sessionKey.map { SessionSealer.shared($0, direction: .toDevice, sceneKey: sceneKey, deviceKey: device.key) }
         self.init(deviceKey: device.key, address: address, format: device.format, sealer: sealer)
     }
 

@@ -154,6 +154,12 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "sealed: each device's events sealed with its session key (docs/protocol.md); plaintext: the original's events. Default sealed, but plaintext for serve on a loopback address.")
     var eventSecurity: String?
 
+    @Option(help: "Events a second each device may send over UDP; more are dropped as rate_limited (default 2000; 0: no limit).")
+    var eventRate: Int?
+
+    @Option(help: "The burst each device may send above --event-rate (default 500).")
+    var eventBurst: Int?
+
     @OptionGroup var common: CommonOptions
 
     var flags: Flags {
@@ -166,6 +172,8 @@ struct ServerOptions: ParsableArguments {
         flags.set("echo.to.sender", echoToSender)
         flags.set("persist.interval", persistInterval)
         flags.set("event.security", eventSecurity)
+        flags.set("event.rate", eventRate)
+        flags.set("event.burst", eventBurst)
         return flags
     }
 

@@ -108,3 +108,26 @@ import Testing
         #expect(restarted.takeCounter() > counters.last!)
     }
 }
+
+@Suite struct OriginalEventCipherTests {
+    // The key and IV are the first 32 and 16 characters of the configured strings, as ASCII.
+    let cipher = try! OriginalEventCipher(.init(key: "0123456789abcdef0123456789abcdef-ignored", iv: "fedcba9876543210-ignored"))
+
+    @Test func matchesOpenSSLAndBreaksLinesAsPocoDoes() throws {
+        // `openssl enc -aes-256-cbc -K <hex of the 32 characters> -iv <hex of the 16>`, then base64.
+        let short = cipher.encrypt(ByteBuffer(string: #"{"msg_type":1,"key":"k","scene":"s"}"#), allocator: .init())
+        #expect(String(buffer: short) == "CRLGQEFIXt5xKsE7U1WYNcdaUCmc65+NFDHZ7htjMsXkHYv3wWAUfyGpKq7f8TUB")
+        let long = cipher.encrypt(ByteBuffer(string: String(repeating: "A", count: 100)), allocator: .init())
+        let expected = "jTMoouM8cUuPMw8cD14sqb388GdE3lTa2cKU0CdlDhBfHW59SIPP3QS1nodiAS0vBWRJJljq+J8ULZWDolpjQRJElfP7gw+ZGE07Z4aB3FaxrX2noqVZgOLLFHxAGYZzVBsf6OMxP3p46mtGWkff8w=="
+        // A CRLF after every 72 characters, none at the end.
+        #expect(String(buffer: long) == [expected.prefix(72), expected.dropFirst(72).prefix(72), expected.dropFirst(144)].joined(separator: "\r\n"))
+        #expect(cipher.decrypt(long, allocator: .init()).map { String(buffer: $0) } == String(repeating: "A", count: 100))
+    }
+
+    @Test func refusesWhatIsNotItsCiphertext() throws {
+        for text in ["", "not base64!", "AAAA", #"{"msg_type":1}"#] {
+            #expect(cipher.decrypt(ByteBuffer(string: text), allocator: .init()) == nil)
+        }
+        #expect(throws: OriginalEventCipher.SecretError.self) { try OriginalEventCipher(.init(key: "short", iv: "fedcba9876543210")) }
+    }
+}

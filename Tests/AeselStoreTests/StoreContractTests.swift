@@ -189,6 +189,26 @@ struct StoreContractTests {
         }
     }
 
+    @Test("Registration: a session key is kept with its registration, found by its id, and replaced by the next", arguments: StoreKind.allCases)
+    func sessionKeys(kind: StoreKind) async throws {
+        try await withStore(kind) { store in
+            try await store.createScene(Scene(key: "s"))
+            let key = EventSessionKey(id: EventSessionKey.idRange.upperBound, secret: (0..<32).map { UInt8($0) })
+            let device = Device(key: "d", hostname: "127.0.0.1", port: 4000, sessionKey: key)
+            try await store.register(device, inScene: "s")
+            #expect(try await store.devices(inScene: "s") == [device])
+            let found = try await store.registration(sessionKeyID: key.id)
+            #expect(found?.sceneKey == "s" && found?.device == device)
+            var rotated = device
+            rotated.sessionKey = .generate()
+            try await store.register(rotated, inScene: "s")
+            #expect(try await store.registration(sessionKeyID: key.id) == nil)
+            #expect(try await store.registration(sessionKeyID: rotated.sessionKey!.id)?.device == rotated)
+            #expect(try await store.deregister(deviceKey: "d", fromScene: "s"))
+            #expect(try await store.registration(sessionKeyID: rotated.sessionKey!.id) == nil)
+        }
+    }
+
     // MARK: Scene links
 
     @Test("Links: one per pair, replaced in either direction; links(touching:)", arguments: StoreKind.allCases)

@@ -41,12 +41,12 @@ extension EventIngestHandlerTests {
 }
 
 @Suite("Keepalive rate limit")
-struct KeepaliveLimiterTests {
+struct RateLimiterTests {
     static let start = NIODeadline.uptimeNanoseconds(1_000_000_000_000)
 
     @Test("A burst passes, the rest waits for the rate; idle time earns no more than a burst")
     func rate() {
-        var limiter = KeepaliveLimiter(perSecond: 1_000, burst: 10)
+        var limiter = RateLimiter(perSecond: 1_000, burst: 10)
         #expect((0..<15).filter { _ in limiter.allow(now: Self.start) }.count == 10)
         // 1,000 a second: one more every millisecond.
         #expect(limiter.allow(now: Self.start + .microseconds(500)) == false)

@@ -121,3 +121,48 @@ struct SealedEventsTests {
         #expect(receiver.receiveEvent()?.transform.translation.x == 3)
     }
 }
+
+/// The original's AES-256-CBC mode (reference 2.5) through a real server: what its devices send and
+/// expect, byte for byte.
+@Suite("The original's encrypted events", .timeLimit(.minutes(2)))
+struct OriginalEncryptedEventsTests {
+    static let toPair = OriginalEventCipher.Secret(key: String(repeating: "0123456789abcdef", count: 4), iv: "fedcba9876543210fedcba9876543210", password: "pw-in", salt: "salt-in")
+    static let toDevice = OriginalEventCipher.Secret(key: String(repeating: "ABCDEFGHIJKLMNOP", count: 4), iv: "PONMLKJIHGFEDCBAPONMLKJIHGFEDCBA", password: "pw-out", salt: "salt-out")
+
+    @Test("Registration hands out the deployment's keys; events go in and out as base64 of AES-256-CBC, and plaintext is dropped")
+    func roundTrip() async throws {
+        let config = NSTemporaryDirectory() + "aesel-aes-\(UUID().uuidString).json"
+        let secrets: [String: Any] = ["event": ["aes": [
+            "in": ["key": Self.toPair.key, "iv": Self.toPair.iv, "password": Self.toPair.password, "salt": Self.toPair.salt],
+            "out": ["key": Self.toDevice.key, "iv": Self.toDevice.iv, "password": Self.toDevice.password, "salt": Self.toDevice.salt],
+        ]]]
+        try JSONSerialization.data(withJSONObject: secrets).write(to: URL(fileURLWithPath: config))
+        defer { try? FileManager.default.removeItem(atPath: config) }
+        let server = try TestServer(arguments: ["--event-security", "aes-cbc", "--config", config])
+        defer { server.stop() }
+        let sender = try TestDevice("sender")
+        let receiver = try TestDevice("receiver")
+        let answer = try await server.register(sender, in: "s")
+        #expect(answer["event_security"] as? String == "aes-cbc")
+        #expect(answer["encryption_key"] as? String == Self.toPair.key && answer["encryption_salt"] as? String == "salt-in")
+        #expect(answer["decryption_iv"] as? String == Self.toDevice.iv && answer["decryption_password"] as? String == "pw-out")
+        try await server.register(receiver, in: "s")
+        let object = try await server.createObject(in: "s")
+        receiver.drain()
+
+        let up = try OriginalEventCipher(Self.toPair)
+        let down = try OriginalEventCipher(Self.toDevice)
+        // Long enough for the base64 to be cut into 72-character lines, as Poco writes it.
+        let event = #"{"msg_type":1,"key":"\#(object)","scene":"s","transform":[1,0,0,4.5,0,1,0,0,0,0,1,0,0,0,0,1],"assets":[],"actions":[]}"#
+        let datagram = up.encrypt(ByteBuffer(string: event), allocator: .init())
+        #expect(String(buffer: datagram).contains("\r\n"))
+        sender.socket.sendRaw(Array(datagram.readableBytesView), to: server.udpPort)
+        let raw = try #require(receiver.socket.receiveRaw())
+        let plaintext = try #require(down.decrypt(ByteBuffer(bytes: raw), allocator: .init()))
+        #expect(try EventCodec.decode(plaintext).transform.translation.x == 4.5)
+
+        sender.socket.sendRaw(Array(event.utf8), to: server.udpPort)
+        #expect(receiver.socket.receiveRaw() == nil)
+        #expect(try await server.metrics()[#"aesel_udp_dropped_total{reason="not_decrypted"}"#] == 1)
+    }
+}
