@@ -66,43 +66,44 @@ public final class FanOutSocket: Sendable {
         guard batch > 0 else { return (0, 0) }
         let sealedSlot = max(buffers.0.count, buffers.1.count) + SealedDatagram.overhead
         let sealedSlots = recipients.contains { $0.sealer != nil } ? max(1, min(batch, Self.sealingSpace / sealedSlot)) : 0
+        // On the heap, and only with sealed recipients: one allocation per event, not per copy.
+        let sealing = sealedSlots > 0 ? UnsafeMutableRawBufferPointer.allocate(byteCount: sealedSlots * sealedSlot, alignment: 8) : nil
+        defer { sealing?.deallocate() }
         // Stack scratch space for ordinary scenes: no allocation per event.
         return withUnsafeTemporaryAllocation(of: aesel_datagram.self, capacity: batch) { datagrams in
             withUnsafeTemporaryAllocation(of: sockaddr_storage.self, capacity: batch) { addresses in
-                withUnsafeTemporaryAllocation(byteCount: sealedSlots * sealedSlot, alignment: 8) { sealing in
-                    var wanted = 0
-                    var sent = 0
-                    var filled = 0
-                    var sealedFilled = 0
-                    var full = false
-                    for recipient in recipients {
-                        guard let choice = choose(recipient) else { continue }
-                        wanted += 1
-                        if full { continue }  // nothing more goes out: do not seal for nothing
-                        var buffer = choice == 0 ? buffers.0 : buffers.1
-                        if let sealer = recipient.sealer {
-                            let slot = UnsafeMutableRawBufferPointer(rebasing: sealing[(sealedFilled * sealedSlot)..<((sealedFilled + 1) * sealedSlot)])
-                            buffer = UnsafeRawBufferPointer(rebasing: slot[0..<sealer.seal(buffer, into: slot)])
-                            sealedFilled += 1
-                        }
-                        let name = UnsafeMutableRawPointer(addresses.baseAddress! + filled)
-                        let length = recipient.address.withSockAddr { source, length in
-                            name.copyMemory(from: source, byteCount: length)
-                            return length
-                        }
-                        datagrams[filled] = aesel_datagram(
-                            address: name.assumingMemoryBound(to: sockaddr.self), addressLength: socklen_t(length),
-                            payload: buffer.baseAddress, payloadLength: buffer.count)
-                        filled += 1
-                        if filled == batch || (sealedSlots > 0 && sealedFilled == sealedSlots) {
-                            if !full { sent += send(datagrams.baseAddress!, count: filled, full: &full) }
-                            filled = 0
-                            sealedFilled = 0
-                        }
+                var wanted = 0
+                var sent = 0
+                var filled = 0
+                var sealedFilled = 0
+                var full = false
+                for recipient in recipients {
+                    guard let choice = choose(recipient) else { continue }
+                    wanted += 1
+                    if full { continue }  // nothing more goes out: do not seal for nothing
+                    var buffer = choice == 0 ? buffers.0 : buffers.1
+                    if let sealer = recipient.sealer, let sealing {
+                        let slot = UnsafeMutableRawBufferPointer(rebasing: sealing[(sealedFilled * sealedSlot)..<((sealedFilled + 1) * sealedSlot)])
+                        buffer = UnsafeRawBufferPointer(rebasing: slot[0..<sealer.seal(buffer, into: slot)])
+                        sealedFilled += 1
                     }
-                    if filled > 0, !full { sent += send(datagrams.baseAddress!, count: filled, full: &full) }
-                    return (wanted, sent)
+                    let name = UnsafeMutableRawPointer(addresses.baseAddress! + filled)
+                    let length = recipient.address.withSockAddr { source, length in
+                        name.copyMemory(from: source, byteCount: length)
+                        return length
+                    }
+                    datagrams[filled] = aesel_datagram(
+                        address: name.assumingMemoryBound(to: sockaddr.self), addressLength: socklen_t(length),
+                        payload: buffer.baseAddress, payloadLength: buffer.count)
+                    filled += 1
+                    if filled == batch || (sealedSlots > 0 && sealedFilled == sealedSlots) {
+                        if !full { sent += send(datagrams.baseAddress!, count: filled, full: &full) }
+                        filled = 0
+                        sealedFilled = 0
+                    }
                 }
+                if filled > 0, !full { sent += send(datagrams.baseAddress!, count: filled, full: &full) }
+                return (wanted, sent)
             }
         }
     }
