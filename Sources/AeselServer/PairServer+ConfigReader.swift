@@ -21,7 +21,9 @@ extension PairServer.Configuration {
     ///   it needs `advertise.host` when `host` is a wildcard.
     /// - `cache.ttl`, `cache.refresh.interval`, `forward.while.loading`, `region`: the Scene-Device cache
     ///   (``SceneDeviceCache/Configuration/init(reader:region:)``).
-    /// - `http.idle.timeout`, `http.header.timeout`, `http.body.timeout`: ``HTTPConnectionLimits``.
+    /// - `http.idle.timeout`, `http.header.timeout`, `http.body.timeout`, `http.body.limit`,
+    ///   `http.max.connections`: ``HTTPConnectionLimits``.
+    /// - `tls.certificate`, `tls.key`, `tls.ca`: ``TLSSettings``.
     public init(role: PairServer.Role, reader: ConfigReader) throws {
         let defaults = PairServer.Configuration(role: role)
         let store = try StoreLocation(reader: reader)
@@ -55,7 +57,8 @@ extension PairServer.Configuration {
             stream: stream ?? defaults.stream,
             persistInterval: .milliseconds(persistMilliseconds),
             identity: identity,
-            httpLimits: try HTTPConnectionLimits(reader: reader)
+            httpLimits: try HTTPConnectionLimits(reader: reader),
+            tls: try TLSSettings(reader: reader)
         )
     }
 
@@ -74,7 +77,7 @@ extension PairServer.PairIdentity {
         guard let text = reader.string(forKey: "discovery") else { return nil }
         switch DiscoverySetting(text) {
         case .embedded(adrestia: .some)?, .etcd?: break
-        default: throw ConfigurationError(key: "discovery", reason: "a pair's discovery is Adrestia's base URL (http://HOST:PORT) or etcd://HOST:PORT")
+        default: throw ConfigurationError(key: "discovery", reason: "a pair's discovery is Adrestia's base URL (http://HOST:PORT or https://HOST:PORT), etcd://HOST:PORT or etcds://HOST:PORT")
         }
         guard let pairID = reader.string(forKey: "pair.id"), !pairID.isEmpty else {
             throw ConfigurationError(key: "pair.id", reason: "a pair with a discovery needs an id, unique in the cluster")
@@ -109,9 +112,12 @@ extension SceneDeviceCache.Configuration {
 extension StoreLocation {
     /// ## Configuration keys
     /// - `data` (string, default ./aesel-data): the data folder; the SQLite file lives here.
-    /// - `store` (string, secret, optional): a shared PostgreSQL store, `postgres://user[:password]@host:port/database`.
+    /// - `store` (string, secret, optional): a shared PostgreSQL store, `postgres://user[:password]@host:port/database`,
+    ///   with `?sslmode=require|verify-ca|verify-full` (and `sslrootcert=PATH`) for TLS.
     /// - `store.file` (string, optional): a file holding that URL, so the password is in neither `ps` nor
     ///   the environment.
+    /// - `tls.ca` (string, optional): the certificate authorities a verifying PostgreSQL connection
+    ///   trusts when its URL names no `sslrootcert`.
     public init(reader: ConfigReader) throws {
         var url = reader.string(forKey: "store", isSecret: true)
         if url == nil, let path = reader.string(forKey: "store.file") {
@@ -120,6 +126,8 @@ extension StoreLocation {
             }
             url = String(decoding: contents, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         }
-        self.init(url: url, dataFolder: reader.string(forKey: "data", default: StoreLocation.defaultDataFolder))
+        self.init(
+            url: url, dataFolder: reader.string(forKey: "data", default: StoreLocation.defaultDataFolder),
+            certificateAuthority: reader.string(forKey: "tls.ca"))
     }
 }

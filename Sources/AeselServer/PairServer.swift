@@ -62,6 +62,9 @@ public struct PairServer {
         /// For `aesel pair` behind Adrestia: who the pair is and where it announces itself.
         public var identity: PairIdentity?
         public var httpLimits: HTTPConnectionLimits
+        /// HTTPS for the listener (the pair's announced URLs are then `https://`), and what its
+        /// announcements and the store's verifying connections trust.
+        public var tls: TLSSettings
 
         /// - Parameter httpPort: nil for the role's own default (``Role/defaultHTTPPort``).
         public init(
@@ -77,8 +80,10 @@ public struct PairServer {
             stream: StreamSetting = .memory,
             persistInterval: Duration = .milliseconds(200),
             identity: PairIdentity? = nil,
-            httpLimits: HTTPConnectionLimits = .init()
+            httpLimits: HTTPConnectionLimits = .init(),
+            tls: TLSSettings = .init()
         ) {
+            self.tls = tls
             self.role = role
             self.host = host
             self.advertiseHost = advertiseHost
@@ -120,6 +125,7 @@ public struct PairServer {
     /// Runs until SIGINT or SIGTERM, then stops taking requests and events, flushes the store and returns.
     /// - Parameter onReady: called once with the bound addresses.
     public func run(onReady: @escaping @Sendable (Endpoints) -> Void = { _ in }) async throws {
+        ClusterTLS.trust(try configuration.tls.clientConfiguration())
         try await withStore(at: storeLocation, logger: logger) { store in try await run(store: store, onReady: onReady) }
     }
 
@@ -134,13 +140,14 @@ public struct PairServer {
             let announcer = configuration.identity.map { PairAnnouncer(discovery: $0.discovery, logger: logger) }
             let identity = configuration.identity
             let announcedHost = configuration.advertiseHost ?? configuration.host
-            let app = makeApplication(
-                router: router, host: configuration.host, port: configuration.httpPort, limits: configuration.httpLimits,
+            let scheme = configuration.tls.scheme
+            let app = try makeApplication(
+                router: router, host: configuration.host, port: configuration.httpPort, limits: configuration.httpLimits, tls: configuration.tls,
                 serverName: "aesel", logger: logger
             ) { http in
                 logger.info("aesel serving", metadata: ["aesel.http": "\(http)", "aesel.udp": "\(udpAddress.map { "\($0)" } ?? "none")"])
                 if let announcer, let identity, let udpAddress {
-                    let base = "http://\(Self.hostPort(announcedHost, http.port))"
+                    let base = "\(scheme)://\(Self.hostPort(announcedHost, http.port))"
                     announcer.start(PairAnnouncement(
                         id: identity.pairID, region: identity.region, clymanUDP: Self.hostPort(announcedHost, udpAddress.port),
                         clymanHTTP: base, crazyIvanHTTP: base))
@@ -291,5 +298,7 @@ public struct PairServer {
         return router
     }
 
-    private var storeLocation: StoreLocation { StoreLocation(url: configuration.store, dataFolder: configuration.dataFolder) }
+    private var storeLocation: StoreLocation {
+        StoreLocation(url: configuration.store, dataFolder: configuration.dataFolder, certificateAuthority: configuration.tls.certificateAuthorityPath)
+    }
 }
