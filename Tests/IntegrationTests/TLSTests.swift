@@ -38,7 +38,8 @@ struct TLSTests {
         // A client that trusts another authority, or the system's roots, refuses the certificate.
         for client in [try testHTTPClient(trusting: stranger.certificateAuthority), HTTPClient.shared] {
             await #expect(throws: (any Error).self) {
-                _ = try await client.execute(HTTPClientRequest(url: server.url + "/health"), timeout: .seconds(5))
+                // AsyncHTTPClient retries a failed handshake until the deadline.
+                _ = try await client.execute(HTTPClientRequest(url: server.url + "/health"), timeout: .seconds(2))
             }
         }
 
@@ -95,7 +96,8 @@ struct TLSTests {
         let postgres = try await PostgresProcess(folder: folder + "/postgres", tls: certificates.files)
         defer { postgres.stop() }
         #expect(etcd.url.hasPrefix("etcds://"))
-        // The server takes TCP over TLS only, so a store that works is one that speaks TLS.
+        // The server takes TCP over TLS only (a plain connection is refused: "no pg_hba.conf entry … no
+        // encryption"), so a store that works is one that speaks TLS.
         let store = postgres.url + "?sslmode=verify-full&sslrootcert=" + certificates.certificateAuthority
         let cluster = try await TestCluster(discovery: .etcdAt(etcd.url), store: .url(store), pairs: [("east-1", "east")], tls: certificates)
         try await cluster.whileRunning {
@@ -148,7 +150,6 @@ struct TLSTests {
         let failures = [
             (plain.url + "?sslmode=require", "does not offer TLS"),
             (secure.url + "?sslmode=verify-ca&sslrootcert=" + stranger.certificateAuthority, "TLS to PostgreSQL"),
-            (secure.url + "?sslmode=disable", "cannot open"),
             (secure.url + "?sslmode=sometimes", "sslmode=sometimes"),
         ]
         // The reasons are the direct connection's: the pool would only say "cannot be reached" after 30 s.
