@@ -59,7 +59,7 @@ extension HTTPServerBuilder {
     public static func http1(limits: HTTPConnectionLimits, tls: TLSConfiguration? = nil) -> HTTPServerBuilder {
         let metrics = HTTPConnectionGuard.Metrics()
         let gate = ConnectionGate(maximum: limits.maximumConnections)
-        // Run once per listener as it starts (TLSChannel makes its SSL context there).
+        // Runs once, as the listener starts: TLSChannel makes its SSL context there.
         return HTTPServerBuilder { responder in
             let http = GuardedHTTP1Channel(inner: HTTP1Channel(responder: responder), limits: limits, metrics: metrics)
             guard let tls else { return CountedChannel(base: http, gate: gate) }
@@ -79,26 +79,24 @@ final class ConnectionGate: Sendable {
         self.maximum = maximum
     }
 
-    /// Whether a new connection may stay; if so, it counts until ``closed()``.
+    /// Whether a new connection may stay; if so, it counts until ``closed()``. The gauge is set under
+    /// the lock, so that connections on other event loops cannot leave it at an older count.
     func admit() -> Bool {
-        let admitted = count.withLockedValue { count -> Int? in
-            guard count < maximum else { return nil }
+        let admitted = count.withLockedValue { count in
+            guard count < maximum else { return false }
             count += 1
-            return count
+            open.record(count)
+            return true
         }
-        guard let admitted else {
-            refused.increment()
-            return false
-        }
-        open.record(admitted)
-        return true
+        if !admitted { refused.increment() }
+        return admitted
     }
 
     func closed() {
-        open.record(count.withLockedValue { count in
+        count.withLockedValue { count in
             count -= 1
-            return count
-        })
+            open.record(count)
+        }
     }
 }
 
@@ -112,7 +110,7 @@ struct CountedChannel<Base: ServerChildChannel>: ServerChildChannel {
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Base.Value> {
         guard gate.admit() else {
-            // Hummingbird drops a channel whose setup failed without closing it.
+            // NIO's server channel drops a child whose setup failed without closing it.
             channel.close(promise: nil)
             return channel.eventLoop.makeFailedFuture(ConnectionLimitReached())
         }
