@@ -9,13 +9,16 @@ extension AdrestiaServer.Configuration {
     /// - `host` (string, default 127.0.0.1): the address to listen on (HTTP, and the UDP health probes).
     /// - `advertise.host` (string, optional): where pairs send probes back, when `host` is a wildcard.
     /// - `http.port` (int, default 8080, the original Adrestia's).
-    /// - `discovery` (string, default embedded): `embedded` or `etcd://HOST:PORT[/CLUSTER]`.
+    /// - `discovery` (string, default embedded): `embedded`, `etcd://HOST:PORT[/CLUSTER]` or, for etcd
+    ///   over TLS, `etcds://HOST:PORT[/CLUSTER]`.
     /// - `probe.interval` (int milliseconds, default 50), `misses` (int, default 3),
     ///   `cross.region.failover` (bool, default false): ``ClusterSettings``.
     /// - `instance.id` (string, default the advertised `host:port`): this instance's name in the leader
     ///   election; keep it the same across restarts.
     /// - `leader.timeout` (int milliseconds, default 500): ``ClusterSettings/leaderTimeout``.
-    /// - `http.idle.timeout`, `http.header.timeout`, `http.body.timeout`: ``HTTPConnectionLimits``.
+    /// - `http.idle.timeout`, `http.header.timeout`, `http.body.timeout`, `http.body.limit`,
+    ///   `http.max.connections`: ``HTTPConnectionLimits``.
+    /// - `tls.certificate`, `tls.key`, `tls.ca`: ``TLSSettings``.
     public init(reader: ConfigReader) throws {
         let defaults = AdrestiaServer.Configuration()
         let host = reader.string(forKey: "host", default: defaults.host)
@@ -27,7 +30,7 @@ extension AdrestiaServer.Configuration {
         if let text = reader.string(forKey: "discovery") {
             switch DiscoverySetting(text) {
             case .some(.embedded(adrestia: nil)), .some(.etcd): discovery = DiscoverySetting(text)!
-            default: throw ConfigurationError(key: "discovery", reason: "Adrestia's discovery is embedded or etcd://HOST:PORT[/CLUSTER]")
+            default: throw ConfigurationError(key: "discovery", reason: "Adrestia's discovery is embedded, etcd://HOST:PORT[/CLUSTER] or etcds://HOST:PORT[/CLUSTER]")
             }
         }
         let port = reader.int(forKey: "http.port", default: defaults.httpPort)
@@ -35,7 +38,7 @@ extension AdrestiaServer.Configuration {
         self.init(
             host: host, advertiseHost: advertiseHost, httpPort: port, discovery: discovery,
             cluster: try ClusterSettings(reader: reader), httpLimits: try HTTPConnectionLimits(reader: reader),
-            instanceID: reader.string(forKey: "instance.id"))
+            tls: try TLSSettings(reader: reader), instanceID: reader.string(forKey: "instance.id"))
     }
 }
 

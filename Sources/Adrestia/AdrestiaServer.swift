@@ -22,14 +22,18 @@ public struct AdrestiaServer {
         public var discovery: DiscoverySetting
         public var cluster: ClusterSettings
         public var httpLimits: HTTPConnectionLimits
+        /// HTTPS for the listener, and what the calls to pairs, etcd and the leader trust.
+        public var tls: TLSSettings
         /// This instance's name in the leader election and in its probe device's key; by default its
         /// advertised `host:port`. Keep it the same across restarts.
         public var instanceID: String?
 
         public init(
             host: String = "127.0.0.1", advertiseHost: String? = nil, httpPort: Int = 8080, discovery: DiscoverySetting = .embedded(adrestia: nil),
-            cluster: ClusterSettings = .init(), httpLimits: HTTPConnectionLimits = .init(), instanceID: String? = nil
+            cluster: ClusterSettings = .init(), httpLimits: HTTPConnectionLimits = .init(), tls: TLSSettings = .init(),
+            instanceID: String? = nil
         ) {
+            self.tls = tls
             self.instanceID = instanceID
             self.host = host
             self.advertiseHost = advertiseHost
@@ -52,18 +56,20 @@ public struct AdrestiaServer {
     /// service group closes it last on graceful shutdown.
     /// - Parameter onReady: called once with the bound HTTP address.
     public func run(store: any AeselStore, onReady: @escaping @Sendable (SocketAddress) -> Void = { _ in }) async throws {
+        ClusterTLS.trust(try configuration.tls.clientConfiguration())
         let (cluster, router) = makeCluster(store: store)
         let logger = self.logger
         let discovery = configuration.discovery
         let advertisedHost = configuration.advertiseHost ?? configuration.host
         let instanceID = configuration.instanceID
         let leadership = cluster.leadership
-        let app = makeApplication(
-            router: router, host: configuration.host, port: configuration.httpPort, limits: configuration.httpLimits,
+        let scheme = configuration.tls.scheme
+        let app = try makeApplication(
+            router: router, host: configuration.host, port: configuration.httpPort, limits: configuration.httpLimits, tls: configuration.tls,
             serverName: "aesel-adrestia", logger: logger
         ) { http in
             let hostPort = "\(advertisedHost.contains(":") ? "[\(advertisedHost)]" : advertisedHost):\(http.port ?? 0)"
-            let me = LeaderRecord(instance: instanceID ?? hostPort, url: "http://" + hostPort)
+            let me = LeaderRecord(instance: instanceID ?? hostPort, url: scheme + "://" + hostPort)
             leadership.start(as: me)
             logger.info("adrestia serving", metadata: ["aesel.http": "\(http)", "aesel.discovery": "\(discovery)", "aesel.instance": "\(me.instance)"])
             onReady(http)

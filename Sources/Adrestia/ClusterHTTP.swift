@@ -1,9 +1,11 @@
 import AsyncHTTPClient
 import Foundation
 import HTTPTypes
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 
 /// One of the cluster's own small HTTP calls (announcements, etcd, probe registration, health checks,
 /// the Cache API): the status and the whole body, which is always read so the connection goes back to
@@ -26,11 +28,26 @@ extension HTTPClient {
     /// Adrestia's client for its calls to pairs, etcd and the other instances. A refused connection fails
     /// the call at once (AsyncHTTPClient would retry until the deadline): a dead pair or leader must be
     /// known as such now, and every caller has its own retry loop or fallback.
+    /// Its `https://` calls trust ``ClusterTLS``'s authorities.
     static let cluster: HTTPClient = {
         var configuration = HTTPClient.Configuration()
         configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.tlsConfiguration = ClusterTLS.clientConfiguration
         return HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: configuration)
     }()
+}
+
+/// What the cluster's own `https://` calls trust: the process's `tls.ca` bundle, else the system's
+/// roots. Set at start, before the first call; the client reads it once.
+package enum ClusterTLS {
+    private static let trusted = NIOLockedValueBox<TLSConfiguration?>(nil)
+
+    /// - Parameter configuration: from `TLSSettings.clientConfiguration()`.
+    package static func trust(_ configuration: TLSConfiguration) {
+        trusted.withLockedValue { $0 = configuration }
+    }
+
+    static var clientConfiguration: TLSConfiguration? { trusted.withLockedValue { $0 } }
 }
 
 /// A key as one URL path segment.

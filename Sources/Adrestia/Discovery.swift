@@ -9,23 +9,26 @@ import ServiceLifecycle
 import NIOConcurrencyHelpers
 
 /// Where pairs announce themselves: `--discovery embedded` (Adrestia's own registry; a pair gives
-/// Adrestia's base URL) or `--discovery etcd://HOST:PORT[/CLUSTER]`.
+/// Adrestia's base URL) or `--discovery etcd://HOST:PORT[/CLUSTER]` (`etcds://` for etcd over TLS).
 public enum DiscoverySetting: Sendable, Hashable, CustomStringConvertible {
     /// Adrestia's own registry. For a pair, Adrestia's base URL; for Adrestia itself, nil.
     case embedded(adrestia: String?)
-    /// etcd's client URL, and the cluster whose pairs live under `/CLUSTER/pairs/` (default `aesel`), so
-    /// that several clusters can share one etcd.
+    /// etcd's client URL (`http://` or, from `etcds://`, `https://`), and the cluster whose pairs live
+    /// under `/CLUSTER/pairs/` (default `aesel`), so that several clusters can share one etcd.
     case etcd(endpoint: String, cluster: String)
+
+    /// Discovery URL schemes and the etcd client URL schemes they stand for.
+    private static let etcdSchemes: [(discovery: String, client: String)] = [("etcd://", "http://"), ("etcds://", "https://")]
 
     public init?(_ text: String) {
         if text == "embedded" {
             self = .embedded(adrestia: nil)
-        } else if text.hasPrefix("etcd://"), text.count > "etcd://".count {
-            let rest = text.dropFirst("etcd://".count)
+        } else if let schemes = Self.etcdSchemes.first(where: { text.hasPrefix($0.discovery) }), text.count > schemes.discovery.count {
+            let rest = text.dropFirst(schemes.discovery.count)
             let hostPort = rest.prefix { $0 != "/" }
             let cluster = rest.dropFirst(hostPort.count + 1)
             guard !hostPort.isEmpty, !cluster.contains("/") else { return nil }
-            self = .etcd(endpoint: "http://" + hostPort, cluster: cluster.isEmpty ? "aesel" : String(cluster))
+            self = .etcd(endpoint: schemes.client + hostPort, cluster: cluster.isEmpty ? "aesel" : String(cluster))
         } else if text.hasPrefix("http://") || text.hasPrefix("https://") {
             self = .embedded(adrestia: text.hasSuffix("/") ? String(text.dropLast()) : text)
         } else {
@@ -35,8 +38,10 @@ public enum DiscoverySetting: Sendable, Hashable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case .embedded(let adrestia): adrestia ?? "embedded"
-        case .etcd(let endpoint, let cluster): "etcd://" + endpoint.dropFirst("http://".count) + "/" + cluster
+        case .embedded(let adrestia): return adrestia ?? "embedded"
+        case .etcd(let endpoint, let cluster):
+            let schemes = Self.etcdSchemes.first { endpoint.hasPrefix($0.client) } ?? Self.etcdSchemes[0]
+            return schemes.discovery + endpoint.dropFirst(schemes.client.count) + "/" + cluster
         }
     }
 }

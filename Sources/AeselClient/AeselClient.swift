@@ -66,7 +66,7 @@ public final class AeselClient: Sendable {
             guard let local = channel.localAddress, let port = local.port else {
                 throw AeselClientError(.invalidAnswer, "the UDP socket has no local port")
             }
-            let gateway = Gateway(configuration)
+            let gateway = try Gateway(configuration)
             let (endpoint, session) = try await gateway.register(
                 deviceKey: configuration.deviceKey, host: configuration.bindHost, port: port, format: configuration.format
             )

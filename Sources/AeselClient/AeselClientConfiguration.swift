@@ -22,6 +22,9 @@ public struct AeselClientConfiguration: Sendable {
     /// between keepalives while the pair stays silent. Well below ``silenceTimeout``, so that one lost
     /// datagram does not make a failover; every keepalive also keeps a NAT's mapping to the pair open.
     public var keepaliveInterval: Duration
+    /// A PEM file of the certificate authorities that `https://` gateways' certificates must chain to;
+    /// nil for the system's roots.
+    public var certificateAuthorityPath: String?
 
     public init(
         gateways: [String],
@@ -30,8 +33,10 @@ public struct AeselClientConfiguration: Sendable {
         format: EventFormat = .binary,
         bindHost: String = "127.0.0.1",
         silenceTimeout: Duration = .milliseconds(300),
-        keepaliveInterval: Duration = .milliseconds(100)
+        keepaliveInterval: Duration = .milliseconds(100),
+        certificateAuthorityPath: String? = nil
     ) {
+        self.certificateAuthorityPath = certificateAuthorityPath
         self.gateways = gateways
         self.sceneKey = sceneKey
         self.deviceKey = deviceKey
@@ -49,7 +54,8 @@ public enum AeselClientErrorCode: String, AeselErrorCode {
     /// `gatewayRefused`: the gateway refused a request; the underlying error is its ``GatewayRefusal``.
     /// `invalidAnswer`: a successful answer lacks what the client needs, e.g. the event destination.
     /// `closed`: the client was closed.
-    case gatewayRefused = "gateway_refused", invalidAnswer = "invalid_answer", closed
+    /// `invalidConfiguration`: the configuration cannot be used, e.g. its certificate authority file.
+    case gatewayRefused = "gateway_refused", invalidAnswer = "invalid_answer", closed, invalidConfiguration = "invalid_configuration"
 }
 
 /// The gateway's refusal: the HTTP status, and the envelope's `err_code` and `err_msg` when it sent one.

@@ -7,6 +7,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import NIOConcurrencyHelpers
+import NIOSSL
 
 /// The gateway routes the client uses: registration, deregistration and the endpoint of the scene.
 ///
@@ -19,7 +20,11 @@ struct Gateway: Sendable {
     /// The index in `bases` of the gateway that answered last.
     private let current = NIOLockedValueBox(0)
 
-    init(_ configuration: AeselClientConfiguration, http: HTTPClient = Self.client) {
+    init(_ configuration: AeselClientConfiguration) throws {
+        try self.init(configuration, http: Self.client(trusting: configuration.certificateAuthorityPath))
+    }
+
+    init(_ configuration: AeselClientConfiguration, http: HTTPClient) {
         bases = configuration.gateways.map { base in
             var base = base
             while base.hasSuffix("/") { base.removeLast() }
@@ -112,13 +117,31 @@ struct Gateway: Sendable {
         throw lastError
     }
 
-    /// The SDK's HTTP client. A refused connection fails the call at once: AsyncHTTPClient would otherwise
-    /// retry until the call's deadline, and a gateway that is down must not cost a 2 s wait before the next.
-    static let client: HTTPClient = {
-        var configuration = HTTPClient.Configuration()
-        configuration.connectionPool.retryConnectionEstablishment = false
-        return HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: configuration)
-    }()
+    /// The SDK's HTTP clients, one per certificate authority file (nil: the system's roots), kept for the
+    /// process's life as AsyncHTTPClient's shared one is. A refused connection fails the call at once:
+    /// AsyncHTTPClient would otherwise retry until the call's deadline, and a gateway that is down must
+    /// not cost a 2 s wait before the next.
+    private static let clients = NIOLockedValueBox<[String?: HTTPClient]>([:])
+
+    static func client(trusting certificateAuthorityPath: String?) throws -> HTTPClient {
+        try clients.withLockedValue { clients in
+            if let client = clients[certificateAuthorityPath] { return client }
+            var configuration = HTTPClient.Configuration()
+            configuration.connectionPool.retryConnectionEstablishment = false
+            var tls = TLSConfiguration.makeClientConfiguration()
+            if let certificateAuthorityPath {
+                do {
+                    tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(certificateAuthorityPath))
+                } catch {
+                    throw AeselClientError(.invalidConfiguration, "cannot read certificate authorities from \(certificateAuthorityPath): \(error)")
+                }
+            }
+            configuration.tlsConfiguration = tls
+            let client = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: configuration)
+            clients[certificateAuthorityPath] = client
+            return client
+        }
+    }
 
     private func call<Answer: Decodable>(_ method: HTTPMethod, _ url: String, body: Data?, timeout: TimeAmount) async throws -> Answer {
         var request = HTTPClientRequest(url: url)

@@ -1,4 +1,5 @@
 import AeselModel
+import CoreMetrics
 public import Hummingbird
 public import Logging
 public import NIOCore
@@ -15,29 +16,36 @@ public func makeHTTPRouter<Context: RequestContext>(context: Context.Type, limit
 
 /// Sets ``JSONResponse/maximumBodySize`` for the request, and refuses at once a body whose declared
 /// length is larger: the client gets its 413 before it has sent the rest (which the connection drains).
+/// Every 413, this one's or a route's, counts in `aesel_http_limited_total{limit="body"}`.
 struct BodyLimitMiddleware<Context: RequestContext>: RouterMiddleware {
     let maximumBodySize: Int
+    let refused = Counter(label: "aesel_http_limited_total", dimensions: [("limit", "body")])
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        try await JSONResponse.$maximumBodySize.withValue(maximumBodySize) {
-            if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > maximumBodySize {
-                throw EnvelopeError(
-                    .contentTooLarge, .translationError, "the body is larger than \(maximumBodySize) bytes", list: .init(path: request.uri.path))
+        do {
+            return try await JSONResponse.$maximumBodySize.withValue(maximumBodySize) {
+                if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > maximumBodySize {
+                    throw EnvelopeError(
+                        .contentTooLarge, .translationError, "the body is larger than \(maximumBodySize) bytes", list: .init(path: request.uri.path))
+                }
+                return try await next(request, context)
             }
-            return try await next(request, context)
+        } catch let error as any HTTPResponseError where error.status == .contentTooLarge {
+            refused.increment()
+            throw error
         }
     }
 }
 
 /// The HTTP server of every Aesel process: `router` on HTTP/1 with the connection limits, at `host` and
-/// `port`; `onListening` is called once with the bound address.
+/// `port`, HTTPS only when `tls` has a certificate; `onListening` is called once with the bound address.
 public func makeApplication<Context: RequestContext>(
-    router: Router<Context>, host: String, port: Int, limits: HTTPConnectionLimits, serverName: String, logger: Logger,
+    router: Router<Context>, host: String, port: Int, limits: HTTPConnectionLimits, tls: TLSSettings = .init(), serverName: String, logger: Logger,
     onListening: @escaping @Sendable (SocketAddress) async -> Void
-) -> Application<RouterResponder<Context>> where Context.Source == ApplicationRequestContextSource {
+) throws -> Application<RouterResponder<Context>> where Context.Source == ApplicationRequestContextSource {
     Application(
         router: router,
-        server: .http1(limits: limits),
+        server: .http1(limits: limits, tls: try tls.serverConfiguration()),
         configuration: .init(address: .hostname(host, port: port), serverName: serverName),
         onServerRunning: { channel in
             if let address = channel.localAddress { await onListening(address) }

@@ -1,8 +1,11 @@
 import Hummingbird
 public import HummingbirdCore
+import HummingbirdTLS
 import CoreMetrics
 import Logging
+import NIOConcurrencyHelpers
 public import NIOCore
+public import NIOSSL
 import NIOHTTPTypes
 import NIOHTTPTypesHTTP1
 
@@ -26,6 +29,9 @@ public struct HTTPConnectionLimits: Sendable, Equatable {
     /// moment, and closes.
     public var drainLimit: Int
     public var drainTimeout: TimeAmount
+    /// The most connections the listener keeps open at once; one more is closed as soon as it is
+    /// accepted, and counted in `aesel_http_limited_total{limit="connections"}`.
+    public var maximumConnections: Int
 
     public init(
         idleTimeout: TimeAmount = .seconds(60),
@@ -33,7 +39,8 @@ public struct HTTPConnectionLimits: Sendable, Equatable {
         bodyTimeout: TimeAmount = .seconds(30),
         maximumBodySize: Int = 1 << 20,
         drainLimit: Int = 64 << 20,
-        drainTimeout: TimeAmount = .seconds(10)
+        drainTimeout: TimeAmount = .seconds(10),
+        maximumConnections: Int = 10_000
     ) {
         self.idleTimeout = idleTimeout
         self.headerTimeout = headerTimeout
@@ -41,16 +48,78 @@ public struct HTTPConnectionLimits: Sendable, Equatable {
         self.maximumBodySize = maximumBodySize
         self.drainLimit = drainLimit
         self.drainTimeout = drainTimeout
+        self.maximumConnections = maximumConnections
     }
 }
 
 extension HTTPServerBuilder {
-    /// HTTP/1.1 with Aesel's connection limits.
-    public static func http1(limits: HTTPConnectionLimits) -> HTTPServerBuilder {
+    /// HTTP/1.1 with Aesel's connection limits, inside TLS when `tls` is given; connections beyond
+    /// `limits.maximumConnections` open at once are closed as soon as they are accepted, before any
+    /// handshake, and counted.
+    public static func http1(limits: HTTPConnectionLimits, tls: TLSConfiguration? = nil) -> HTTPServerBuilder {
         let metrics = HTTPConnectionGuard.Metrics()
+        let gate = ConnectionGate(maximum: limits.maximumConnections)
+        // Runs once, as the listener starts: TLSChannel makes its SSL context there.
         return HTTPServerBuilder { responder in
-            GuardedHTTP1Channel(inner: HTTP1Channel(responder: responder), limits: limits, metrics: metrics)
+            let http = GuardedHTTP1Channel(inner: HTTP1Channel(responder: responder), limits: limits, metrics: metrics)
+            guard let tls else { return CountedChannel(base: http, gate: gate) }
+            return CountedChannel(base: try TLSChannel(http, tlsConfiguration: tls), gate: gate)
         }
+    }
+}
+
+/// How many connections a listener has open, and whether one more may open.
+final class ConnectionGate: Sendable {
+    let maximum: Int
+    private let count = NIOLockedValueBox(0)
+    private let refused = Counter(label: "aesel_http_limited_total", dimensions: [("limit", "connections")])
+    private let open = Gauge(label: "aesel_http_connections_open")
+
+    init(maximum: Int) {
+        self.maximum = maximum
+    }
+
+    /// Whether a new connection may stay; if so, it counts until ``closed()``. The gauge is set under
+    /// the lock, so that connections on other event loops cannot leave it at an older count.
+    func admit() -> Bool {
+        let admitted = count.withLockedValue { count in
+            guard count < maximum else { return false }
+            count += 1
+            open.record(count)
+            return true
+        }
+        if !admitted { refused.increment() }
+        return admitted
+    }
+
+    func closed() {
+        count.withLockedValue { count in
+            count -= 1
+            open.record(count)
+        }
+    }
+}
+
+/// A connection beyond the listener's maximum, closed at once.
+struct ConnectionLimitReached: Error {}
+
+/// A child channel counted by a ``ConnectionGate``: one it refuses is closed before `base` sets it up.
+struct CountedChannel<Base: ServerChildChannel>: ServerChildChannel {
+    let base: Base
+    let gate: ConnectionGate
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Base.Value> {
+        guard gate.admit() else {
+            // NIO's server channel drops a child whose setup failed without closing it.
+            channel.close(promise: nil)
+            return channel.eventLoop.makeFailedFuture(ConnectionLimitReached())
+        }
+        channel.closeFuture.whenComplete { [gate] _ in gate.closed() }
+        return base.setup(channel: channel, logger: logger)
+    }
+
+    func handle(value: Base.Value, logger: Logger) async {
+        await base.handle(value: value, logger: logger)
     }
 }
 

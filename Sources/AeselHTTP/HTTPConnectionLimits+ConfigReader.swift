@@ -11,6 +11,8 @@ extension HTTPConnectionLimits {
     /// - `http.body.timeout` (double, optional, default 30): seconds from the end of a head to the end of its body.
     /// - `http.body.limit` (int, optional, default 1048576): the largest request body in bytes, 1 KiB to 1 GiB;
     ///   a larger one is answered 413.
+    /// - `http.max.connections` (int, optional, default 10000): the most connections the listener keeps
+    ///   open at once, 1 to 1000000; one more is closed as soon as it is accepted.
     public init(reader: ConfigReader) throws {
         let defaults = HTTPConnectionLimits()
         func seconds(_ key: ConfigKey, _ fallback: TimeAmount) throws -> TimeAmount {
@@ -24,11 +26,16 @@ extension HTTPConnectionLimits {
         guard (1 << 10...1 << 30).contains(bodyLimit) else {
             throw ConfigurationError(key: "http.body.limit", reason: "the largest HTTP body is 1024 to 1073741824 bytes")
         }
+        let maximumConnections = reader.int(forKey: "http.max.connections", default: defaults.maximumConnections)
+        guard (1...1_000_000).contains(maximumConnections) else {
+            throw ConfigurationError(key: "http.max.connections", reason: "the most HTTP connections open at once is 1 to 1000000")
+        }
         self.init(
             idleTimeout: try seconds("http.idle.timeout", defaults.idleTimeout),
             headerTimeout: try seconds("http.header.timeout", defaults.headerTimeout),
             bodyTimeout: try seconds("http.body.timeout", defaults.bodyTimeout),
-            maximumBodySize: bodyLimit
+            maximumBodySize: bodyLimit,
+            maximumConnections: maximumConnections
         )
     }
 }

@@ -10,7 +10,8 @@ import Darwin
 /// A throwaway PostgreSQL server, as scripts/postgres.sh makes one: a new cluster in a folder of its own
 /// (`initdb -A trust`, so every local connection is trusted), fsync off, the socket in that folder,
 /// listening on 127.0.0.1 on a free port; the postmaster is the child, stopped by PID. For tests and demos
-/// only: it trusts everyone and loses data on a crash.
+/// only: it trusts everyone and loses data on a crash. With TLS files it takes TCP connections over TLS
+/// only (`ssl=on`, `hostssl` in pg_hba.conf); the socket in the folder stays plain.
 ///
 /// initdb refuses to run as root, so as root both run as the `postgres` user (which Debian's postgresql
 /// package makes), and the folder is given to it.
@@ -25,7 +26,7 @@ public final class PostgresProcess: @unchecked Sendable {
     /// until it accepts connections.
     /// - Throws: `LocalClusterError` `missingProgram` without PostgreSQL's programs under
     ///   /usr/lib/postgresql, `startFailed` when initdb fails or the server is not ready within `timeout`.
-    public init(folder: String, timeout: Duration = .seconds(60)) async throws {
+    public init(folder: String, tls: TLSFiles? = nil, timeout: Duration = .seconds(60)) async throws {
         let bin = try Self.binFolder()
         let owner = getuid() == 0 ? "postgres" : nil
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
@@ -44,13 +45,31 @@ public final class PostgresProcess: @unchecked Sendable {
             throw LocalClusterError(.startFailed, "initdb failed:\n\(log)")
         }
 
+        var tlsArguments: [String] = []
+        if let tls {
+            // initdb's `host` lines take TCP with or without TLS; `hostssl` only with it. Rewritten in
+            // place, so the file keeps its owner.
+            let rules = data + "/pg_hba.conf"
+            let text = try String(contentsOfFile: rules, encoding: .utf8)
+            let tlsOnly = text.split(separator: "\n", omittingEmptySubsequences: false).map { $0.hasPrefix("host ") ? "hostssl" + $0.dropFirst(4) : String($0) }
+            try tlsOnly.joined(separator: "\n").write(toFile: rules, atomically: false, encoding: .utf8)
+            // PostgreSQL reads its key only when the server's user owns it and no one else may read it.
+            let (certificate, key) = (folder + "/server.pem", folder + "/server-key.pem")
+            try FileManager.default.copyItem(atPath: tls.certificate, toPath: certificate)
+            try FileManager.default.copyItem(atPath: tls.key, toPath: key)
+            chmod(key, 0o600)
+            if let owner, let account = getpwnam(owner) {
+                for file in [certificate, key] { chown(file, account.pointee.pw_uid, account.pointee.pw_gid) }
+            }
+            tlsArguments = ["-c", "ssl=on", "-c", "ssl_cert_file=\(certificate)", "-c", "ssl_key_file=\(key)"]
+        }
         let port = freeTCPPort()
         let server = try Self.child(
             bin + "/postgres",
             [
                 "-D", data, "-p", "\(port)", "-k", folder, "-c", "listen_addresses=127.0.0.1",
                 "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-            ],
+            ] + tlsArguments,
             in: folder, log: "postgres.log")
         // SIGQUIT is an immediate shutdown: the postmaster ends its backends and exits.
         try ChildLauncher.run(server, as: owner, deathSignal: "QUIT")

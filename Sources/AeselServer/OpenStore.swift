@@ -9,17 +9,20 @@ public struct StoreLocation: Sendable {
     /// `postgres://user[:password]@host:port/database`, or nil for SQLite.
     public var url: String?
     public var dataFolder: String
+    /// PEM: what a `sslmode=verify-ca` or `verify-full` URL without `sslrootcert` trusts (`tls.ca`).
+    public var certificateAuthority: String?
 
     public static let defaultDataFolder = "./aesel-data"
 
-    public init(url: String? = nil, dataFolder: String = StoreLocation.defaultDataFolder) {
+    public init(url: String? = nil, dataFolder: String = StoreLocation.defaultDataFolder, certificateAuthority: String? = nil) {
         self.url = url
         self.dataFolder = dataFolder
+        self.certificateAuthority = certificateAuthority
     }
 
     public func open(logger: Logger) async throws -> any AeselStore {
         guard let url else { return try await SQLiteStore.open(dataFolder: dataFolder) }
-        return try await PostgresStore(url: url, logger: logger)
+        return try await PostgresStore(url: url, certificateAuthority: certificateAuthority, logger: logger)
     }
 }
 

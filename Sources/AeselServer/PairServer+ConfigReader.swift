@@ -23,7 +23,9 @@ extension PairServer.Configuration {
     ///   it needs `advertise.host` when `host` is a wildcard.
     /// - `cache.ttl`, `cache.refresh.interval`, `forward.while.loading`, `region`: the Scene-Device cache
     ///   (``SceneDeviceCache/Configuration/init(reader:region:)``).
-    /// - `http.idle.timeout`, `http.header.timeout`, `http.body.timeout`: ``HTTPConnectionLimits``.
+    /// - `http.idle.timeout`, `http.header.timeout`, `http.body.timeout`, `http.body.limit`,
+    ///   `http.max.connections`: ``HTTPConnectionLimits``.
+    /// - `tls.certificate`, `tls.key`, `tls.ca`: ``TLSSettings``.
     /// - `event.security` (`sealed`, `plaintext` or `aes-cbc`; default ``PairServer/EventSecurity/standard(role:host:)``).
     /// - `event.aes.in.key`, `.iv`, `.password`, `.salt` and `event.aes.out.…`: with `aes-cbc`, the
     ///   original's secrets (devices to CLyman, CrazyIvan to devices; reference 2.5). Secrets: give them in
@@ -87,7 +89,8 @@ extension PairServer.Configuration {
             httpLimits: try HTTPConnectionLimits(reader: reader),
             eventSecurity: eventSecurity,
             originalSecrets: originalSecrets,
-            eventRateLimit: EventRateLimit(perSecond: rate, burst: burst)
+            eventRateLimit: EventRateLimit(perSecond: rate, burst: burst),
+            tls: try TLSSettings(reader: reader)
         )
     }
 
@@ -106,7 +109,7 @@ extension PairServer.PairIdentity {
         guard let text = reader.string(forKey: "discovery") else { return nil }
         switch DiscoverySetting(text) {
         case .embedded(adrestia: .some)?, .etcd?: break
-        default: throw ConfigurationError(key: "discovery", reason: "a pair's discovery is Adrestia's base URL (http://HOST:PORT) or etcd://HOST:PORT")
+        default: throw ConfigurationError(key: "discovery", reason: "a pair's discovery is Adrestia's base URL (http://HOST:PORT or https://HOST:PORT), etcd://HOST:PORT or etcds://HOST:PORT")
         }
         guard let pairID = reader.string(forKey: "pair.id"), !pairID.isEmpty else {
             throw ConfigurationError(key: "pair.id", reason: "a pair with a discovery needs an id, unique in the cluster")
@@ -141,9 +144,12 @@ extension SceneDeviceCache.Configuration {
 extension StoreLocation {
     /// ## Configuration keys
     /// - `data` (string, default ./aesel-data): the data folder; the SQLite file lives here.
-    /// - `store` (string, secret, optional): a shared PostgreSQL store, `postgres://user[:password]@host:port/database`.
+    /// - `store` (string, secret, optional): a shared PostgreSQL store, `postgres://user[:password]@host:port/database`,
+    ///   with `?sslmode=require|verify-ca|verify-full` (and `sslrootcert=PATH`) for TLS.
     /// - `store.file` (string, optional): a file holding that URL, so the password is in neither `ps` nor
     ///   the environment.
+    /// - `tls.ca` (string, optional): the certificate authorities a verifying PostgreSQL connection
+    ///   trusts when its URL names no `sslrootcert`.
     public init(reader: ConfigReader) throws {
         var url = reader.string(forKey: "store", isSecret: true)
         if url == nil, let path = reader.string(forKey: "store.file") {
@@ -152,6 +158,8 @@ extension StoreLocation {
             }
             url = String(decoding: contents, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         }
-        self.init(url: url, dataFolder: reader.string(forKey: "data", default: StoreLocation.defaultDataFolder))
+        self.init(
+            url: url, dataFolder: reader.string(forKey: "data", default: StoreLocation.defaultDataFolder),
+            certificateAuthority: reader.string(forKey: "tls.ca"))
     }
 }

@@ -69,6 +69,9 @@ public struct PairServer {
         public var originalSecrets: OriginalEventCipher.Secrets?
         /// Each device's event rate on the UDP path.
         public var eventRateLimit: EventRateLimit
+        /// HTTPS for the listener (the pair's announced URLs are then `https://`), and what its
+        /// announcements and the store's verifying connections trust.
+        public var tls: TLSSettings
 
         /// - Parameter httpPort: nil for the role's own default (``Role/defaultHTTPPort``).
         public init(
@@ -87,11 +90,13 @@ public struct PairServer {
             httpLimits: HTTPConnectionLimits = .init(),
             eventSecurity: EventSecurity? = nil,
             originalSecrets: OriginalEventCipher.Secrets? = nil,
-            eventRateLimit: EventRateLimit = .standard
+            eventRateLimit: EventRateLimit = .standard,
+            tls: TLSSettings = .init()
         ) {
             self.originalSecrets = originalSecrets
             self.eventRateLimit = eventRateLimit
             self.eventSecurity = eventSecurity ?? EventSecurity.standard(role: role, host: host)
+            self.tls = tls
             self.role = role
             self.host = host
             self.advertiseHost = advertiseHost
@@ -150,6 +155,7 @@ public struct PairServer {
     /// Runs until SIGINT or SIGTERM, then stops taking requests and events, flushes the store and returns.
     /// - Parameter onReady: called once with the bound addresses.
     public func run(onReady: @escaping @Sendable (Endpoints) -> Void = { _ in }) async throws {
+        ClusterTLS.trust(try configuration.tls.clientConfiguration())
         try await withStore(at: storeLocation, logger: logger) { store in try await run(store: store, onReady: onReady) }
     }
 
@@ -164,13 +170,14 @@ public struct PairServer {
             let announcer = configuration.identity.map { PairAnnouncer(discovery: $0.discovery, logger: logger) }
             let identity = configuration.identity
             let announcedHost = configuration.advertiseHost ?? configuration.host
-            let app = makeApplication(
-                router: router, host: configuration.host, port: configuration.httpPort, limits: configuration.httpLimits,
+            let scheme = configuration.tls.scheme
+            let app = try makeApplication(
+                router: router, host: configuration.host, port: configuration.httpPort, limits: configuration.httpLimits, tls: configuration.tls,
                 serverName: "aesel", logger: logger
             ) { http in
                 logger.info("aesel serving", metadata: ["aesel.http": "\(http)", "aesel.udp": "\(udpAddress.map { "\($0)" } ?? "none")"])
                 if let announcer, let identity, let udpAddress {
-                    let base = "http://\(Self.hostPort(announcedHost, http.port))"
+                    let base = "\(scheme)://\(Self.hostPort(announcedHost, http.port))"
                     announcer.start(PairAnnouncement(
                         id: identity.pairID, region: identity.region, clymanUDP: Self.hostPort(announcedHost, udpAddress.port),
                         clymanHTTP: base, crazyIvanHTTP: base))
@@ -338,5 +345,7 @@ public struct PairServer {
         return router
     }
 
-    private var storeLocation: StoreLocation { StoreLocation(url: configuration.store, dataFolder: configuration.dataFolder) }
+    private var storeLocation: StoreLocation {
+        StoreLocation(url: configuration.store, dataFolder: configuration.dataFolder, certificateAuthority: configuration.tls.certificateAuthorityPath)
+    }
 }

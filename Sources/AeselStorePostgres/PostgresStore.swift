@@ -5,6 +5,7 @@ public import CoreMetrics
 import Foundation
 public import Logging
 import NIOCore
+import NIOSSL
 import PostgresNIO
 import _ConnectionPoolModule
 
@@ -37,20 +38,27 @@ public final class PostgresStore: AeselStore {
     private let logger: Logger
     private let metrics: SQLStoreMetrics
 
-    /// Connects to the database at `url` (`postgres://user[:password]@host[:port]/database`; TLS is not
-    /// used) and applies the migrations it lacks.
-    /// A server that cannot be reached yet (it may be starting too) is retried for up to `patience`.
+    /// Connects to the database at `url` (`postgres://user[:password]@host[:port]/database`, TLS as its
+    /// `sslmode` asks: ``TLSMode``) and applies the migrations it lacks.
+    /// A server that cannot be reached yet (it may be starting too) is retried for up to `patience`; one
+    /// that refuses TLS, or whose certificate does not verify, fails at once.
+    /// - Parameter certificateAuthority: PEM, what `verify-ca` and `verify-full` trust when the URL names
+    ///   no `sslrootcert`; nil for the system's roots.
     public init(
-        url: String, patience: Duration = .seconds(30), logger: Logger = Logger(label: "aesel.store.postgres"),
+        url: String, certificateAuthority: String? = nil, patience: Duration = .seconds(30), logger: Logger = Logger(label: "aesel.store.postgres"),
         metricsFactory: any MetricsFactory = MetricsSystem.factory
     ) async throws {
         let parts = try ConnectionURL(url)
-        let client = PostgresClient(configuration: try Self.configuration(url: url), backgroundLogger: logger)
+        let configuration = try Self.configuration(url: url, certificateAuthority: certificateAuthority)
+        let deadline = ContinuousClock.now + patience
+        if let tls = try parts.tlsConfiguration(certificateAuthority: certificateAuthority) {
+            try await Self.checkTLS(parts, tls, until: deadline, logger: logger)
+        }
+        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         self.client = client
         self.logger = logger
         metrics = SQLStoreMetrics(factory: metricsFactory)
         clientTask = await Self.startRunning(client)
-        let deadline = ContinuousClock.now + patience
         while true {
             do {
                 try await migrate()
@@ -93,7 +101,21 @@ public final class PostgresStore: AeselStore {
 
     // MARK: Connection and schema
 
-    /// The parts of a `postgres://user[:password]@host[:port]/database` URL.
+    /// What a URL's `sslmode` asks for, by libpq's names; `disable` when it has none.
+    enum TLSMode: String, Equatable, CaseIterable {
+        /// Plain TCP.
+        case disable
+        /// TLS when the server offers it, unverified; else plain.
+        case prefer
+        /// TLS or nothing, unverified: encrypted, but open to a man in the middle.
+        case require
+        /// TLS with a certificate signed by a trusted authority, for any host name.
+        case verifyCA = "verify-ca"
+        /// TLS with a trusted certificate for the URL's host.
+        case verifyFull = "verify-full"
+    }
+
+    /// The parts of a `postgres://user[:password]@host[:port]/database[?sslmode=…&sslrootcert=…]` URL.
     struct ConnectionURL: Equatable {
         var user: String
         var password: String?
@@ -101,13 +123,21 @@ public final class PostgresStore: AeselStore {
         var port: Int
         /// nil when the URL names none: the server then uses the user's name.
         var database: String?
+        var tlsMode: TLSMode
+        /// `sslrootcert`: a PEM file of the authorities `verify-*` trusts, or `system` for the system's.
+        var rootCertificate: String?
 
-        init(user: String, password: String? = nil, host: String, port: Int = 5432, database: String? = nil) {
+        init(
+            user: String, password: String? = nil, host: String, port: Int = 5432, database: String? = nil, tlsMode: TLSMode = .disable,
+            rootCertificate: String? = nil
+        ) {
             self.user = user
             self.password = password
             self.host = host
             self.port = port
             self.database = database
+            self.tlsMode = tlsMode
+            self.rootCertificate = rootCertificate
         }
 
         init(_ url: String) throws {
@@ -120,26 +150,92 @@ public final class PostgresStore: AeselStore {
             var database = components.path
             if database.hasPrefix("/") { database.removeFirst() }
             guard !database.contains("/") else { throw PostgresStore.invalidURL(url) }
+            let query = components.queryItems ?? []
+            let modeName = query.last { $0.name == "sslmode" }?.value ?? TLSMode.disable.rawValue
+            guard let tlsMode = TLSMode(rawValue: modeName) else {
+                throw StoreError(.invalid, "sslmode=\(modeName) is not one of \(TLSMode.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
             self.init(
                 user: user,
                 password: components.password,
                 host: host,
                 port: components.port ?? 5432,
-                database: database.isEmpty ? nil : database
+                database: database.isEmpty ? nil : database,
+                tlsMode: tlsMode,
+                rootCertificate: query.last { $0.name == "sslrootcert" }?.value
             )
+        }
+
+        /// The client TLS configuration the mode asks for, or nil for plain TCP.
+        func tlsConfiguration(certificateAuthority: String?) throws -> TLSConfiguration? {
+            var configuration = TLSConfiguration.makeClientConfiguration()
+            switch tlsMode {
+            case .disable: return nil
+            case .prefer, .require: configuration.certificateVerification = .none
+            case .verifyCA: configuration.certificateVerification = .noHostnameVerification
+            case .verifyFull: configuration.certificateVerification = .fullVerification
+            }
+            if tlsMode == .verifyCA || tlsMode == .verifyFull, let path = rootCertificate ?? certificateAuthority, path != "system" {
+                do {
+                    configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(path))
+                } catch {
+                    throw StoreError(.invalid, "cannot read the PostgreSQL root certificates \(path): \(error)")
+                }
+            }
+            return configuration
         }
     }
 
-    static func configuration(url: String) throws -> PostgresClient.Configuration {
+    static func configuration(url: String, certificateAuthority: String? = nil) throws -> PostgresClient.Configuration {
         let parts = try ConnectionURL(url)
+        let tlsConfiguration = try parts.tlsConfiguration(certificateAuthority: certificateAuthority)
+        let tls: PostgresClient.Configuration.TLS =
+            switch (parts.tlsMode, tlsConfiguration) {
+            case (_, nil): .disable
+            case (.prefer, let configuration?): .prefer(configuration)
+            case (_, let configuration?): .require(configuration)
+            }
         return PostgresClient.Configuration(
             host: parts.host,
             port: parts.port,
             username: parts.user,
             password: parts.password,
             database: parts.database,
-            tls: .disable
+            tls: tls
         )
+    }
+
+    /// The pool would report a server without TLS, or a certificate that does not verify, only as
+    /// "cannot be reached" once `deadline` has passed: one direct connection says which, at once. A
+    /// server not up yet is retried until `deadline`; after that, and on any other error, the pool's own
+    /// attempt reports.
+    private static func checkTLS(_ parts: ConnectionURL, _ tls: TLSConfiguration, until deadline: ContinuousClock.Instant, logger: Logger) async throws {
+        let address = "\(parts.host):\(parts.port)"
+        let context: NIOSSLContext
+        do {
+            context = try NIOSSLContext(configuration: tls)
+        } catch {
+            throw StoreError(.invalid, "cannot set up TLS to PostgreSQL at \(address): \(error)")
+        }
+        let configuration = PostgresConnection.Configuration(
+            host: parts.host, port: parts.port, username: parts.user, password: parts.password, database: parts.database,
+            tls: parts.tlsMode == .prefer ? .prefer(context) : .require(context))
+        while true {
+            do {
+                try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger).close()
+                return
+            } catch let error as PSQLError where error.code == .sslUnsupported {
+                throw StoreError(.invalid, "PostgreSQL at \(address) does not offer TLS, which sslmode=\(parts.tlsMode.rawValue) asks for", underlyingError: error)
+            } catch let error as PSQLError where error.underlying is NIOSSLError || error.underlying is BoringSSLError {
+                throw StoreError(
+                    .invalid, "TLS to PostgreSQL at \(address) failed (sslmode=\(parts.tlsMode.rawValue)): \(String(describing: error.underlying!))",
+                    underlyingError: error)
+            } catch {
+                guard ContinuousClock.now < deadline, !(error is CancellationError) else { return }
+                logger.debug("PostgreSQL not reachable yet", metadata: ["error": "\(String(reflecting: error))"])
+                try await Task.sleep(for: .milliseconds(250))
+            }
+        }
     }
 
     /// Every schema made before the migrations table, by a list of `CREATE … IF NOT EXISTS`, holds what

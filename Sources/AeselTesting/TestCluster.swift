@@ -15,6 +15,8 @@ package final class TestCluster: @unchecked Sendable {
         case embedded
         /// The test etcd (`AESEL_TEST_ETCD`, started by scripts/test.sh).
         case etcd
+        /// An etcd of the test's own, by its `etcd://` or `etcds://` URL.
+        case etcdAt(String)
     }
 
     package enum Store {
@@ -22,6 +24,8 @@ package final class TestCluster: @unchecked Sendable {
         case sqlite
         /// A fresh PostgreSQL database of the test's own.
         case postgres
+        /// A store URL the test made (a PostgreSQL over TLS, say), which the test removes.
+        case url(String)
     }
 
     package private(set) var adrestias: [TestServer] = []
@@ -33,35 +37,44 @@ package final class TestCluster: @unchecked Sendable {
     private let removeStore: @Sendable () async throws -> Void
 
     /// Starts Adrestia (`instances` of it: more than one needs etcd), then a pair for each `(id, region)`.
+    /// - Parameter tls: every process serves HTTPS with these files and trusts their authority, so Adrestia
+    ///   and the pairs reach each other (and an `etcds://` discovery) over TLS only.
     package init(
-        discovery: Discovery, store: Store, pairs: [(id: String, region: String)], instances: Int = 1, adrestiaArguments: [String] = []
+        discovery: Discovery, store: Store, pairs: [(id: String, region: String)], instances: Int = 1, adrestiaArguments: [String] = [],
+        tls: TestCertificates? = nil
     ) async throws {
-        var storeArguments: [String] = []
-        if store == .postgres {
+        var sharedArguments = tls?.serverArguments ?? []
+        switch store {
+        case .postgres:
             let (url, remove) = try await TestStore.postgresDatabase()
-            storeArguments = ["--store", url]
+            sharedArguments += ["--store", url]
             removeStore = remove
-        } else {
+        case .url(let url):
+            sharedArguments += ["--store", url]
+            removeStore = {}
+        case .sqlite:
             removeStore = {}
         }
         let discoveryURL: String
         switch discovery {
         case .embedded:
             guard instances == 1 else { throw TestSetupError(description: "embedded discovery has one Adrestia") }
-            adrestias = [try TestServer("adrestia", dataFolder: dataFolder, arguments: storeArguments + adrestiaArguments)]
+            adrestias = [try TestServer("adrestia", dataFolder: dataFolder, arguments: sharedArguments + adrestiaArguments)]
             discoveryURL = adrestias[0].url
-        case .etcd:
-            guard let etcd = ProcessInfo.processInfo.environment["AESEL_TEST_ETCD"], !etcd.isEmpty else {
+        case .etcd, .etcdAt:
+            var etcd = ProcessInfo.processInfo.environment["AESEL_TEST_ETCD"] ?? ""
+            if case .etcdAt(let url) = discovery { etcd = url }
+            guard !etcd.isEmpty else {
                 throw TestSetupError(description: "AESEL_TEST_ETCD is not set: run scripts/test.sh, or start etcd with scripts/etcd.sh and export its address")
             }
             // A cluster of the test's own in the shared etcd.
             discoveryURL = "\(etcd)/test-\(UUID().uuidString.prefix(8).lowercased())"
             for index in 0..<instances {
-                let arguments = storeArguments + ["--discovery", discoveryURL, "--instance-id", "adrestia-\(index)"] + adrestiaArguments
+                let arguments = sharedArguments + ["--discovery", discoveryURL, "--instance-id", "adrestia-\(index)"] + adrestiaArguments
                 adrestias.append(try TestServer("adrestia", dataFolder: dataFolder, arguments: arguments))
             }
         }
-        pairArguments = storeArguments + ["--discovery", discoveryURL]
+        pairArguments = sharedArguments + ["--discovery", discoveryURL]
         for pair in pairs {
             try startPair(pair.id, region: pair.region)
         }

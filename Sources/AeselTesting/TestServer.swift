@@ -2,11 +2,14 @@ import AeselLocalCluster
 import AeselModel
 import AeselSealing
 import AeselWire
+import AeselHTTP
 import AsyncHTTPClient
 import Foundation
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import Synchronization
+import NIOPosix
 
 #if canImport(Glibc)
 import Glibc
@@ -58,10 +61,21 @@ package final class TestServer: @unchecked Sendable {
         )
     }
 
-    /// The server's base URL; one bound to every interface is reached on loopback.
+    /// The server's base URL, `https://` when its arguments give it a `--tls-certificate`; one bound to
+    /// every interface is reached on loopback.
     package var url: String {
         let http = process.endpoints["http"]!
-        return "http://" + (http.hasPrefix("0.0.0.0:") ? "127.0.0.1" + http.dropFirst("0.0.0.0".count) : http)
+        let scheme = extraArguments.contains("--tls-certificate") ? "https://" : "http://"
+        return scheme + (http.hasPrefix("0.0.0.0:") ? "127.0.0.1" + http.dropFirst("0.0.0.0".count) : http)
+    }
+
+    /// The client of ``request(_:_:body:)`` and ``metrics()``: it trusts what the server's `--tls-ca`
+    /// names, as the server's own calls do.
+    package var http: HTTPClient {
+        get throws {
+            let ca = extraArguments.firstIndex(of: "--tls-ca").map { extraArguments[extraArguments.index(after: $0)] }
+            return try testHTTPClient(trusting: ca)
+        }
     }
     package var udpPort: UInt16 { UInt16(process.port("udp")!) }
 
@@ -93,7 +107,7 @@ package final class TestServer: @unchecked Sendable {
         var request = HTTPClientRequest(url: url + path)
         request.method = HTTPMethod(rawValue: method)
         if let body { request.body = .bytes(ByteBuffer(string: body)) }
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+        let response = try await http.execute(request, timeout: .seconds(10))
         let bytes = try await response.body.collect(upTo: 1 << 22)
         let json = (try? JSONSerialization.jsonObject(with: Data(bytes.readableBytesView))) as? [String: Any] ?? [:]
         return (Int(response.status.code), json)
@@ -134,7 +148,7 @@ package final class TestServer: @unchecked Sendable {
 
     /// The server's Prometheus samples, by name with labels, e.g. `aesel_udp_dropped_total{reason="malformed"}`.
     package func metrics() async throws -> [String: Double] {
-        let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: url + "/metrics"), timeout: .seconds(10))
+        let response = try await http.execute(HTTPClientRequest(url: url + "/metrics"), timeout: .seconds(10))
         let text = String(buffer: try await response.body.collect(upTo: 1 << 22))
         var values: [String: Double] = [:]
         for line in text.split(separator: "\n") where !line.hasPrefix("#") {
@@ -238,6 +252,22 @@ package final class TestDeviceSessions: Sendable {
             case .opened(let plaintext) = session.open(buffer)
         else { return datagram }
         return Array(plaintext.readableBytesView)
+    }
+}
+
+private let testHTTPClients = NIOLockedValueBox<[String: HTTPClient]>([:])
+
+/// AsyncHTTPClient's shared client, or for `https://` servers signed by the authority in the PEM file
+/// `certificateAuthority`, one that trusts it (kept for the process's life, as the shared one is).
+package func testHTTPClient(trusting certificateAuthority: String?) throws -> HTTPClient {
+    guard let certificateAuthority else { return HTTPClient.shared }
+    return try testHTTPClients.withLockedValue { clients in
+        if let client = clients[certificateAuthority] { return client }
+        var configuration = HTTPClient.Configuration()
+        configuration.tlsConfiguration = try TLSSettings.clientConfiguration(trusting: certificateAuthority)
+        let client = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: configuration)
+        clients[certificateAuthority] = client
+        return client
     }
 }
 

@@ -76,7 +76,7 @@ struct StoreOptions: ParsableArguments {
     @Option(help: "The data folder; the SQLite file lives here (default ./aesel-data).")
     var data: String?
 
-    @Option(help: "A shared PostgreSQL store, postgres://user[:password]@host:port/database, instead of SQLite in the data folder. Visible in ps: prefer AESEL_STORE or --store-file.")
+    @Option(help: "A shared PostgreSQL store, postgres://user[:password]@host:port/database[?sslmode=require|verify-ca|verify-full&sslrootcert=PATH], instead of SQLite in the data folder. Visible in ps: prefer AESEL_STORE or --store-file.")
     var store: String?
 
     @Option(help: "A file holding the store URL.")
@@ -109,6 +109,18 @@ struct CommonOptions: ParsableArguments {
     @Option(help: "The largest HTTP request body in bytes; a larger one is answered 413 (default 1048576).")
     var httpBodyLimit: Int?
 
+    @Option(help: "The most HTTP connections open at once; one more is closed as soon as it is accepted (default 10000).")
+    var httpMaxConnections: Int?
+
+    @Option(help: "A PEM certificate (chain) for the HTTP listener, which then serves HTTPS only; needs --tls-key.")
+    var tlsCertificate: String?
+
+    @Option(help: "The PEM private key of --tls-certificate.")
+    var tlsKey: String?
+
+    @Option(help: "A PEM bundle of the certificate authorities this process's https:// calls and sslmode=verify-* PostgreSQL connections trust (default: the system's).")
+    var tlsCa: String?
+
     /// The reader over `flags` and these options, and the process's logger and metrics registry.
     func start(_ flags: Flags) async throws -> (ConfigReader, Logger, PrometheusCollectorRegistry) {
         var flags = flags
@@ -117,6 +129,10 @@ struct CommonOptions: ParsableArguments {
         flags.set("http.header.timeout", httpHeaderTimeout)
         flags.set("http.body.timeout", httpBodyTimeout)
         flags.set("http.body.limit", httpBodyLimit)
+        flags.set("http.max.connections", httpMaxConnections)
+        flags.set("tls.certificate", tlsCertificate)
+        flags.set("tls.key", tlsKey)
+        flags.set("tls.ca", tlsCa)
         let reader = try await ConfigurationSources.reader(flags: flags.values, file: config)
         let levelName = reader.string(forKey: "log.level", default: "info")
         guard let level = Logger.Level(rawValue: levelName) else {
@@ -256,7 +272,7 @@ struct Pair: AsyncParsableCommand {
 
     @OptionGroup var cache: CacheOptions
 
-    @Option(help: "Where the pair announces itself: Adrestia's base URL (embedded discovery) or etcd://HOST:PORT[/CLUSTER]. A wildcard --host then needs --advertise-host.")
+    @Option(help: "Where the pair announces itself: Adrestia's base URL (embedded discovery) or etcd://HOST:PORT[/CLUSTER] (etcds:// for etcd over TLS). A wildcard --host then needs --advertise-host.")
     var discovery: String?
 
     @Option(help: "With --discovery: the pair's id, unique in the cluster and the same across restarts.")
@@ -283,7 +299,7 @@ struct AdrestiaCommand: AsyncParsableCommand {
 
     @OptionGroup var storage: StoreOptions
 
-    @Option(help: "Discovery: embedded (default: pairs announce to this process) or etcd://HOST:PORT[/CLUSTER] (pairs under /CLUSTER/pairs/, default aesel).")
+    @Option(help: "Discovery: embedded (default: pairs announce to this process) or etcd://HOST:PORT[/CLUSTER] (pairs under /CLUSTER/pairs/, default aesel; etcds:// for etcd over TLS).")
     var discovery: String?
 
     @Option(help: "Milliseconds between health probes of each pair (default 50).")

@@ -5,6 +5,7 @@ import AeselStoreSQLite
 import AeselTesting
 import Foundation
 import MetricsTestKit
+import NIOSSL
 import Testing
 
 
@@ -761,6 +762,24 @@ struct StoreContractTests {
         #expect(try PostgresStore.ConnectionURL("postgres://u@h") == PostgresStore.ConnectionURL(user: "u", host: "h"))
         for bad in ["http://u@h/db", "postgres://h:5432/db", "postgres://u@/db", "postgres://u@h/a/b", "not a url"] {
             #expect(throws: StoreError(.invalid, ""), "\(bad)") { try PostgresStore.ConnectionURL(bad) }
+        }
+        #expect(
+            try PostgresStore.ConnectionURL("postgres://u@h/db?sslmode=verify-full&sslrootcert=/etc/ca.pem")
+                == PostgresStore.ConnectionURL(user: "u", host: "h", database: "db", tlsMode: .verifyFull, rootCertificate: "/etc/ca.pem")
+        )
+        #expect(try PostgresStore.ConnectionURL("postgres://u@h/db?sslmode=require").tlsMode == .require)
+        #expect(throws: StoreError(.invalid, "")) { try PostgresStore.ConnectionURL("postgres://u@h/db?sslmode=allow") }
+        // require encrypts without verifying; verify-ca checks the chain only; verify-full the host too.
+        #expect(try PostgresStore.ConnectionURL("postgres://u@h/db").tlsConfiguration(certificateAuthority: nil) == nil)
+        #expect(try PostgresStore.ConnectionURL("postgres://u@h/db?sslmode=require").tlsConfiguration(certificateAuthority: nil)?.certificateVerification == CertificateVerification.none)
+        #expect(
+            try PostgresStore.ConnectionURL("postgres://u@h/db?sslmode=verify-ca").tlsConfiguration(certificateAuthority: nil)?.certificateVerification
+                == .noHostnameVerification)
+        #expect(
+            try PostgresStore.ConnectionURL("postgres://u@h/db?sslmode=verify-full").tlsConfiguration(certificateAuthority: nil)?.certificateVerification
+                == .fullVerification)
+        #expect(throws: StoreError(.invalid, "")) {
+            try PostgresStore.ConnectionURL("postgres://u@h/db?sslmode=verify-full&sslrootcert=/nonexistent.pem").tlsConfiguration(certificateAuthority: nil)
         }
         // The message never shows a password.
         let refused = PostgresStore.invalidURL("mysql://aesel:secret@db/x")
