@@ -140,6 +140,12 @@ public final class EventIngestHandler: ChannelInboundHandler {
             metrics.dropped(.notSealed)
             return
         }
+        // The session is installed before its load answer reaches this loop: until then later datagrams
+        // queue behind the held ones, or they would overtake them and make them stale.
+        if holdIfLoading, heldSealed[header.keyID] != nil {
+            holdSealed(envelope, keyID: header.keyID)
+            return
+        }
         switch sessions.lookup(header.keyID) {
         case .found(let opener):
             switch opener.open(envelope.data, header: header, allocator: allocator) {
