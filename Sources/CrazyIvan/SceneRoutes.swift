@@ -100,12 +100,12 @@ public struct SceneRoutes: Sendable {
             return try JSONResponse.make(SceneList.response(.cache, scenes: [SceneJSON(Scene(key: sceneKey))]))
         }
         // Registration, through the gateway (scene in the path) and on CrazyIvan itself (scene in the body).
-        for (action, handler) in [("register", register), ("deregister", deregister), ("align", align)] as [(String, @Sendable (Request, String?, SocketAddress?) async throws -> Response)] {
-            router.post(RouterPath("/v1/scene/{scene}/\(action)")) { request, context in
-                try await handler(request, context.parameters.decoded("scene"), context.localAddress)
+        for action in RegistrationAction.allCases {
+            router.post(RouterPath("/v1/scene/{scene}/\(action.rawValue)")) { request, context in
+                try await registration(action, request, sceneKey: context.parameters.decoded("scene"), arrivedAt: context.localAddress)
             }
-            router.post(RouterPath("/v1/\(action)")) { request, context in
-                try await handler(request, nil, context.localAddress)
+            router.post(RouterPath("/v1/\(action.rawValue)")) { request, context in
+                try await registration(action, request, sceneKey: nil, arrivedAt: context.localAddress)
             }
         }
     }
@@ -212,6 +212,18 @@ public struct SceneRoutes: Sendable {
         return try JSONResponse.make(SceneList.response(.get, scenes: [SceneJSON(scene, devices: devices)]))
     }
 
+    enum RegistrationAction: String, CaseIterable {
+        case register, deregister, align
+    }
+
+    func registration(_ action: RegistrationAction, _ request: Request, sceneKey: String?, arrivedAt local: SocketAddress?) async throws -> Response {
+        switch action {
+        case .register: try await register(request, sceneKey: sceneKey, arrivedAt: local)
+        case .deregister: try await deregister(request, sceneKey: sceneKey, arrivedAt: local)
+        case .align: try await align(request, sceneKey: sceneKey, arrivedAt: local)
+        }
+    }
+
     /// Registers a device. When the device is registered in another scene linked to this one, directly or
     /// through a chain of aligned scenes, its pose here is computed from its pose there
     /// (docs/coordinates.md) and that scene is returned as the origin scene.
@@ -279,19 +291,28 @@ public struct SceneRoutes: Sendable {
         let eventDestination = destination(local)
         response.eventDestinationHost = eventDestination.host
         response.eventDestinationPort = eventDestination.port
+        addEventSecurity(of: device, to: &response)
+        return try JSONResponse.make(response)
+    }
+
+    /// How the device's events are protected, and its keys.
+    private func addEventSecurity(of device: Device, to response: inout SceneList) {
         if let sessionKey = device.sessionKey {
             response.eventSecurity = "sealed"
             response.sessionKeyID = sessionKey.id
             response.sessionKey = Data(sessionKey.secret).base64EncodedString()
         }
-        if let (toPair, toDevice) = originalSecrets.map({ ($0.toPair, $0.toDevice) }) {
+        if let originalSecrets {
             response.eventSecurity = "aes-cbc"
-            (response.encryptionKey, response.encryptionIV, response.encryptionPassword, response.encryptionSalt) =
-                (toPair.key, toPair.iv, toPair.password, toPair.salt)
-            (response.decryptionKey, response.decryptionIV, response.decryptionPassword, response.decryptionSalt) =
-                (toDevice.key, toDevice.iv, toDevice.password, toDevice.salt)
+            response.encryptionKey = originalSecrets.toPair.key
+            response.encryptionIV = originalSecrets.toPair.iv
+            response.encryptionPassword = originalSecrets.toPair.password
+            response.encryptionSalt = originalSecrets.toPair.salt
+            response.decryptionKey = originalSecrets.toDevice.key
+            response.decryptionIV = originalSecrets.toDevice.iv
+            response.decryptionPassword = originalSecrets.toDevice.password
+            response.decryptionSalt = originalSecrets.toDevice.salt
         }
-        return try JSONResponse.make(response)
     }
 
     func deregister(_ request: Request, sceneKey pathKey: String?, arrivedAt local: SocketAddress?) async throws -> Response {
@@ -330,16 +351,28 @@ public struct SceneRoutes: Sendable {
             return try registrationFailure(type, arrivedAt: local, .insufficientData, "the body names no device key and transform: scenes[0].devices[0]")
         }
         let registrations = try await store.registrations(ofDevice: deviceKey)
-        guard var device = registrations.first(where: { $0.sceneKey == sceneKey })?.device else {
+        guard var device = Self.device(in: sceneKey, of: registrations) else {
             return try registrationFailure(type, arrivedAt: local, .notFound, "device \(deviceKey) is not registered in scene \(sceneKey)")
         }
         device.transform = pose
         try await store.register(device, inScene: sceneKey)
-        for other in registrations where other.sceneKey != sceneKey {
-            try await store.setLink(SceneLink.between((sceneKey, pose), (other.sceneKey, other.device.transform)))
+        for link in Self.links(aligning: sceneKey, at: pose, with: registrations) {
+            try await store.setLink(link)
         }
         let scene = try await store.scene(key: sceneKey) ?? Scene(key: sceneKey)
         return try JSONResponse.make(SceneList.response(type, scenes: [SceneJSON(scene, devices: [DeviceJSON(device)])], transactionID: list.transactionID))
+    }
+
+    // These two run outside the async caller: there a rethrowing call on the registrations (`first(where:)`
+    // with a capturing closure, returning a large value) freed its task allocations out of order and aborted
+    // the process (Swift 6.3, swiftlang/swift#87481).
+    private static func device(in sceneKey: String, of registrations: [(sceneKey: String, device: Device)]) -> Device? {
+        registrations.first { $0.sceneKey == sceneKey }?.device
+    }
+
+    /// The links from `sceneKey` to every other scene of the device's `registrations`.
+    private static func links(aligning sceneKey: String, at pose: DeviceTransform, with registrations: [(sceneKey: String, device: Device)]) -> [SceneLink] {
+        registrations.filter { $0.sceneKey != sceneKey }.map { SceneLink.between((sceneKey, pose), ($0.sceneKey, $0.device.transform)) }
     }
 
     /// The device's pose in `sceneKey` from its registration in a linked scene, and that scene's key.
