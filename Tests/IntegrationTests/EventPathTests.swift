@@ -35,7 +35,8 @@ struct EventPathTests {
 
     @Test("Three devices: the other two get all 1000 updates in order, the sender none", arguments: Stream.allCases)
     func fanOutInOrder(stream: Stream) async throws {
-        let server = try TestServer(arguments: try stream.arguments)
+        // A burst of 1000 from one device is over the per-device event rate limit, which is not tested here.
+        let server = try TestServer(arguments: try stream.arguments + ["--event-rate", "0"])
         defer { server.stop() }
         let sender = try TestDevice("sender")
         let jsonReceiver = try TestDevice("json-receiver")
