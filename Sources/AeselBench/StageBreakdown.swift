@@ -1,5 +1,6 @@
 import AeselTesting
 import AeselModel
+import AeselSealing
 import AeselWire
 import CrazyIvan
 import Foundation
@@ -24,7 +25,8 @@ public enum StageBreakdown {
         public var perEventNanoseconds: Double { medianNanoseconds * Double(timesPerEvent) }
     }
 
-    public static func measure(devicesPerScene: Int, format: EventFormat, iterations: Int = 20_000) throws -> [Stage] {
+    /// - Parameter sealed: also time opening the sender's sealed datagram and sealing each copy.
+    public static func measure(devicesPerScene: Int, format: EventFormat, sealed: Bool = false, iterations: Int = 20_000) throws -> [Stage] {
         let event = ObjectEvent(
             sceneKey: "5f0c7b8e-6a9e-4b59-9d0e-2f4b3c1a8d77",
             objectKey: "5b98880a270698496c36e392",
@@ -53,7 +55,7 @@ public enum StageBreakdown {
         _ = cache.finishLoad(sceneKey: event.sceneKey, devices: recipients)
         while cache.nextReplay(sceneKey: event.sceneKey) != nil {}
 
-        return [
+        var stages = [
             time("UDP hop in the kernel: sendto + recvfrom of one datagram on loopback", times: 1, iterations) {
                 bytes.withUnsafeBytes { _ = sender.send($0, to: receiverAddress) }
                 _ = receiver.receive(into: buffer)
@@ -73,6 +75,29 @@ public enum StageBreakdown {
                 _ = receiver.receive(into: buffer, flags: Int32(MSG_DONTWAIT))
             },
         ]
+        if sealed {
+            let key = EventSessionKey.generate()
+            let sender = DeviceSession(key, sceneKey: event.sceneKey, deviceKey: "device-0")
+            let opener = SessionOpener(SessionCipher(key, direction: .toPair, sceneKey: event.sceneKey, deviceKey: "device-0"))
+            // A fresh counter for every open, sealed untimed in between: the replay window drops a repeat.
+            var next = sender.seal(datagram, allocator: allocator)
+            stages.insert(
+                time("open the sender's sealed datagram (AES-256-GCM, replay window)", times: 1, iterations) {
+                    _ = opener.open(next, header: SealedDatagram.header(of: next)!, allocator: allocator)
+                } between: {
+                    next = sender.seal(datagram, allocator: allocator)
+                },
+                at: 1)
+            let recipient = SessionSealer(SessionCipher(key, direction: .toDevice, sceneKey: event.sceneKey, deviceKey: "device-1"))
+            let output = UnsafeMutableRawBufferPointer.allocate(byteCount: datagram.readableBytes + SealedDatagram.overhead, alignment: 8)
+            defer { output.deallocate() }
+            stages.insert(
+                time("seal one copy for its recipient (AES-256-GCM, into the send buffer)", times: devicesPerScene - 1, iterations) {
+                    datagram.withUnsafeReadableBytes { _ = recipient.seal($0, into: output) }
+                },
+                at: stages.count - 1)
+        }
+        return stages
     }
 
     /// Times `body` `iterations` times (after a warm-up), running `between` untimed after each.

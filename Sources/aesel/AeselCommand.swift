@@ -438,7 +438,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Flag(help: "Search for the highest input rate with at most 0.1% loss, starting from --rate.")
     var findMax = false
 
-    @Flag(help: "Time each stage of one event's path on its own (decode, lookup, encode, kernel sends) instead.")
+    @Flag(help: "Time each stage of one event's path on its own (decode, lookup, encode, kernel sends; with --event-security sealed, opening and sealing) instead.")
     var stages = false
 
     @Option(help: "With no --url: serve (one process) or split (aesel clyman and aesel crazyivan; needs a ZeroMQ or Kafka --stream).")
@@ -479,7 +479,8 @@ struct BenchCommand: AsyncParsableCommand {
 
     func run() async throws {
         if stages {
-            let measured = try StageBreakdown.measure(devicesPerScene: devices, format: format)
+            let sealed = eventSecurity?.split(separator: ",").contains("sealed") ?? false
+            let measured = try StageBreakdown.measure(devicesPerScene: devices, format: format, sealed: sealed)
             print(json ? String(decoding: try JSONEncoder().encode(measured), as: UTF8.self) : StageBreakdown.table(measured))
             return
         }
