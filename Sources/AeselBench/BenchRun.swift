@@ -49,6 +49,12 @@ public struct BenchResult: Sendable, Codable {
     public var p999: Double
     public var max: Double
     public var deliveredPerSecond: Double
+    /// The input rate the load generator really kept in the measured window (all devices); under the
+    /// requested `load.inputPerSecond` when it fell behind.
+    public var sentPerSecond: Double
+
+    /// The generator kept pace: it sent at least 99% of the requested rate.
+    public var keptPace: Bool { sentPerSecond >= load.inputPerSecond * 0.99 }
 }
 
 /// A simulated device: its own socket (it sends from the address it registered) and the object it moves.
@@ -73,9 +79,11 @@ enum BenchRun {
         let receiver = Worker {
             receive(devices: devices, measureStart: measureStart, stop: stop)
         }
-        let sent = Worker {
+        let (sent, lastSentAt) = Worker {
             send(devices: devices, destination: destination, format: load.format, interval: interval, start: start, measureStart: measureStart, end: end)
         }.join()
+        // A sender that fell behind sends its last updates after the window's end.
+        let sendingSeconds = Double(Swift.max(end, lastSentAt) - measureStart) / 1e9
         // Let the last datagrams arrive.
         sleepUntil(nanoseconds: monotonicNanoseconds() + 300_000_000)
         stop.flag.store(true, ordering: .relaxed)
@@ -95,21 +103,23 @@ enum BenchRun {
             p99: micros(99),
             p999: micros(99.9),
             max: Double(histogram.max) / 1000,
-            deliveredPerSecond: Double(delivered) / load.seconds
+            deliveredPerSecond: Double(delivered) / load.seconds,
+            sentPerSecond: Double(sent) / sendingSeconds
         )
     }
 
-    /// Returns how many updates were sent inside the measured window.
+    /// Returns how many updates were sent inside the measured window, and when the last one was.
     private static func send(
         devices: [SimulatedDevice], destination: sockaddr_in, format: EventFormat, interval: Double,
         start: UInt64, measureStart: UInt64, end: UInt64
-    ) -> Int {
+    ) -> (count: Int, lastSentAt: UInt64) {
         // Sequence numbers must keep growing across runs on the same objects, or the server drops the
         // later runs' events as stale: start from the clock in microseconds.
         var sequences = [UInt64](repeating: start / 1000, count: devices.count)
         var buffer = ByteBufferAllocator().buffer(capacity: 1024)
         var sealed = [UInt8](repeating: 0, count: 1024 + SealedDatagram.overhead)
         var counted = 0
+        var lastSentAt = start
         var index = 0
         while true {
             let due = start + UInt64(Double(index) * interval)
@@ -141,9 +151,10 @@ enum BenchRun {
                 }
             }
             if now >= measureStart { counted += 1 }
+            lastSentAt = now
             index += 1
         }
-        return counted
+        return (counted, lastSentAt)
     }
 
     private static func receive(devices: [SimulatedDevice], measureStart: UInt64, stop: StopFlag) -> (Histogram<UInt64>, Int) {
