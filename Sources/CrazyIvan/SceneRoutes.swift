@@ -50,7 +50,8 @@ public struct SceneRoutes: Sendable {
     }
 
     public func add(to router: Router<AeselRequestContext>) {
-        // The same paths, through a group that refuses NUL in the path and query first.
+        // The same paths, through a group that first refuses NUL in the path and query, then a caller not
+        // granted the path's scene.
         let router = router.group().add(middleware: NULParameterRefusal<AeselRequestContext>()).add(middleware: SceneGuard<AeselRequestContext>(list: .scenes))
         router.post("/v1/scene") { request, _ in
             try await create(request, pathKey: nil)
