@@ -48,6 +48,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
         .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
+        .package(url: "https://github.com/vapor/jwt-kit", from: "5.8.0"),
     ],
     targets: [
         // Values only: objects, scenes, devices, transforms, events.
@@ -155,12 +156,26 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Who may call: bearer tokens (JWT, HS256), API keys kept as SHA-256 hashes, roles and scene grants,
+        // the cluster secret, and protected mode. No HTTP in it, so the command line and the clients use it too.
+        .target(
+            name: "AeselAuth",
+            dependencies: [
+                "AeselModel",
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // HTTP plumbing shared by the services: envelope responses, error mapping, connection limits, /metrics.
         .target(
             name: "AeselHTTP",
             dependencies: [
-                "AeselModel", "AeselWire",
+                "AeselModel", "AeselWire", "AeselAuth",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -194,7 +209,7 @@ let package = Package(
         .target(
             name: "Adrestia",
             dependencies: [
-                "AeselModel", "AeselWire", "AeselSealing", "AeselStore", "AeselHTTP",
+                "AeselModel", "AeselWire", "AeselSealing", "AeselStore", "AeselHTTP", "AeselAuth",
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -218,7 +233,7 @@ let package = Package(
         .target(
             name: "AeselServer",
             dependencies: serviceDependencies + [
-                "CLyman", "CrazyIvan", "Adrestia", "AeselStoreSQLite", "AeselStorePostgres",
+                "AeselAuth", "CLyman", "CrazyIvan", "Adrestia", "AeselStoreSQLite", "AeselStorePostgres",
                 "AeselStreamZeroMQ", "AeselStreamKafka", "AeselStreamUDP",
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -233,8 +248,9 @@ let package = Package(
         .target(
             name: "AeselLocalCluster",
             dependencies: [
-                "AeselModel", "AeselServer", "AeselHTTP",
+                "AeselModel", "AeselServer", "AeselHTTP", "AeselAuth",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -247,7 +263,7 @@ let package = Package(
         .target(
             name: "AeselTesting",
             dependencies: [
-                "AeselModel", "AeselWire", "AeselSealing", "AeselStore", "AeselStoreSQLite", "AeselStorePostgres", "AeselServer", "AeselLocalCluster", "AeselHTTP",
+                "AeselModel", "AeselWire", "AeselSealing", "AeselStore", "AeselStoreSQLite", "AeselStorePostgres", "AeselServer", "AeselLocalCluster", "AeselHTTP", "AeselAuth",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -289,7 +305,7 @@ let package = Package(
         .executableTarget(
             name: "aesel",
             dependencies: [
-                "AeselServer", "Adrestia", "AeselBench", "AeselHTTP", "AeselLocalCluster", "AeselModel", "CrazyIvan",
+                "AeselServer", "Adrestia", "AeselAuth", "AeselBench", "AeselHTTP", "AeselLocalCluster", "AeselModel", "CrazyIvan",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Configuration", package: "swift-configuration"),
@@ -306,6 +322,11 @@ let package = Package(
         .testTarget(
             name: "AeselSealingTests",
             dependencies: ["AeselModel", "AeselSealing", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "AeselAuthTests",
+            dependencies: ["AeselAuth", "AeselModel", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -363,7 +384,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "AeselModel", "AeselWire", "AeselStore", "AeselStorePostgres", "AeselClient", "AeselLocalCluster", "AeselTesting",
+                "AeselModel", "AeselWire", "AeselStore", "AeselStorePostgres", "AeselClient", "AeselLocalCluster", "AeselTesting", "AeselAuth",
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -10,6 +10,8 @@
 #   - `aesel serve`, tested against docs/openapi.yaml;
 #   - `aesel adrestia --discovery embedded` with one `aesel pair` announcing to it, tested against
 #     docs/adrestia.yaml, and then (the gateway) against docs/openapi.yaml, which it forwards to the pair.
+#     Both run protected: a token secret, a cluster secret and an admin API key made for the run, which
+#     every request to them carries (X-API-Key).
 # Then a few requests schemathesis never makes (NUL in paths and queries, a TRACE with a body) must not
 # answer 5xx either. Exits non-zero on any failure, and keeps the logs and reports of a failed run.
 #
@@ -105,11 +107,13 @@ start() {
 }
 
 # GET URL: prints the status code and the body (0 and the error when it cannot connect), within 5 s.
+# With the run's admin key, where there is one.
 http_get() {
     python3 - "$1" <<'EOF'
-import sys, urllib.request, urllib.error
+import os, sys, urllib.request, urllib.error
 try:
-    with urllib.request.urlopen(sys.argv[1], timeout=5) as r:
+    request = urllib.request.Request(sys.argv[1], headers={"X-API-Key": os.environ["AESEL_ADMIN_KEY"]} if os.environ.get("AESEL_ADMIN_KEY") else {})
+    with urllib.request.urlopen(request, timeout=5) as r:
         print(r.status, r.read().decode("utf-8", "replace"))
 except urllib.error.HTTPError as e:
     print(e.code, e.read().decode("utf-8", "replace"))
@@ -172,7 +176,10 @@ for line in os.environ["PROBES"].splitlines():
     u = urllib.parse.urlsplit(url)
     try:
         c = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
-        c.request(method, u.path + ("?" + u.query if u.query else ""), body=body, headers={"Content-Type": "application/json"} if body else {})
+        headers = {"Content-Type": "application/json"} if body else {}
+        if os.environ.get("AESEL_ADMIN_KEY"):
+            headers["X-API-Key"] = os.environ["AESEL_ADMIN_KEY"]
+        c.request(method, u.path + ("?" + u.query if u.query else ""), body=body, headers=headers)
         r = c.getresponse()
         text = r.read().decode("utf-8", "replace")
         status = r.status
@@ -191,12 +198,20 @@ store=()
 start serve serve --host 127.0.0.1 --http-port 0 --udp-port 0 --data "$work/serve-data" "${store[@]}"
 serve=$address
 
+# The cluster's credentials (protected mode): secrets and an admin key made for this run.
+umask 077
+"$aesel" secret >"$work/token.secret"
+"$aesel" secret >"$work/cluster.secret"
+AESEL_ADMIN_KEY=$("$aesel" api-key --name schemathesis --role admin --api-keys-file "$work/api-keys.json")
+export AESEL_ADMIN_KEY
+credentials=(--token-secret-file "$work/token.secret" --cluster-secret-file "$work/cluster.secret" --api-keys-file "$work/api-keys.json")
+
 # Adrestia and one pair on a shared SQLite data folder (or the PostgreSQL store). Generous health settings: a pair starved of CPU by
 # the fuzzing must not be declared down (its scenes would answer 503).
-start adrestia adrestia --host 127.0.0.1 --http-port 0 --data "$work/cluster-data" "${store[@]}" --discovery embedded \
+start adrestia adrestia --host 127.0.0.1 --http-port 0 --data "$work/cluster-data" "${store[@]}" "${credentials[@]}" --discovery embedded \
     --probe-interval 100 --misses 20 --cross-region-failover
 adrestia=$address
-start pair pair --host 127.0.0.1 --http-port 0 --udp-port 0 --data "$work/cluster-data" "${store[@]}" \
+start pair pair --host 127.0.0.1 --http-port 0 --udp-port 0 --data "$work/cluster-data" "${store[@]}" "${credentials[@]}" \
     --discovery "http://$adrestia" --pair-id schemathesis-1 --region schemathesis
 pair=$address
 for _ in $(seq 300); do
@@ -209,15 +224,15 @@ done
 # The checks are in scripts/schemathesis.toml: no 5xx; documented status codes, content types and bodies;
 # valid requests accepted and invalid ones refused.
 run_schemathesis serve docs/openapi.yaml "http://$serve" 240 --max-examples "$examples"
-run_schemathesis adrestia docs/adrestia.yaml "http://$adrestia" 120 --max-examples "$examples"
+run_schemathesis adrestia docs/adrestia.yaml "http://$adrestia" 120 --max-examples "$examples" --header "X-API-Key: $AESEL_ADMIN_KEY"
 if [ "$gateway_examples" -gt 0 ]; then
     # Through the gateway, answers are the pair's, plus Adrestia's own 403, 502 and 503 (docs/adrestia.yaml,
     # which openapi.yaml does not list): every check but the status codes.
     run_schemathesis gateway docs/openapi.yaml "http://$adrestia" 180 \
-        --exclude-checks status_code_conformance --max-examples "$gateway_examples"
+        --exclude-checks status_code_conformance --max-examples "$gateway_examples" --header "X-API-Key: $AESEL_ADMIN_KEY"
 fi
 
-probe serve <<EOF || fail "serve answered 5xx or nothing to a probe"
+AESEL_ADMIN_KEY= probe serve <<EOF || fail "serve answered 5xx or nothing to a probe"
 GET http://$serve/v1/scene/a%00b
 DELETE http://$serve/v1/scene/a%00b
 PUT http://$serve/v1/scene/cache/a%00b?moved=true

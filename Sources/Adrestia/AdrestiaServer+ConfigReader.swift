@@ -19,6 +19,8 @@ extension AdrestiaServer.Configuration {
     /// - `http.idle.timeout`, `http.header.timeout`, `http.body.timeout`, `http.body.limit`,
     ///   `http.max.connections`: ``HTTPConnectionLimits``.
     /// - `tls.certificate`, `tls.key`, `tls.ca`: ``TLSSettings``.
+    /// - `auth.token.secret`, `auth.api.keys.file`, `cluster.secret`, `metrics.open`, `insecure`: not read
+    ///   here but by `AccessControl.load(reader:)`, whose result the command line sets as ``access``.
     public init(reader: ConfigReader) throws {
         let defaults = AdrestiaServer.Configuration()
         let host = reader.string(forKey: "host", default: defaults.host)

@@ -1,5 +1,6 @@
 import CoreMetrics
 import UnixSignals
+public import AeselAuth
 public import AeselHTTP
 public import AeselStore
 import Hummingbird
@@ -27,12 +28,15 @@ public struct AdrestiaServer {
         /// This instance's name in the leader election and in its probe device's key; by default its
         /// advertised `host:port`. Keep it the same across restarts.
         public var instanceID: String?
+        /// Who may call: the credentials Adrestia checks, and the cluster secret it sends and accepts.
+        public var access: AccessControl
 
         public init(
             host: String = "127.0.0.1", advertiseHost: String? = nil, httpPort: Int = 8080, discovery: DiscoverySetting = .embedded(adrestia: nil),
             cluster: ClusterSettings = .init(), httpLimits: HTTPConnectionLimits = .init(), tls: TLSSettings = .init(),
-            instanceID: String? = nil
+            instanceID: String? = nil, access: AccessControl = .open
         ) {
+            self.access = access
             self.tls = tls
             self.instanceID = instanceID
             self.host = host
@@ -57,6 +61,7 @@ public struct AdrestiaServer {
     /// - Parameter onReady: called once with the bound HTTP address.
     public func run(store: any AeselStore, onReady: @escaping @Sendable (SocketAddress) -> Void = { _ in }) async throws {
         ClusterTLS.trust(try configuration.tls.clientConfiguration())
+        ClusterCredentials.use(configuration.access.clusterSecret)
         let (cluster, router) = makeCluster(store: store)
         let logger = self.logger
         let discovery = configuration.discovery
@@ -110,7 +115,7 @@ public struct AdrestiaServer {
         }
         let leadership = Leadership(mode: election, timeout: configuration.cluster.leaderTimeout, logger: logger)
         let cluster = ClusterManager(settings: configuration.cluster, store: store, directory: directory, leadership: leadership, logger: logger)
-        let router = makeHTTPRouter(context: BasicRequestContext.self, limits: configuration.httpLimits)
+        let router = makeHTTPRouter(context: BasicRequestContext.self, limits: configuration.httpLimits, access: configuration.access)
         router.get("/health") { _, _ in try JSONResponse.make(["status": "up"]) }
         let pairsAnnounced = CoreMetrics.Gauge(label: "aesel_pairs")
         let pairsHealthy = CoreMetrics.Gauge(label: "aesel_pairs_healthy")

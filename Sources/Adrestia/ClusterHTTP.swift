@@ -1,3 +1,4 @@
+import AeselAuth
 import AsyncHTTPClient
 import Foundation
 import HTTPTypes
@@ -8,14 +9,16 @@ import NIOPosix
 import NIOSSL
 
 /// One of the cluster's own small HTTP calls (announcements, etcd, probe registration, health checks,
-/// the Cache API): the status and the whole body, which is always read so the connection goes back to
-/// the pool.
+/// the Cache API, a call to the leader): the status and the whole body, which is always read so the
+/// connection goes back to the pool. Calls to Aesel processes carry the cluster secret; etcd's
+/// (`toEtcd`) do not, as etcd has no use for it.
 func clusterCall(
-    _ method: HTTPMethod, _ url: String, json: Data? = nil, headers: [String: String] = [:], timeout: TimeAmount
+    _ method: HTTPMethod, _ url: String, json: Data? = nil, headers: [String: String] = [:], toEtcd: Bool = false, timeout: TimeAmount
 ) async throws -> (status: HTTPResponseStatus, body: ByteBuffer) {
     var request = HTTPClientRequest(url: url)
     request.method = method
     for (name, value) in headers { request.headers.add(name: name, value: value) }
+    if !toEtcd, let secret = ClusterCredentials.secret { request.headers.replaceOrAdd(name: ClusterSecret.headerName, value: secret.value) }
     if let json {
         request.headers.add(name: "Content-Type", value: "application/json")
         request.body = .bytes(ByteBuffer(bytes: json))
@@ -48,6 +51,17 @@ package enum ClusterTLS {
     }
 
     static var clientConfiguration: TLSConfiguration? { trusted.withLockedValue { $0 } }
+}
+
+/// The cluster secret this process's calls to the cluster carry. Set at start, before the first call.
+package enum ClusterCredentials {
+    private static let current = NIOLockedValueBox<ClusterSecret?>(nil)
+
+    package static func use(_ secret: ClusterSecret?) {
+        current.withLockedValue { $0 = secret }
+    }
+
+    static var secret: ClusterSecret? { current.withLockedValue { $0 } }
 }
 
 /// A key as one URL path segment.

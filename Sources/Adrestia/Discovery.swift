@@ -134,7 +134,11 @@ package final class PairAnnouncer: Service, Sendable {
             while !Task.isCancelled {
                 do {
                     let response = try await clusterCall(.PUT, url, json: body, timeout: .seconds(1))
-                    if failing { logger.info("announcing to Adrestia again", metadata: ["aesel.adrestia": "\(adrestia)"]) }
+                    if response.status == .ok, failing { logger.info("announcing to Adrestia again", metadata: ["aesel.adrestia": "\(adrestia)"]) }
+                    if response.status != .ok, !failing {
+                        // 401 or 403: the cluster secrets differ.
+                        logger.warning("Adrestia refused the announcement", metadata: ["aesel.adrestia": "\(adrestia)", "aesel.status": "\(response.status.code)"])
+                    }
                     failing = response.status != .ok
                 } catch {
                     if !failing { logger.warning("cannot announce to Adrestia", metadata: ["aesel.adrestia": "\(adrestia)", "error": "\(error)"]) }

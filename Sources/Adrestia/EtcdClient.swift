@@ -106,7 +106,7 @@ package struct EtcdClient: Sendable {
     }
 
     private func call(_ path: String, _ body: [String: Any], timeout: TimeAmount = Self.callTimeout) async throws -> [String: Any] {
-        let (status, bytes) = try await clusterCall(.POST, endpoint + path, json: try JSONSerialization.data(withJSONObject: body), timeout: timeout)
+        let (status, bytes) = try await clusterCall(.POST, endpoint + path, json: try JSONSerialization.data(withJSONObject: body), toEtcd: true, timeout: timeout)
         guard status == .ok else {
             throw ClusterError(.etcd, "etcd \(path): \(status.code) \(String(buffer: bytes))")
         }

@@ -1,3 +1,4 @@
+import AeselAuth
 import AeselStore
 import NIOFoundationCompat
 import AeselHTTP
@@ -55,7 +56,8 @@ struct GatewayRoutes: Sendable {
             let scenes = try await cluster.store.scenes(onPair: name)
             return try JSONResponse.make(scenes, status: scenes.isEmpty ? .rangeNotSatisfiable : .ok)
         }
-        router.get("/v1/scene/{scene}/endpoint") { request, context in
+        let scoped = router.group().add(middleware: SceneGuard<BasicRequestContext>(list: .scenes))
+        scoped.get("/v1/scene/{scene}/endpoint") { request, context in
             let sceneKey = try context.parameters.decoded("scene")
             // Only scenes that exist get a pair: a made-up key must not take a place in the mapping.
             guard EventCodec.isValidKey(sceneKey), try await cluster.store.scene(key: sceneKey) != nil else {
@@ -74,7 +76,7 @@ struct GatewayRoutes: Sendable {
             let pair = try await assignedPair(sceneKey, region: nil)
             return try JSONResponse.make(pair.eventEndpoint)
         }
-        router.post("/v1/scene/{scene}/register") { request, context in
+        scoped.post("/v1/scene/{scene}/register") { request, context in
             try await register(request, pathKey: context.parameters.decoded("scene"))
         }
         router.post("/v1/register") { request, _ in
@@ -168,6 +170,7 @@ struct GatewayRoutes: Sendable {
         guard let sceneKey = pathKey ?? (first?["key"] as? String).flatMap({ $0.isEmpty ? nil : $0 }) else {
             return try await forward(request, body: body, to: ForwardingTarget(sceneKey: nil, half: .crazyIvan))
         }
+        try RequestCaller.require(scene: sceneKey, messageType: SceneMessageType.register.rawValue)
         let pair = try await assignedPair(sceneKey, region: first?["region"] as? String)
         let answer = try await Self.send(request, body: body, to: pair.crazyIvanHTTP)
         guard answer.status == .ok, var envelope = (try? JSONSerialization.jsonObject(with: Data(buffer: answer.body))) as? [String: Any] else {
@@ -236,6 +239,10 @@ struct GatewayRoutes: Sendable {
         for field in request.headers where !hopByHop.contains(field.name.canonicalName) {
             outgoing.headers.add(name: field.name.rawName, value: field.value)
         }
+        // The caller's own credential goes on, so the pair checks its scenes as Adrestia did; the cluster
+        // secret (never one a client sent) says the call comes through the cluster.
+        outgoing.headers.remove(name: ClusterSecret.headerName)
+        if let secret = ClusterCredentials.secret { outgoing.headers.add(name: ClusterSecret.headerName, value: secret.value) }
         if body.readableBytes > 0 { outgoing.body = .bytes(body) }
         do {
             let response = try await HTTPClient.cluster.execute(outgoing, timeout: .seconds(10))

@@ -54,9 +54,10 @@ final class AeselTarget: BenchTarget {
         func start(_ command: String) throws -> ServerProcess {
             try ServerProcess(
                 executable: ServerProcess.aeselExecutable(),
-                // No event rate limit: the benchmark measures the path at rates no device would send.
+                // No event rate limit: the benchmark measures the path at rates no device would send. The
+                // halves alone run --insecure (no credentials): it measures events, not authentication.
                 arguments: [command, "--http-port", "0", "--udp-port", "0", "--data", folder, "--log-level", "warning", "--event-rate", "0"]
-                    + serverArguments
+                    + (command == "serve" ? [] : ["--insecure"]) + serverArguments
             )
         }
         switch layout {

@@ -43,14 +43,15 @@ public struct FailoverBench: Sendable {
         let folder = NSTemporaryDirectory() + "aesel-failover-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let executable = ServerProcess.aeselExecutable()
-        let adrestia = try ServerProcess(executable: executable, arguments: ["adrestia", "--http-port", "0", "--data", folder, "--log-level", "error"])
+        // --insecure (no credentials): the benchmark times failover, not authentication.
+        let adrestia = try ServerProcess(executable: executable, arguments: ["adrestia", "--http-port", "0", "--data", folder, "--log-level", "error", "--insecure"])
         defer { adrestia.stop() }
         let gateway = "http://\(adrestia.endpoints["http"]!)"
         var pairs: [String: ServerProcess] = [:]
         func startPair(_ id: String) throws {
             pairs[id] = try ServerProcess(executable: executable, arguments: [
                 "pair", "--http-port", "0", "--udp-port", "0", "--data", folder, "--log-level", "error",
-                "--discovery", gateway, "--pair-id", id, "--region", "bench",
+                "--discovery", gateway, "--pair-id", id, "--region", "bench", "--insecure",
             ])
         }
         defer { for pair in pairs.values { pair.stop(signal: SIGKILL) } }

@@ -129,14 +129,14 @@ final class BenchCluster: @unchecked Sendable {
     func startAdrestia(_ index: Int) throws {
         adrestias[index] = try ServerProcess(executable: executable, arguments: [
             "adrestia", "--http-port", "0", "--data", folder, "--log-level", "error", "--discovery", discovery, "--store", store,
-            "--instance-id", "adrestia-\(index)",
+            "--instance-id", "adrestia-\(index)", "--insecure",
         ])
     }
 
     func startPair(_ id: String) throws {
         pairs[id] = try ServerProcess(executable: executable, arguments: [
             "pair", "--http-port", "0", "--udp-port", "0", "--data", folder, "--log-level", "error", "--discovery", discovery, "--store", store,
-            "--pair-id", id, "--region", "bench",
+            "--pair-id", id, "--region", "bench", "--insecure",
         ])
     }
 

@@ -1,5 +1,28 @@
 public import AeselModel
 
+/// What proves the client may call the gateway: a bearer token (`aesel token`) or an API key
+/// (`aesel api-key`), granted the client's scene.
+public enum AeselCredential: Sendable, CustomStringConvertible {
+    case bearerToken(String)
+    case apiKey(String)
+
+    /// The header the credential travels in.
+    var header: (name: String, value: String) {
+        switch self {
+        case .bearerToken(let token): ("Authorization", "Bearer " + token)
+        case .apiKey(let key): ("X-API-Key", key)
+        }
+    }
+
+    /// Never the secret itself.
+    public var description: String {
+        switch self {
+        case .bearerToken: "AeselCredential.bearerToken(redacted)"
+        case .apiKey: "AeselCredential.apiKey(redacted)"
+        }
+    }
+}
+
 /// What an ``AeselClient`` needs to join a scene.
 public struct AeselClientConfiguration: Sendable {
     /// Base URLs of the HTTP gateway, e.g. `["http://127.0.0.1:8080"]`: one per Adrestia instance (or
@@ -25,6 +48,8 @@ public struct AeselClientConfiguration: Sendable {
     /// A PEM file of the certificate authorities that `https://` gateways' certificates must chain to;
     /// nil for the system's roots.
     public var certificateAuthorityPath: String?
+    /// Sent on every gateway call; nil for a gateway that asks for none (`aesel serve` on loopback).
+    public var credential: AeselCredential?
 
     public init(
         gateways: [String],
@@ -34,8 +59,10 @@ public struct AeselClientConfiguration: Sendable {
         bindHost: String = "127.0.0.1",
         silenceTimeout: Duration = .milliseconds(300),
         keepaliveInterval: Duration = .milliseconds(100),
-        certificateAuthorityPath: String? = nil
+        certificateAuthorityPath: String? = nil,
+        credential: AeselCredential? = nil
     ) {
+        self.credential = credential
         self.certificateAuthorityPath = certificateAuthorityPath
         self.gateways = gateways
         self.sceneKey = sceneKey

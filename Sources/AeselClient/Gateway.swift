@@ -17,6 +17,7 @@ struct Gateway: Sendable {
     let bases: [String]
     let sceneKey: String
     let http: HTTPClient
+    let credential: AeselCredential?
     /// The index in `bases` of the gateway that answered last.
     private let current = NIOLockedValueBox(0)
 
@@ -32,6 +33,7 @@ struct Gateway: Sendable {
         }
         self.sceneKey = configuration.sceneKey
         self.http = http
+        credential = configuration.credential
     }
 
     private var scenePath: String {
@@ -146,6 +148,7 @@ struct Gateway: Sendable {
     private func call<Answer: Decodable>(_ method: HTTPMethod, _ url: String, body: Data?, timeout: TimeAmount) async throws -> Answer {
         var request = HTTPClientRequest(url: url)
         request.method = method
+        if let credential { request.headers.add(name: credential.header.name, value: credential.header.value) }
         if let body {
             request.headers.add(name: "content-type", value: "application/json")
             request.body = .bytes(ByteBuffer(bytes: body))

@@ -1,16 +1,18 @@
+public import AeselAuth
 import AeselModel
 import CoreMetrics
 public import Hummingbird
 public import Logging
 public import NIOCore
 
-/// The router every Aesel process starts from, before any route: errors answered in the envelope, and
-/// request bodies bounded by `limits.maximumBodySize`. `context` is Hummingbird's basic one, or a pair's
-/// ``AeselRequestContext``.
-public func makeHTTPRouter<Context: RequestContext>(context: Context.Type, limits: HTTPConnectionLimits) -> Router<Context> {
+/// The router every Aesel process starts from, before any route: errors answered in the envelope,
+/// request bodies bounded by `limits.maximumBodySize`, and callers authenticated by `access` (open when
+/// it asks for no credentials). `context` is Hummingbird's basic one, or a pair's ``AeselRequestContext``.
+public func makeHTTPRouter<Context: RequestContext>(context: Context.Type, limits: HTTPConnectionLimits, access: AccessControl = .open) -> Router<Context> {
     let router = Router(context: context)
     router.add(middleware: BodyLimitMiddleware(maximumBodySize: limits.maximumBodySize))
     router.add(middleware: EnvelopeErrorMiddleware())
+    if access.requiresCredentials { router.add(middleware: AuthenticationMiddleware(access: access)) }
     return router
 }
 

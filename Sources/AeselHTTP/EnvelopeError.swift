@@ -24,13 +24,16 @@ public struct EnvelopeError: HTTPResponseError, CustomStringConvertible {
     public var message: String
     public var list: List
     public var messageType: Int
+    /// Fields the answer carries besides the body's, e.g. a 401's `WWW-Authenticate`.
+    public var headers: HTTPFields
 
-    public init(_ status: HTTPResponse.Status, _ code: ErrorCode, _ message: String, list: List = .scenes, messageType: Int = 0) {
+    public init(_ status: HTTPResponse.Status, _ code: ErrorCode, _ message: String, list: List = .scenes, messageType: Int = 0, headers: HTTPFields = [:]) {
         self.status = status
         self.code = code
         self.message = message
         self.list = list
         self.messageType = messageType
+        self.headers = headers
     }
 
     public static func notFound(_ message: String, list: List, messageType: Int) -> EnvelopeError {
@@ -40,17 +43,20 @@ public struct EnvelopeError: HTTPResponseError, CustomStringConvertible {
     public var description: String { "\(status.code) \(code.rawValue) \(message)" }
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
+        var response: Response
         switch list {
         case .scenes:
             let body = SceneList(messageType: messageType, errorCode: code, errorMessage: message, numRecords: 0, startRecord: 0, scenes: [])
-            return try JSONResponse.make(body, status: status)
+            response = try JSONResponse.make(body, status: status)
         case .objects:
             let body = ObjectList(messageType: messageType, errorCode: code, errorMessage: message, numRecords: 0, items: [])
-            return try JSONResponse.make(body, status: status)
+            response = try JSONResponse.make(body, status: status)
         case .properties:
             let body = PropertyList(messageType: messageType, errorCode: code, errorMessage: message, numRecords: 0, items: [])
-            return try JSONResponse.make(body, status: status)
+            response = try JSONResponse.make(body, status: status)
         }
+        response.headers.append(contentsOf: headers)
+        return response
     }
 }
 

@@ -1,8 +1,10 @@
+import AeselAuth
 import AeselModel
 import AsyncHTTPClient
 import Foundation
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOHTTP1
 
 #if canImport(Glibc)
 import Glibc
@@ -78,6 +80,7 @@ public final class LocalCluster: Sendable {
         var adrestiaURLs: [String] = []
         var pairs: [Pair] = []
         var leader: String?
+        var adminKey = ""
     }
 
     public let configuration: Configuration
@@ -98,6 +101,12 @@ public final class LocalCluster: Sendable {
     /// Each Adrestia's base URL, `http://127.0.0.1:PORT`.
     public var adrestiaURLs: [String] { state.withLockedValue { $0.adrestiaURLs } }
     public var pairs: [Pair] { state.withLockedValue { $0.pairs } }
+    /// The cluster's credentials: its token secret, cluster secret and API keys files, and the admin key.
+    public var credentialsFolder: String { folder + "/credentials" }
+    /// A file holding an admin API key of the cluster (`X-API-Key`, or `Authorization: Bearer`).
+    public var adminKeyFile: String { credentialsFolder + "/admin.key" }
+    /// The file holding the token secret, for `aesel token --token-secret-file`.
+    public var tokenSecretFile: String { credentialsFolder + "/token.secret" }
     /// The instance id (`adrestia-N`) of the Adrestia that led when ``start()`` returned.
     public var leader: String? { state.withLockedValue { $0.leader } }
 
@@ -122,7 +131,8 @@ public final class LocalCluster: Sendable {
         try adopt(.etcd(etcd)) { $0.etcdURL = etcd.url }
         let postgres = try await PostgresProcess(folder: folder + "/postgres")
         try adopt(.postgres(postgres)) { $0.storeURL = postgres.url }
-        let shared = ["--discovery", discoveryURL, "--store", postgres.url, "--log-level", configuration.logLevel]
+        let credentials = try makeCredentials()
+        let shared = ["--discovery", discoveryURL, "--store", postgres.url, "--log-level", configuration.logLevel] + credentials
         // One at a time, so that the first Adrestia has migrated the store before any other opens it.
         for index in 1...max(configuration.adrestia, 1) {
             let adrestia = try ServerProcess(
@@ -141,6 +151,23 @@ public final class LocalCluster: Sendable {
             }
         }
         try await waitUntilEveryPairIsHealthy(timeout: timeout)
+    }
+
+    /// Writes a fresh token secret, cluster secret and API keys file (with one admin key) to
+    /// ``credentialsFolder``, readable by this user only; returns the options that give them to a child.
+    private func makeCredentials() throws -> [String] {
+        try FileManager.default.createDirectory(atPath: credentialsFolder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let clusterSecretFile = credentialsFolder + "/cluster.secret"
+        let apiKeysFile = credentialsFolder + "/api-keys.json"
+        let adminKey = APIKeyTable.generateKey()
+        for (path, contents) in [(tokenSecretFile, Secret.generate()), (clusterSecretFile, Secret.generate()), (adminKeyFile, adminKey)] {
+            guard FileManager.default.createFile(atPath: path, contents: Data(contents.utf8), attributes: [.posixPermissions: 0o600]) else {
+                throw LocalClusterError(.startFailed, "cannot write \(path)")
+            }
+        }
+        try APIKeyTable.append(APIKeyEntry(name: "local-admin", key: adminKey, role: .admin), toFileAt: apiKeysFile)
+        state.withLockedValue { $0.adminKey = adminKey }
+        return ["--token-secret-file", tokenSecretFile, "--api-keys-file", apiKeysFile, "--cluster-secret-file", clusterSecretFile]
     }
 
     /// Records a started child, or stops it at once when ``stop()`` came first.
@@ -162,7 +189,8 @@ public final class LocalCluster: Sendable {
         let deadline = ContinuousClock.now + timeout
         while true {
             var views: [View?] = []
-            for adrestia in adrestiaURLs { views.append(await Self.view(of: adrestia)) }
+            let adminKey = state.withLockedValue { $0.adminKey }
+            for adrestia in adrestiaURLs { views.append(await Self.view(of: adrestia, adminKey: adminKey)) }
             let leaders = Set(views.map { $0?.leader })
             if views.allSatisfy({ $0?.healthy == expected }), leaders.count == 1, let leader = leaders.first ?? nil {
                 state.withLockedValue { $0.leader = leader }
@@ -186,8 +214,10 @@ public final class LocalCluster: Sendable {
     }
 
     /// nil when Adrestia does not answer.
-    private static func view(of adrestia: String) async -> View? {
-        guard let response = try? await HTTPClient.shared.execute(HTTPClientRequest(url: adrestia + "/v1/pairs"), timeout: .seconds(2)),
+    private static func view(of adrestia: String, adminKey: String) async -> View? {
+        var request = HTTPClientRequest(url: adrestia + "/v1/pairs")
+        request.headers.add(name: AccessControl.apiKeyHeaderName, value: adminKey)
+        guard let response = try? await HTTPClient.shared.execute(request, timeout: .seconds(2)),
             let body = try? await response.body.collect(upTo: 1 << 20),
             let json = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any],
             let pairs = json["pairs"] as? [[String: Any]]
@@ -234,7 +264,11 @@ public final class LocalCluster: Sendable {
             }
         // One process holds a pair's CLyman and CrazyIvan, so both answer on one HTTP port.
         let pairRows = [["pair", "region", "CLyman UDP", "CLyman HTTP", "CrazyIvan HTTP"]] + pairs.map { [$0.id, $0.region, $0.udp, $0.http, $0.http] }
-        return (Self.columns(services) + [""] + Self.columns(pairRows)).joined(separator: "\n")
+        let credentials = [
+            "Every call needs a credential: the admin API key is in \(adminKeyFile) (send it as X-API-Key);",
+            "application tokens: aesel token --token-secret-file \(tokenSecretFile) --role application --scene SCENE",
+        ]
+        return (Self.columns(services) + [""] + Self.columns(pairRows) + [""] + credentials).joined(separator: "\n")
     }
 
     /// `rows` with each column padded to its widest cell.

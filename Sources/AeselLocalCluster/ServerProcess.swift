@@ -20,13 +20,25 @@ public final class ServerProcess: @unchecked Sendable {
     public var pid: Int32 { process.processIdentifier }
 
     /// Starts `executable` with `arguments` and waits for its ready line.
-    public init(executable: String, arguments: [String], timeout: Duration = .seconds(30)) throws {
+    /// - Parameter errorLog: a file the child's standard error (its log) is written to; nil to share this
+    ///   process's.
+    public init(executable: String, arguments: [String], timeout: Duration = .seconds(30), errorLog: String? = nil) throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         let output = Pipe()
         process.standardOutput = output
+        var errorHandle: FileHandle?
+        if let errorLog {
+            guard FileManager.default.createFile(atPath: errorLog, contents: nil), let handle = FileHandle(forWritingAtPath: errorLog) else {
+                throw LocalClusterError(.startFailed, "cannot create \(errorLog)")
+            }
+            process.standardError = handle
+            errorHandle = handle
+        }
         try ChildLauncher.run(process)
+        // The child has its own copy.
+        try? errorHandle?.close()
         self.process = process
 
         guard let endpoints = Self.readReadyLine(from: output.fileHandleForReading, timeout: timeout) else {

@@ -15,7 +15,7 @@ public enum ConfigurationSources {
     ) async throws -> ConfigReader {
         var providers: [any ConfigProvider] = [
             InMemoryProvider(name: "flags", values: flags),
-            EnvironmentVariablesProvider(environmentVariables: environment, secretsSpecifier: .specific(["AESEL_STORE"]))
+            EnvironmentVariablesProvider(environmentVariables: environment, secretsSpecifier: .specific(["AESEL_STORE", "AESEL_AUTH_TOKEN_SECRET", "AESEL_CLUSTER_SECRET"]))
                 .prefixKeys(with: "aesel"),
         ]
         if let path = file ?? environment["AESEL_CONFIG"] {

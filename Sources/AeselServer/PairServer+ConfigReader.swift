@@ -32,6 +32,9 @@ extension PairServer.Configuration {
     ///   the environment (`AESEL_EVENT_AES_IN_KEY`) or the config file, not on the command line.
     /// - `event.rate` (int, default 2000; 0: no limit), `event.burst` (int, default 500): each device's
     ///   events a second on the UDP path, after a burst (``EventRateLimit``).
+    /// - `auth.token.secret`, `auth.api.keys.file`, `cluster.secret`, `metrics.open`, `insecure`: not read
+    ///   here but by `AccessControl.load(reader:)`, whose result the command line sets as ``access`` after
+    ///   protected mode has passed it.
     public init(role: PairServer.Role, reader: ConfigReader) throws {
         let defaults = PairServer.Configuration(role: role)
         let store = try StoreLocation(reader: reader)

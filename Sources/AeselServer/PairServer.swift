@@ -1,3 +1,4 @@
+public import AeselAuth
 public import AeselHTTP
 import AeselModel
 public import AeselSealing
@@ -72,6 +73,9 @@ public struct PairServer {
         /// HTTPS for the listener (the pair's announced URLs are then `https://`), and what its
         /// announcements and the store's verifying connections trust.
         public var tls: TLSSettings
+        /// Who may call: the credentials the routes check, and the cluster secret the pair's own calls
+        /// (announcements) carry and Adrestia's calls must carry.
+        public var access: AccessControl
 
         /// - Parameter httpPort: nil for the role's own default (``Role/defaultHTTPPort``).
         public init(
@@ -91,8 +95,10 @@ public struct PairServer {
             eventSecurity: EventSecurity? = nil,
             originalSecrets: OriginalEventCipher.Secrets? = nil,
             eventRateLimit: EventRateLimit = .standard,
-            tls: TLSSettings = .init()
+            tls: TLSSettings = .init(),
+            access: AccessControl = .open
         ) {
+            self.access = access
             self.originalSecrets = originalSecrets
             self.eventRateLimit = eventRateLimit
             self.eventSecurity = eventSecurity ?? EventSecurity.standard(role: role, host: host)
@@ -156,6 +162,7 @@ public struct PairServer {
     /// - Parameter onReady: called once with the bound addresses.
     public func run(onReady: @escaping @Sendable (Endpoints) -> Void = { _ in }) async throws {
         ClusterTLS.trust(try configuration.tls.clientConfiguration())
+        ClusterCredentials.use(configuration.access.clusterSecret)
         try await withStore(at: storeLocation, logger: logger) { store in try await run(store: store, onReady: onReady) }
     }
 
@@ -290,7 +297,7 @@ public struct PairServer {
     /// The routes of this process's role: health and metrics; CrazyIvan's scene and registration routes;
     /// CLyman's object and property routes, on their own paths and, with the gateway, scoped to a scene.
     private func makeRouter(store: any AeselStore, pair: EventPair) -> Router<AeselRequestContext> {
-        let router = makeHTTPRouter(context: AeselRequestContext.self, limits: configuration.httpLimits)
+        let router = makeHTTPRouter(context: AeselRequestContext.self, limits: configuration.httpLimits, access: configuration.access)
         let streamHealth = CoreMetrics.Gauge(label: "aesel_stream_healthy")
         let streamDropped = CoreMetrics.Gauge(label: "aesel_stream_dropped_total")
         let streamRejected = CoreMetrics.Gauge(label: "aesel_stream_rejected_total")
@@ -327,7 +334,7 @@ public struct PairServer {
         if configuration.role == .all, let udp = pair.clyman?.ingestAddress {
             // The one pair is every scene's: what Adrestia answers for a cluster, so one SDK serves both.
             let announced = configuration.advertiseHost ?? udp.ipAddress ?? configuration.host
-            router.get("/v1/scene/{scene}/endpoint") { _, context in
+            router.group().add(middleware: SceneGuard<AeselRequestContext>(list: .scenes)).get("/v1/scene/{scene}/endpoint") { _, context in
                 let host = Self.eventHost(announced: announced, advertised: nil, requestArrivedAt: context.localAddress)
                 return try JSONResponse.make(EventEndpoint(host: host, port: udp.port ?? 0, pair: "local", region: ""))
             }

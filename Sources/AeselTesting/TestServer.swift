@@ -22,16 +22,47 @@ package final class TestServer: @unchecked Sendable {
     package let dataFolder: String
     private let extraArguments: [String]
     private let command: String
+    /// Sent on every request ``request(_:_:body:headers:)`` makes unless it is given its own.
+    package let headers: [String: String]
 
     private let removeStore: @Sendable () async throws -> Void
 
-    /// - Parameter command: `serve`, or `clyman` or `crazyivan` for one half.
-    package init(_ command: String = "serve", dataFolder: String? = nil, arguments: [String] = [], removeStore: @escaping @Sendable () async throws -> Void = {}) throws {
+    /// Whether the server asks for credentials (protected mode, docs/security.md).
+    package enum Access {
+        /// As protected mode asks: ``TestCredentials/shared`` for every process but `aesel serve` on
+        /// loopback, which runs open.
+        case automatic
+        case credentials(TestCredentials)
+        /// No credentials: `aesel serve` on loopback, or a process given `--insecure`.
+        case open
+    }
+
+    /// - Parameters:
+    ///   - command: `serve`, `pair`, `adrestia`, or `clyman` or `crazyivan` for one half.
+    ///   - access: the server is given the credentials' files, and requests carry its admin key.
+    package init(
+        _ command: String = "serve", dataFolder: String? = nil, arguments: [String] = [], access: Access = .automatic,
+        removeStore: @escaping @Sendable () async throws -> Void = {}
+    ) throws {
         self.command = command
         self.dataFolder = dataFolder ?? NSTemporaryDirectory() + "aesel-test-\(UUID().uuidString)"
-        extraArguments = arguments
+        let credentials: TestCredentials?
+        switch access {
+        case .automatic: credentials = Self.runsOpen(command, arguments) ? nil : .shared
+        case .credentials(let given): credentials = given
+        case .open: credentials = nil
+        }
+        extraArguments = arguments + (credentials?.serverArguments ?? [])
+        headers = credentials?.adminHeaders ?? [:]
         self.removeStore = removeStore
-        process = try Self.start(command, dataFolder: self.dataFolder, arguments: arguments)
+        process = try Self.start(command, dataFolder: self.dataFolder, arguments: extraArguments)
+    }
+
+    /// `aesel serve` on a loopback address (the default) may run open; so may anything `--insecure`.
+    private static func runsOpen(_ command: String, _ arguments: [String]) -> Bool {
+        if arguments.contains("--insecure") { return true }
+        let host = arguments.firstIndex(of: "--host").map { arguments[arguments.index(after: $0)] } ?? "127.0.0.1"
+        return command == "serve" && isLoopback(host)
     }
 
     /// A server on a fresh store of `kind`: SQLite in its data folder, or a PostgreSQL database of its own.
@@ -102,24 +133,34 @@ package final class TestServer: @unchecked Sendable {
         return status
     }
 
-    /// Sends a request with a raw body; returns the status and the parsed JSON body.
-    package func request(_ method: String, _ path: String, body: String? = nil) async throws -> (status: Int, json: [String: Any]) {
+    /// Sends a request with a raw body and ``headers`` (or `headers` when given); returns the status and
+    /// the parsed JSON body.
+    package func request(_ method: String, _ path: String, body: String? = nil, headers: [String: String]? = nil) async throws -> (status: Int, json: [String: Any]) {
+        let answer = try await exchange(method, path, body: body, headers: headers)
+        return (answer.status, answer.json)
+    }
+
+    /// As ``request(_:_:body:headers:)``, with the answer's header fields too.
+    package func exchange(_ method: String, _ path: String, body: String? = nil, headers: [String: String]? = nil) async throws -> (
+        status: Int, json: [String: Any], headers: HTTPHeaders
+    ) {
         var request = HTTPClientRequest(url: url + path)
         request.method = HTTPMethod(rawValue: method)
+        for (name, value) in headers ?? self.headers { request.headers.add(name: name, value: value) }
         if let body { request.body = .bytes(ByteBuffer(string: body)) }
         let response = try await http.execute(request, timeout: .seconds(10))
         let bytes = try await response.body.collect(upTo: 1 << 22)
         let json = (try? JSONSerialization.jsonObject(with: Data(bytes.readableBytesView))) as? [String: Any] ?? [:]
-        return (Int(response.status.code), json)
+        return (Int(response.status.code), json, response.headers)
     }
 
-    /// Registers `device` in `scene`; returns the response body.
+    /// Registers `device` in `scene` (with `headers`, else ``headers``); returns the response body.
     @discardableResult
-    package func register(_ device: TestDevice, in scene: String, format: EventFormat = .json) async throws -> [String: Any] {
+    package func register(_ device: TestDevice, in scene: String, format: EventFormat = .json, headers: [String: String]? = nil) async throws -> [String: Any] {
         let body = """
             {"scenes":[{"key":"\(scene)","devices":[{"key":"\(device.key)","hostname":"127.0.0.1","port":\(device.port),"format":"\(format.rawValue)"}]}]}
             """
-        let answer = try await request("POST", "/v1/scene/\(scene)/register", body: body).json
+        let answer = try await request("POST", "/v1/scene/\(scene)/register", body: body, headers: headers).json
         device.sessions.adopt(answer, sceneKey: scene, deviceKey: device.key)
         return answer
     }
@@ -148,7 +189,9 @@ package final class TestServer: @unchecked Sendable {
 
     /// The server's Prometheus samples, by name with labels, e.g. `aesel_udp_dropped_total{reason="malformed"}`.
     package func metrics() async throws -> [String: Double] {
-        let response = try await http.execute(HTTPClientRequest(url: url + "/metrics"), timeout: .seconds(10))
+        var request = HTTPClientRequest(url: url + "/metrics")
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        let response = try await http.execute(request, timeout: .seconds(10))
         let text = String(buffer: try await response.body.collect(upTo: 1 << 22))
         var values: [String: Double] = [:]
         for line in text.split(separator: "\n") where !line.hasPrefix("#") {

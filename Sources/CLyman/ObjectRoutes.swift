@@ -37,7 +37,8 @@ public struct ObjectRoutes: Sendable {
 
     /// Adds the object routes to `group` (`/v1`, or `/v1/scene/{scene}` for the gateway's scoped form).
     public func add<Context: RequestContext>(to group: RouterGroup<Context>) {
-        let group = group.group().add(middleware: NULParameterRefusal<Context>())
+        let group = group.group().add(middleware: NULParameterRefusal<Context>()).add(middleware: SceneGuard<Context>(list: .objects))
+            .add(middleware: RecordSceneGuard<Context>(list: .objects) { [store] key in try await store.object(key: key)?.sceneKey })
         group.post("object") { request, context in
             try await create(request, sceneKey: context.parameters.decodedIfPresent("scene"))
         }
@@ -99,6 +100,7 @@ public struct ObjectRoutes: Sendable {
                 throw EnvelopeError(.badRequest, .insufficientData, "an object needs a scene", list: .objects, messageType: type.rawValue)
             }
             try Self.checkLengths(json, type)
+            try RequestCaller.require(scene: scene, list: .objects, messageType: type.rawValue)
             scenes.append(scene)
         }
         var created: [SceneObject] = []
@@ -137,6 +139,8 @@ public struct ObjectRoutes: Sendable {
             throw EnvelopeError(.badRequest, .insufficientData, "the body lists no object", list: .objects, messageType: type.rawValue)
         }
         try Self.checkLengths(json, type)
+        // Moving an object takes the right to the scene it moves to, as well as to its own (RecordSceneGuard).
+        if let scene = json.scene?.nonEmpty { try RequestCaller.require(scene: scene, list: .objects, messageType: type.rawValue) }
         return try await change(key, type, emits: true, transactionID: list.transactionID) { object in
             if let device, !object.owner.isEmpty, object.owner != device { throw RecordRefusal.locked(by: object.owner) }
             if let owner = json.owner?.nonEmpty {
@@ -207,7 +211,8 @@ public struct ObjectRoutes: Sendable {
             filter.parent = json.parent ?? ""
             filter.assetSubID = json.assetSubID ?? ""
             filter.assets = json.assets ?? []
-            for object in try await store.objects(matching: filter, limit: limit) {
+            // An application's query finds only its scenes' objects.
+            for object in try await store.objects(matching: filter, limit: limit) where RequestCaller.mayReach(scene: object.sceneKey) {
                 found[object.key] = overlaid(object)
             }
         }

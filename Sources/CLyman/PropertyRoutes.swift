@@ -26,7 +26,8 @@ public struct PropertyRoutes: Sendable {
     }
 
     public func add<Context: RequestContext>(to group: RouterGroup<Context>) {
-        let group = group.group().add(middleware: NULParameterRefusal<Context>())
+        let group = group.group().add(middleware: NULParameterRefusal<Context>()).add(middleware: SceneGuard<Context>(list: .properties))
+            .add(middleware: RecordSceneGuard<Context>(list: .properties) { [store] key in try await store.property(key: key)?.sceneKey })
         group.post("property") { request, context in
             try await create(request, sceneKey: context.parameters.decodedIfPresent("scene"))
         }
@@ -44,6 +45,9 @@ public struct PropertyRoutes: Sendable {
                 throw EnvelopeError(.badRequest, .insufficientData, "the body lists no property", list: .properties, messageType: ObjectMessageType.update.propertyCode)
             }
             try Self.check(json, .update)
+            if let scene = json.scene?.nonEmpty {
+                try RequestCaller.require(scene: scene, list: .properties, messageType: ObjectMessageType.update.propertyCode)
+            }
             return try await change(context.parameters.decoded("key"), .update) { property in
                 if let name = json.name?.nonEmpty { property.name = name }
                 if let scene = json.scene?.nonEmpty { property.sceneKey = scene }
@@ -84,6 +88,7 @@ public struct PropertyRoutes: Sendable {
                 throw EnvelopeError(.badRequest, .insufficientData, "a property needs a scene", list: .properties, messageType: code)
             }
             try Self.check(json, .create)
+            try RequestCaller.require(scene: scene, list: .properties, messageType: code)
             scenes.append(scene)
         }
         var created: [SceneProperty] = []
@@ -127,7 +132,7 @@ public struct PropertyRoutes: Sendable {
             filter.sceneKey = sceneKey ?? json.scene ?? ""
             filter.parent = json.parent ?? ""
             filter.assetSubID = json.assetSubID ?? ""
-            for property in try await store.properties(matching: filter, limit: limit) {
+            for property in try await store.properties(matching: filter, limit: limit) where RequestCaller.mayReach(scene: property.sceneKey) {
                 found[property.key] = overlaid(property)
             }
         }

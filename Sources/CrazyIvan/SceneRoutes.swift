@@ -50,8 +50,9 @@ public struct SceneRoutes: Sendable {
     }
 
     public func add(to router: Router<AeselRequestContext>) {
-        // The same paths, through a group that refuses NUL in the path and query first.
-        let router = router.group().add(middleware: NULParameterRefusal<AeselRequestContext>())
+        // The same paths, through a group that first refuses NUL in the path and query, then a caller not
+        // granted the path's scene.
+        let router = router.group().add(middleware: NULParameterRefusal<AeselRequestContext>()).add(middleware: SceneGuard<AeselRequestContext>(list: .scenes))
         router.post("/v1/scene") { request, _ in
             try await create(request, pathKey: nil)
         }
@@ -119,6 +120,7 @@ public struct SceneRoutes: Sendable {
         guard EventCodec.isValidKey(key) else {
             throw EnvelopeError(.badRequest, .translationError, "a scene key is at most 255 bytes", messageType: type)
         }
+        try RequestCaller.require(scene: key, messageType: type)
         let scene = json.scene(key: key)
         do {
             try await store.createScene(scene)
@@ -180,6 +182,8 @@ public struct SceneRoutes: Sendable {
             throw EnvelopeError(.badRequest, .insufficientData, "start_record and num_records must not be negative", messageType: type.rawValue)
         }
         var scenes = try await store.scenes(name: criteria.name?.nonEmpty, region: criteria.region?.nonEmpty)
+        // An application finds only the scenes it is granted.
+        scenes.removeAll { !RequestCaller.mayReach(scene: $0.key) }
         let tags = criteria.tags ?? []
         scenes.removeAll { scene in !tags.allSatisfy(scene.tags.contains) }
         if let latitude = criteria.latitude, let longitude = criteria.longitude, let distance = criteria.distance, distance > 0 {
@@ -234,6 +238,7 @@ public struct SceneRoutes: Sendable {
         guard let sceneKey = pathKey ?? sceneJSON.key?.nonEmpty else {
             return try registrationFailure(type, arrivedAt: local, .insufficientData, "the body names no scene: scenes[0].key")
         }
+        try RequestCaller.require(scene: sceneKey, messageType: type.rawValue)
         guard let deviceJSON = sceneJSON.devices?.first else {
             return try registrationFailure(type, arrivedAt: local, .insufficientData, "the body names no device: scenes[0].devices[0]")
         }
@@ -321,6 +326,7 @@ public struct SceneRoutes: Sendable {
         guard let sceneKey = pathKey ?? list.scenes?.first?.key?.nonEmpty else {
             return try registrationFailure(type, arrivedAt: local, .insufficientData, "the body names no scene: scenes[0].key")
         }
+        try RequestCaller.require(scene: sceneKey, messageType: type.rawValue)
         guard let deviceKey = list.scenes?.first?.devices?.first?.key?.nonEmpty else {
             return try registrationFailure(type, arrivedAt: local, .insufficientData, "the body names no device key: scenes[0].devices[0].key")
         }
@@ -345,6 +351,7 @@ public struct SceneRoutes: Sendable {
         guard let sceneKey = pathKey ?? sceneJSON.key?.nonEmpty else {
             return try registrationFailure(type, arrivedAt: local, .insufficientData, "the body names no scene: scenes[0].key")
         }
+        try RequestCaller.require(scene: sceneKey, messageType: type.rawValue)
         guard let deviceJSON = sceneJSON.devices?.first, let deviceKey = deviceJSON.key?.nonEmpty,
             let pose = try Self.transform(deviceJSON.transform)
         else {

@@ -1,4 +1,5 @@
 import Adrestia
+import AeselAuth
 import AeselBench
 import AeselServer
 import AeselHTTP
@@ -20,7 +21,10 @@ struct AeselCommand: AsyncParsableCommand {
         commandName: "aesel",
         abstract: "Aesel: a real-time back end that keeps 3D scenes in sync across devices.",
         version: aeselVersion,
-        subcommands: [Serve.self, AdrestiaCommand.self, Pair.self, Clyman.self, CrazyIvanCommand.self, ClusterCommand.self, BenchCommand.self, Routes.self, Relay.self]
+        subcommands: [
+            Serve.self, AdrestiaCommand.self, Pair.self, Clyman.self, CrazyIvanCommand.self, ClusterCommand.self, BenchCommand.self, Routes.self,
+            TokenCommand.self, APIKeyCommand.self, SecretCommand.self, Relay.self,
+        ]
     )
 }
 
@@ -121,6 +125,8 @@ struct CommonOptions: ParsableArguments {
     @Option(help: "A PEM bundle of the certificate authorities this process's https:// calls and sslmode=verify-* PostgreSQL connections trust (default: the system's).")
     var tlsCa: String?
 
+    @OptionGroup var auth: AuthOptions
+
     /// The reader over `flags` and these options, and the process's logger and metrics registry.
     func start(_ flags: Flags) async throws -> (ConfigReader, Logger, PrometheusCollectorRegistry) {
         var flags = flags
@@ -133,6 +139,7 @@ struct CommonOptions: ParsableArguments {
         flags.set("tls.certificate", tlsCertificate)
         flags.set("tls.key", tlsKey)
         flags.set("tls.ca", tlsCa)
+        auth.set(into: &flags)
         let reader = try await ConfigurationSources.reader(flags: flags.values, file: config)
         let levelName = reader.string(forKey: "log.level", default: "info")
         guard let level = Logger.Level(rawValue: levelName) else {
@@ -143,6 +150,32 @@ struct CommonOptions: ParsableArguments {
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         return (reader, logger, registry)
+    }
+}
+
+/// Who may call a server process (docs/security.md, Authenticated transactions and Protected mode).
+struct AuthOptions: ParsableArguments {
+    @Option(help: "A file holding the secret bearer tokens are signed with (HS256; `aesel secret` makes one; or AESEL_AUTH_TOKEN_SECRET). With it, or with --api-keys-file, every HTTP call needs a credential.")
+    var tokenSecretFile: String?
+
+    @Option(help: "The API keys file (`aesel api-key` adds to it): each key's SHA-256, role and scenes.")
+    var apiKeysFile: String?
+
+    @Option(help: "A file holding the cluster's secret (or AESEL_CLUSTER_SECRET), the same in every process of the cluster: the cluster's own calls carry it.")
+    var clusterSecretFile: String?
+
+    @Flag(help: "Answer /metrics without credentials.")
+    var metricsOpen = false
+
+    @Flag(help: "Start although protected mode finds credentials, the cluster secret or sealed events missing (logged as a warning).")
+    var insecure = false
+
+    func set(into flags: inout Flags) {
+        flags.set("auth.token.secret.file", tokenSecretFile)
+        flags.set("auth.api.keys.file", apiKeysFile)
+        flags.set("cluster.secret.file", clusterSecretFile)
+        flags.set("metrics.open", metricsOpen)
+        flags.set("insecure", insecure)
     }
 }
 
@@ -197,7 +230,13 @@ struct ServerOptions: ParsableArguments {
     func run(_ role: PairServer.Role, extra: Flags = Flags()) async throws {
         let flags = self.flags.merging(extra)
         let (reader, logger, registry) = try await common.start(flags)
-        let configuration = try PairServer.Configuration(role: role, reader: reader)
+        var configuration = try PairServer.Configuration(role: role, reader: reader)
+        configuration.access = try await AccessControl.load(reader: reader)
+        try ProtectedMode.check(
+            .init(
+                command: role == .all ? "serve" : role.rawValue, host: configuration.host, inCluster: role == .pair,
+                eventsSealed: configuration.eventSecurity == .sealed, mayRunOpenOnLoopback: role == .all),
+            access: configuration.access, logger: logger)
         let server = PairServer(configuration: configuration, registry: registry, logger: logger)
         if configuration.eventSecurity == .plaintext {
             logger.notice("events are plaintext: anyone who reaches the UDP port can send as any device (--event-security sealed)")
@@ -331,7 +370,11 @@ struct AdrestiaCommand: AsyncParsableCommand {
         flags.set("instance.id", instanceId)
         flags.set("leader.timeout", leaderTimeout)
         let (reader, logger, registry) = try await common.start(flags)
-        let configuration = try AdrestiaServer.Configuration(reader: reader)
+        var configuration = try AdrestiaServer.Configuration(reader: reader)
+        configuration.access = try await AccessControl.load(reader: reader)
+        try ProtectedMode.check(
+            .init(command: "adrestia", host: configuration.host, inCluster: true, eventsSealed: nil, mayRunOpenOnLoopback: false),
+            access: configuration.access, logger: logger)
         let server = AdrestiaServer(configuration: configuration, registry: registry, logger: logger)
         let host = configuration.host
         try await withStore(at: try StoreLocation(reader: reader), logger: logger) { store in
@@ -399,7 +442,7 @@ struct ClusterCommand: AsyncParsableCommand {
         FileHandle.standardOutput.write(Data("Aesel cluster on 127.0.0.1, files in \(cluster.folder); Ctrl-C stops it all.\n\n\(cluster.table)\n\n".utf8))
         ReadyLine.print([
             "adrestia": cluster.adrestiaURLs.joined(separator: ","), "etcd": cluster.etcdURL, "store": cluster.storeURL,
-            "pairs": cluster.pairs.map(\.id).joined(separator: ","), "files": cluster.folder,
+            "pairs": cluster.pairs.map(\.id).joined(separator: ","), "files": cluster.folder, "admin_key_file": cluster.adminKeyFile,
         ])
         await stopped.value
     }
@@ -536,6 +579,98 @@ struct Routes: AsyncParsableCommand {
     }
 }
 
+struct TokenCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "token",
+        abstract: "Issue a bearer token (a JWT signed with the token secret) and print it."
+    )
+
+    @Option(help: "admin (everything), application (only its --scene grants) or cluster.")
+    var role: Role
+
+    @Option(help: "A scene the application may reach: a key, or PREFIX* for every key starting with PREFIX. Repeatable.")
+    var scene: [String] = []
+
+    @Option(help: "How long the token is valid: seconds, or a number with s, m, h or d (default 24h).")
+    var expires = "24h"
+
+    @Option(help: "Who the token is for, its sub claim (default the role).")
+    var subject: String?
+
+    @Option(help: "The file holding the token secret (or AESEL_AUTH_TOKEN_SECRET).")
+    var tokenSecretFile: String?
+
+    @Option(help: "A JSON file of options, as the servers take (or AESEL_CONFIG).")
+    var config: String?
+
+    func validate() throws {
+        guard role == .application || scene.isEmpty else { throw ValidationError("--scene is for application tokens: admin and cluster reach every scene") }
+        guard role != .application || !scene.isEmpty else { throw ValidationError("an application token needs at least one --scene") }
+        guard Self.seconds(expires) != nil else { throw ValidationError("--expires \(expires) is not seconds or a number with s, m, h or d") }
+    }
+
+    func run() async throws {
+        var flags = Flags()
+        flags.set("auth.token.secret.file", tokenSecretFile)
+        let reader = try await ConfigurationSources.reader(flags: flags.values, file: config)
+        guard let tokens = try await AccessControl.load(reader: reader).tokens else {
+            throw ValidationError("no token secret: give --token-secret-file (or AESEL_AUTH_TOKEN_SECRET)")
+        }
+        let claims = AccessTokenClaims(
+            subject: subject ?? role.rawValue, expires: Date(timeIntervalSinceNow: TimeInterval(Self.seconds(expires)!)), role: role, scenes: scene)
+        print(try await tokens.issue(claims))
+    }
+
+    /// `90`, `90s`, `15m`, `12h`, `30d` in seconds.
+    static func seconds(_ text: String) -> Int? {
+        let units = ["s": 1, "m": 60, "h": 3600, "d": 86_400]
+        let unit = text.last.flatMap { units[String($0)] }
+        guard let value = Int(unit == nil ? text : String(text.dropLast())), value > 0 else { return nil }
+        return value * (unit ?? 1)
+    }
+}
+
+struct APIKeyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "api-key",
+        abstract: "Make an API key: print it once, and add its SHA-256 (never the key) with its role and scenes to the keys file."
+    )
+
+    @Option(help: "A name for the key, unique in the file (it appears in logs, the key never does).")
+    var name: String
+
+    @Option(help: "admin, application (only its --scene grants) or cluster.")
+    var role: Role
+
+    @Option(help: "A scene the application may reach: a key, or PREFIX* for every key starting with PREFIX. Repeatable.")
+    var scene: [String] = []
+
+    @Option(help: "The API keys file the servers read (--api-keys-file); made if missing.")
+    var apiKeysFile: String
+
+    func validate() throws {
+        guard role == .application || scene.isEmpty else { throw ValidationError("--scene is for application keys: admin and cluster reach every scene") }
+        guard role != .application || !scene.isEmpty else { throw ValidationError("an application key needs at least one --scene") }
+    }
+
+    func run() throws {
+        let key = APIKeyTable.generateKey()
+        try APIKeyTable.append(APIKeyEntry(name: name, key: key, role: role, scenes: scene), toFileAt: apiKeysFile)
+        print(key)
+    }
+}
+
+struct SecretCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "secret",
+        abstract: "Print a fresh random secret (32 bytes, base64url) for --token-secret-file or --cluster-secret-file."
+    )
+
+    func run() {
+        print(Secret.generate())
+    }
+}
+
 struct Relay: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "The baseline relay `aesel bench --baseline` measures against.",
@@ -555,4 +690,5 @@ struct Relay: ParsableCommand {
 }
 
 extension EventFormat: ExpressibleByArgument {}
+extension Role: ExpressibleByArgument {}
 extension BenchLayout: ExpressibleByArgument {}

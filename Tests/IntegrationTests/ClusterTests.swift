@@ -17,7 +17,7 @@ struct ClusterTests {
     static func clients(of scene: String, through cluster: TestCluster) async throws -> [AeselClient] {
         var clients: [AeselClient] = []
         for name in ["sender", "a", "b"] {
-            clients.append(try await AeselClient.connect(.init(gateways: [cluster.adrestia.url], sceneKey: scene, deviceKey: "\(scene)-\(name)", silenceTimeout: .milliseconds(200))))
+            clients.append(try await AeselClient.connect(.init(gateways: [cluster.adrestia.url], sceneKey: scene, deviceKey: "\(scene)-\(name)", silenceTimeout: .milliseconds(200), credential: admin)))
         }
         return clients
     }
@@ -131,7 +131,7 @@ struct ClusterTests {
         #expect(back)
         // The revived pair holds no scene now, so the next new scene goes to it.
         try await cluster.createScene("annex", region: "north")
-        let annex = try await AeselClient.connect(.init(gateways: [cluster.adrestia.url], sceneKey: "annex", deviceKey: "annex-1"))
+        let annex = try await AeselClient.connect(.init(gateways: [cluster.adrestia.url], sceneKey: "annex", deviceKey: "annex-1", credential: admin))
         let annexPair = try await cluster.endpoint(of: "annex")?.pair
         #expect(annexPair == before.pair)
         await annex.close()
@@ -205,7 +205,7 @@ struct ClusterTests {
         try await cluster.createScene("library", region: "hall")
         // A second of silence, so that a pair starved of CPU on a loaded machine is not taken for dead.
         let client = try await AeselClient.connect(
-            .init(gateways: [cluster.adrestia.url], sceneKey: "library", deviceKey: "reader", format: .json, silenceTimeout: .seconds(1))
+            .init(gateways: [cluster.adrestia.url], sceneKey: "library", deviceKey: "reader", format: .json, silenceTimeout: .seconds(1), credential: admin)
         )
         let before = try #require(try await cluster.endpoint(of: "library"))
         let object = try await cluster.createObject(in: "library")
@@ -241,7 +241,7 @@ struct ClusterTests {
         try await cluster.createScene("stage", region: "hall")
         var clients: [AeselClient] = []
         for name in ["sender", "a", "b"] {
-            clients.append(try await AeselClient.connect(.init(gateways: [cluster.adrestia.url], sceneKey: "stage", deviceKey: name, silenceTimeout: .seconds(60))))
+            clients.append(try await AeselClient.connect(.init(gateways: [cluster.adrestia.url], sceneKey: "stage", deviceKey: name, silenceTimeout: .seconds(60), credential: admin)))
         }
         let before = try #require(try await cluster.endpoint(of: "stage"))
         let received = try await Self.stream(from: clients[0], to: Array(clients[1...]), object: try await cluster.createObject(in: "stage"), scene: "stage", count: 250) { step in

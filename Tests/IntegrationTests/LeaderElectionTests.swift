@@ -55,7 +55,7 @@ struct LeaderElectionTests {
             let gateways = ([leader] + survivors).map { cluster.adrestias[$0].url }
             var clients: [AeselClient] = []
             for name in ["sender", "a", "b"] {
-                clients.append(try await AeselClient.connect(.init(gateways: gateways, sceneKey: "harbour", deviceKey: "harbour-\(name)", silenceTimeout: .milliseconds(200))))
+                clients.append(try await AeselClient.connect(.init(gateways: gateways, sceneKey: "harbour", deviceKey: "harbour-\(name)", silenceTimeout: .milliseconds(200), credential: admin)))
             }
             let object = try await cluster.createObject(in: "harbour")
             // 3 s of updates; the leader killed after 0.5 s, the scene's pair 100 ms later.
@@ -81,7 +81,7 @@ struct LeaderElectionTests {
             #expect(try await Self.metric("aesel_scenes_moved_total", of: cluster, instance: newLeader) >= 1)
 
             // A new device joins through the gateway list whose first instance is dead.
-            let late = try await AeselClient.connect(.init(gateways: gateways, sceneKey: "harbour", deviceKey: "harbour-late"))
+            let late = try await AeselClient.connect(.init(gateways: gateways, sceneKey: "harbour", deviceKey: "harbour-late", credential: admin))
             #expect(late.endpoint.port == clients[0].endpoint.port)
             await late.close()
             for client in clients { await client.close() }

@@ -26,11 +26,16 @@ struct LocalClusterTests {
         let adrestia = try #require(cluster.endpoints["adrestia"]).split(separator: ",").map(String.init)
         #expect(adrestia.count == 2)
         #expect(cluster.endpoints["pairs"]?.split(separator: ",").map(String.init).sorted() == Self.pairs.sorted())
+        let key = try String(contentsOfFile: try #require(cluster.endpoints["admin_key_file"]), encoding: .utf8)
+
+        // The cluster runs protected: nothing answers without a credential but /health.
+        #expect(try await Self.request("GET", adrestia[0] + "/v1/pairs", key: nil).status == 401)
+        #expect(try await Self.request("GET", adrestia[0] + "/health", key: nil).status == 200)
 
         // Both instances list every pair healthy, in two regions, and name the same leader.
         var leaders: Set<String> = []
         for url in adrestia {
-            let answer = try await Self.request("GET", url + "/v1/pairs").json
+            let answer = try await Self.request("GET", url + "/v1/pairs", key: key).json
             let listed = answer["pairs"] as? [[String: Any]] ?? []
             #expect(Set(listed.compactMap { $0["pair"] as? String }) == Self.pairs, "\(url)")
             #expect(listed.allSatisfy { $0["healthy"] as? Bool == true }, "\(url): \(listed)")
@@ -41,9 +46,9 @@ struct LocalClusterTests {
 
         // A scene made through one Adrestia is read through the other: one store behind both.
         let scene = "local-\(UUID().uuidString.prefix(8).lowercased())"
-        let created = try await Self.request("PUT", adrestia[0] + "/v1/scene/\(scene)", body: #"{"scenes":[{"name":"Lobby","region":"east"}]}"#)
+        let created = try await Self.request("PUT", adrestia[0] + "/v1/scene/\(scene)", body: #"{"scenes":[{"name":"Lobby","region":"east"}]}"#, key: key)
         #expect(created.status == 200)
-        let read = try await Self.request("GET", adrestia[1] + "/v1/scene/\(scene)")
+        let read = try await Self.request("GET", adrestia[1] + "/v1/scene/\(scene)", key: key)
         #expect(read.status == 200)
         #expect((read.json["scenes"] as? [[String: Any]])?.first?["name"] as? String == "Lobby")
 
@@ -126,9 +131,11 @@ struct LocalClusterTests {
         }
     }
 
-    static func request(_ method: String, _ url: String, body: String? = nil) async throws -> (status: Int, json: [String: Any]) {
+    /// - Parameter key: the cluster's admin API key (from the ready line's `admin_key_file`); nil for none.
+    static func request(_ method: String, _ url: String, body: String? = nil, key: String?) async throws -> (status: Int, json: [String: Any]) {
         var request = HTTPClientRequest(url: url)
         request.method = HTTPMethod(rawValue: method)
+        if let key { request.headers.add(name: "X-API-Key", value: key) }
         if let body { request.body = .bytes(ByteBuffer(string: body)) }
         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
         let bytes = try await response.body.collect(upTo: 1 << 22)

@@ -70,6 +70,8 @@ struct PackageGraphTests {
             #expect(!Self.closure(of: server, in: graph).contains("AeselLocalCluster"), "\(server) reaches AeselLocalCluster")
         }
         #expect(graph["AeselLocalCluster"] != nil && graph["AeselTesting"]?.contains("AeselLocalCluster") == true)
+        // Authentication is no HTTP's: the command line and the clients' tests use it without a server.
+        #expect(Self.closure(of: "AeselAuth", in: graph) == ["AeselModel"])
         // The model is the bottom: it depends on no other target of ours.
         #expect(Self.closure(of: "AeselModel", in: graph).isEmpty)
         // Each SQL back end is its own target over the shared store layer.

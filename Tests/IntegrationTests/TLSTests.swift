@@ -118,7 +118,7 @@ struct TLSTests {
         for name in ["sender", "receiver"] {
             clients.append(
                 try await AeselClient.connect(
-                    .init(gateways: [cluster.adrestia.url], sceneKey: scene, deviceKey: name, certificateAuthorityPath: certificates.certificateAuthority)))
+                    .init(gateways: [cluster.adrestia.url], sceneKey: scene, deviceKey: name, certificateAuthorityPath: certificates.certificateAuthority, credential: admin)))
         }
         let received = try await ClusterTests.stream(from: clients[0], to: [clients[1]], object: object, scene: scene, count: 20) { _ in }
         #expect(received == [Array(1...20)])
