@@ -3,7 +3,7 @@
 # behind our C-backed targets. Safe to run again; it installs only what is missing.
 set -euo pipefail
 
-packages=(libsqlite3-dev libzmq3-dev librdkafka-dev)
+packages=(libsqlite3-dev libzmq3-dev librdkafka-dev libssl-dev)
 missing=()
 for package in "${packages[@]}"; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

@@ -13,7 +13,7 @@ public final class SessionCipher: Sendable {
     public let direction: SealedDatagram.Direction
     public let sceneKey: String
     public let deviceKey: String
-    private let key: SymmetricKey
+    private let key: AESGCMKey
     /// The associated data after the header: each key with a one-byte length.
     private let binding: [UInt8]
 
@@ -22,9 +22,10 @@ public final class SessionCipher: Sendable {
         self.direction = direction
         self.sceneKey = sceneKey
         self.deviceKey = deviceKey
-        key = HKDF<SHA256>.deriveKey(
+        let derived = HKDF<SHA256>.deriveKey(
             inputKeyMaterial: SymmetricKey(data: sessionKey.secret), salt: Array("aesel sealed events v1".utf8),
             info: Array((direction == .toPair ? "to pair" : "to device").utf8), outputByteCount: 32)
+        key = AESGCMKey(derived.withUnsafeBytes { Array($0) })
         // Keys are at most 255 bytes (EventCodec.isValidKey), so each length fits its byte.
         binding = [UInt8(truncatingIfNeeded: sceneKey.utf8.count)] + Array(sceneKey.utf8) + [UInt8(truncatingIfNeeded: deviceKey.utf8.count)]
             + Array(deviceKey.utf8)
@@ -35,19 +36,15 @@ public final class SessionCipher: Sendable {
     public func seal(_ plaintext: UnsafeRawBufferPointer, salt: UInt32, counter: UInt64, into output: UnsafeMutableRawBufferPointer) -> Int {
         let header = SealedDatagram.Header(direction: direction, keyID: keyID, salt: salt, counter: counter)
         SealedDatagram.write(header, to: output)
-        let headerBytes = UnsafeRawBufferPointer(rebasing: output[0..<SealedDatagram.headerSize])
-        let box = withAssociatedData(header: headerBytes) { associatedData in
-            // Only a malformed nonce or key throws, and both are made here with the right sizes.
-            try! AES.GCM.seal(plaintext, using: key, nonce: try! AES.GCM.Nonce(data: headerBytes[12..<24]), authenticating: associatedData)
+        let ciphertextEnd = SealedDatagram.headerSize + plaintext.count
+        binding.withUnsafeBytes { binding in
+            key.seal(
+                nonce: UnsafeRawBufferPointer(rebasing: output[Self.nonceRange]),
+                aad1: UnsafeRawBufferPointer(rebasing: output[0..<SealedDatagram.headerSize]), aad2: binding, plaintext: plaintext,
+                ciphertext: UnsafeMutableRawBufferPointer(rebasing: output[SealedDatagram.headerSize..<ciphertextEnd]),
+                tag: UnsafeMutableRawBufferPointer(rebasing: output[ciphertextEnd..<(ciphertextEnd + SealedDatagram.tagSize)]))
         }
-        var written = SealedDatagram.headerSize
-        for part in [box.ciphertext, box.tag] {
-            part.withUnsafeBytes { bytes in
-                UnsafeMutableRawBufferPointer(rebasing: output[written...]).copyMemory(from: bytes)
-                written += bytes.count
-            }
-        }
-        return written
+        return ciphertextEnd + SealedDatagram.tagSize
     }
 
     /// The sealed form of `plaintext` in a buffer of its own.
@@ -64,32 +61,28 @@ public final class SessionCipher: Sendable {
     /// The plaintext of a datagram whose `header` names this cipher's key, or nil when it is not
     /// authentic: tampered with, sealed with another key, for another scene or device, or the other way.
     public func open(_ datagram: ByteBuffer, header: SealedDatagram.Header, allocator: ByteBufferAllocator) -> ByteBuffer? {
-        guard header.direction == direction, header.keyID == keyID else { return nil }
-        return datagram.withUnsafeReadableBytes { bytes -> ByteBuffer? in
-            guard bytes.count >= SealedDatagram.overhead else { return nil }
-            let headerBytes = UnsafeRawBufferPointer(rebasing: bytes[0..<SealedDatagram.headerSize])
-            let opened: Data? = withAssociatedData(header: headerBytes) { associatedData in
-                guard let nonce = try? AES.GCM.Nonce(data: headerBytes[12..<24]),
-                    let box = try? AES.GCM.SealedBox(
-                        nonce: nonce, ciphertext: bytes[SealedDatagram.headerSize..<(bytes.count - SealedDatagram.tagSize)],
-                        tag: bytes[(bytes.count - SealedDatagram.tagSize)...])
-                else { return nil }
-                return try? AES.GCM.open(box, using: key, authenticating: associatedData)
+        guard header.direction == direction, header.keyID == keyID, datagram.readableBytes >= SealedDatagram.overhead else { return nil }
+        var plaintext = allocator.buffer(capacity: datagram.readableBytes - SealedDatagram.overhead)
+        var authentic = false
+        datagram.withUnsafeReadableBytes { bytes in
+            let ciphertextEnd = bytes.count - SealedDatagram.tagSize
+            plaintext.writeWithUnsafeMutableBytes(minimumWritableBytes: ciphertextEnd - SealedDatagram.headerSize) { output in
+                authentic = binding.withUnsafeBytes { binding in
+                    key.open(
+                        nonce: UnsafeRawBufferPointer(rebasing: bytes[Self.nonceRange]),
+                        aad1: UnsafeRawBufferPointer(rebasing: bytes[0..<SealedDatagram.headerSize]), aad2: binding,
+                        ciphertext: UnsafeRawBufferPointer(rebasing: bytes[SealedDatagram.headerSize..<ciphertextEnd]),
+                        tag: UnsafeRawBufferPointer(rebasing: bytes[ciphertextEnd...]),
+                        plaintext: UnsafeMutableRawBufferPointer(rebasing: output[0..<(ciphertextEnd - SealedDatagram.headerSize)]))
+                }
+                return authentic ? ciphertextEnd - SealedDatagram.headerSize : 0
             }
-            guard let opened else { return nil }
-            var plaintext = allocator.buffer(capacity: opened.count)
-            _ = opened.withUnsafeBytes { plaintext.writeBytes($0) }
-            return plaintext
         }
+        return authentic ? plaintext : nil
     }
 
-    private func withAssociatedData<Result>(header: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) throws -> Result) rethrows -> Result {
-        try withUnsafeTemporaryAllocation(byteCount: header.count + binding.count, alignment: 1) { associatedData in
-            UnsafeMutableRawBufferPointer(rebasing: associatedData[0..<header.count]).copyMemory(from: header)
-            binding.withUnsafeBytes { UnsafeMutableRawBufferPointer(rebasing: associatedData[header.count...]).copyMemory(from: $0) }
-            return try body(UnsafeRawBufferPointer(associatedData))
-        }
-    }
+    /// The nonce: the header's salt and counter.
+    private static let nonceRange = 12..<SealedDatagram.headerSize
 }
 
 /// A sender's side of one session: the cipher, and the nonces it has not used yet. The counter starts at

@@ -1,5 +1,6 @@
 import AeselModel
 import AeselSealing
+import Crypto
 import NIOCore
 import Testing
 
@@ -58,6 +59,29 @@ import Testing
         }
         let toDevice = SessionCipher(key, direction: .toDevice, sceneKey: "scene", deviceKey: "device")
         #expect(toDevice.open(datagram, header: header, allocator: allocator) == nil)
+    }
+
+    /// docs/protocol.md's recipe, with swift-crypto as the independent implementation: the key from
+    /// HKDF-SHA256, the nonce the header's last 12 bytes, the associated data the header then each key
+    /// with its length byte. Both ways: what a device in another language seals, and what it opens.
+    @Test func matchesTheDocumentedFormatBothWays() throws {
+        let derived = HKDF<SHA256>.deriveKey(
+            inputKeyMaterial: SymmetricKey(data: key.secret), salt: Array("aesel sealed events v1".utf8), info: Array("to pair".utf8),
+            outputByteCount: 32)
+        let text = #"{"msg_type":1,"key":"a"}"#
+        let datagram = Array(sealed(text, salt: 0xAABB_CCDD, counter: 42).readableBytesView)
+        let header = Array(datagram[0..<SealedDatagram.headerSize])
+        let associatedData = header + [5] + Array("scene".utf8) + [6] + Array("device".utf8)
+        let box = try AES.GCM.SealedBox(
+            nonce: AES.GCM.Nonce(data: header[12...]), ciphertext: datagram[SealedDatagram.headerSize..<(datagram.count - 16)],
+            tag: datagram[(datagram.count - 16)...])
+        #expect(String(decoding: try AES.GCM.open(box, using: derived, authenticating: associatedData), as: UTF8.self) == text)
+
+        let theirs = try AES.GCM.seal(Array(text.utf8), using: derived, nonce: AES.GCM.Nonce(data: header[12...]), authenticating: associatedData)
+        let their = ByteBuffer(bytes: header + theirs.ciphertext + theirs.tag)
+        let opener = SessionCipher(key, direction: .toPair, sceneKey: "scene", deviceKey: "device")
+        let parsed = try #require(SealedDatagram.header(of: their))
+        #expect(opener.open(their, header: parsed, allocator: allocator).map { String(buffer: $0) } == text)
     }
 
     @Test func refusesEveryFlippedBit() throws {
