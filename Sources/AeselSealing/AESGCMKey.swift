@@ -3,7 +3,7 @@ import Synchronization
 
 /// One AES-256-GCM key, ready to seal or open many datagrams: OpenSSL's context keeps the key schedule,
 /// and each datagram sets only its nonce. swift-crypto's one-shot `AES.GCM` prepares the key again on
-/// every call, which made a sealed copy cost five times as much (docs/performance.md, "Sealed events").
+/// every call, which made a sealed copy cost five times as much (README, Performance, "Sealed events").
 final class AESGCMKey: Sendable {
     static let nonceSize = 12
     static let tagSize = 16
