@@ -55,10 +55,8 @@ struct SealedEventsTests {
     func forgeriesAreDropped() async throws {
         let server = try TestServer(arguments: ["--event-security", "sealed"])
         defer { server.stop() }
-        let sender = try TestDevice("sender")
-        let receiver = try TestDevice("receiver")
-        try await server.register(sender, in: "s")
-        try await server.register(receiver, in: "s")
+        let devices = try await server.devices("sender", "receiver", registeredIn: "s")
+        let (sender, receiver) = (devices[0], devices[1])
         let other = try TestDevice("other")
         try await server.register(other, in: "t")
         let object = try await server.createObject(in: "s")
@@ -99,10 +97,8 @@ struct SealedEventsTests {
     func rotationAndRestart() async throws {
         let server = try TestServer(arguments: ["--event-security", "sealed"])
         defer { server.stop() }
-        let sender = try TestDevice("sender")
-        let receiver = try TestDevice("receiver")
-        try await server.register(sender, in: "s")
-        try await server.register(receiver, in: "s")
+        let devices = try await server.devices("sender", "receiver", registeredIn: "s")
+        let (sender, receiver) = (devices[0], devices[1])
         let object = try await server.createObject(in: "s")
         receiver.drain()
         let old = try #require(sender.sessions.latest)
