@@ -198,12 +198,12 @@ let package = Package(
             dependencies: serviceDependencies,
             swiftSettings: swiftSettings
         ),
-        // sendmmsg(2), which Swift's Glibc module hides (it needs _GNU_SOURCE).
-        .target(name: "CSendMultiple"),
+        // sendmmsg(2) and recvmmsg(2), which Swift's Glibc module hides (they need _GNU_SOURCE).
+        .target(name: "CDatagramBatches"),
         // The scene service: Scene-Device cache, UDP fan-out, scene and registration routes.
         .target(
             name: "CrazyIvan",
-            dependencies: serviceDependencies + ["CSendMultiple"],
+            dependencies: serviceDependencies + ["CDatagramBatches"],
             swiftSettings: swiftSettings
         ),
         // Adrestia, the gateway and cluster manager: discovery, health probes, the scene-to-pair mapping,
@@ -282,7 +282,7 @@ let package = Package(
         .target(
             name: "AeselBench",
             dependencies: [
-                "AeselModel", "AeselWire", "AeselSealing", "CrazyIvan", "AeselClient", "AeselServer", "AeselLocalCluster", "AeselTesting",
+                "AeselModel", "AeselWire", "AeselSealing", "CrazyIvan", "AeselClient", "AeselServer", "AeselLocalCluster", "AeselTesting", "CDatagramBatches",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -12,6 +12,13 @@ package func monotonicNanoseconds() -> UInt64 {
     NIODeadline.now().uptimeNanoseconds
 }
 
+/// CLOCK_REALTIME in nanoseconds: the clock of the kernel's arrival stamps.
+package func realtimeNanoseconds() -> UInt64 {
+    var now = timespec()
+    clock_gettime(CLOCK_REALTIME, &now)
+    return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+}
+
 package func sleepUntil(nanoseconds deadline: UInt64) {
     // A timespec laid out by hand: (seconds, nanoseconds), as on 64-bit Linux.
     var target = (Int(deadline / 1_000_000_000), Int(deadline % 1_000_000_000))

@@ -2,6 +2,7 @@ import AeselTesting
 public import AeselModel
 import AeselSealing
 import AeselWire
+import CDatagramBatches
 import Foundation
 import Histogram
 import NIOCore
@@ -34,8 +35,8 @@ public struct BenchLoad: Sendable, Codable {
     public var inputPerSecond: Double { Double(scenes * devicesPerScene) * ratePerDevice }
 }
 
-/// What one run measured. Latencies are end to end, from the sender's clock in the event to its arrival
-/// at a receiving device, in microseconds.
+/// What one run measured. Latencies are end to end, from the sender's clock in the event to the kernel's
+/// stamp of its arrival on a receiving device's socket, in microseconds.
 public struct BenchResult: Sendable, Codable {
     public var target: String
     public var load: BenchLoad
@@ -157,22 +158,36 @@ enum BenchRun {
         return (counted, lastSentAt)
     }
 
+    /// Reads every device's socket in batches. A copy's latency ends at the kernel's stamp of its arrival
+    /// on the device's socket, so the time it then waits for this one thread (reading the other devices,
+    /// opening sealed copies) is not counted as the server's: the harness measures the relay, not itself.
     private static func receive(devices: [SimulatedDevice], measureStart: UInt64, stop: StopFlag) -> (Histogram<UInt64>, Int) {
         var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
         var delivered = 0
+        for device in devices { _ = aesel_enable_arrival_timestamps(device.socket.fd) }
         var pollers = devices.map { pollfd(fd: $0.socket.fd, events: Int16(POLLIN), revents: 0) }
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 8)
-        defer { buffer.deallocate() }
+        let batch = 64
+        let slotSize = 2048
+        let storage = UnsafeMutableRawBufferPointer.allocate(byteCount: batch * slotSize, alignment: 8)
+        defer { storage.deallocate() }
+        var slots = (0..<batch).map {
+            aesel_received_datagram(buffer: storage.baseAddress! + $0 * slotSize, capacity: slotSize, length: 0, source: sockaddr_storage(), arrival: 0)
+        }
         while !stop.flag.load(ordering: .relaxed) {
             guard poll(&pollers, nfds_t(pollers.count), 20) > 0 else { continue }
+            // Arrival stamps are on CLOCK_REALTIME, the events' timestamps on CLOCK_MONOTONIC.
+            let realtimeAhead = realtimeNanoseconds() &- monotonicNanoseconds()
             for index in pollers.indices where pollers[index].revents != 0 {
-                let socket = devices[index].socket
-                while let (length, _) = socket.receive(into: buffer, flags: Int32(MSG_DONTWAIT)) {
-                    let now = monotonicNanoseconds()
-                    guard let sentAt = timestamp(of: UnsafeRawBufferPointer(rebasing: buffer[0..<length]), session: devices[index].session), sentAt >= measureStart
-                    else { continue }
-                    delivered += 1
-                    _ = histogram.record(now > sentAt ? now - sentAt : 0)
+                while true {
+                    let count = Int(aesel_receive_datagrams(devices[index].socket.fd, &slots, UInt32(batch)))
+                    guard count > 0 else { break }
+                    for slot in slots[0..<count] {
+                        let arrival = slot.arrival > 0 ? UInt64(slot.arrival) &- realtimeAhead : monotonicNanoseconds()
+                        let datagram = UnsafeRawBufferPointer(start: slot.buffer, count: min(slot.length, slotSize))
+                        guard let sentAt = timestamp(of: datagram, session: devices[index].session), sentAt >= measureStart else { continue }
+                        delivered += 1
+                        _ = histogram.record(arrival > sentAt ? arrival - sentAt : 0)
+                    }
                 }
             }
         }

@@ -1,5 +1,5 @@
 import AeselSealing
-import CSendMultiple
+import CDatagramBatches
 public import NIOCore
 import Synchronization
 
@@ -66,11 +66,19 @@ public final class FanOutSocket: Sendable {
         guard batch > 0 else { return (0, 0) }
         let sealedSlot = max(buffers.0.count, buffers.1.count) + SealedDatagram.overhead
         let sealedSlots = recipients.contains { $0.sealer != nil } ? max(1, min(batch, Self.sealingSpace / sealedSlot)) : 0
-        // On the heap, and only with sealed recipients: one allocation per event, not per copy.
-        let sealing = sealedSlots > 0 ? UnsafeMutableRawBufferPointer.allocate(byteCount: sealedSlots * sealedSlot, alignment: 8) : nil
-        defer { sealing?.deallocate() }
-        // Stack scratch space for ordinary scenes: no allocation per event.
-        return withUnsafeTemporaryAllocation(of: aesel_datagram.self, capacity: batch) { datagrams in
+        // Scratch space on the stack (the standard library moves it to the heap only when it is too big
+        // for the stack): no allocation per event in an ordinary scene.
+        return withUnsafeTemporaryAllocation(byteCount: sealedSlots * sealedSlot, alignment: 16) { sealingSpace in
+            send(to: recipients, buffers: buffers, choose: choose, batch: batch, sealing: sealedSlots > 0 ? sealingSpace : nil,
+                 sealedSlots: sealedSlots, sealedSlot: sealedSlot)
+        }
+    }
+
+    private func send(
+        to recipients: [Recipient], buffers: (UnsafeRawBufferPointer, UnsafeRawBufferPointer), choose: (Recipient) -> Int?, batch: Int,
+        sealing: UnsafeMutableRawBufferPointer?, sealedSlots: Int, sealedSlot: Int
+    ) -> (wanted: Int, sent: Int) {
+        withUnsafeTemporaryAllocation(of: aesel_datagram.self, capacity: batch) { datagrams in
             withUnsafeTemporaryAllocation(of: sockaddr_storage.self, capacity: batch) { addresses in
                 var wanted = 0
                 var sent = 0
