@@ -63,15 +63,15 @@ let package = Package(
             dependencies: ["AeselModel", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
-        // OpenSSL's libcrypto, through Debian's libssl-dev: AES-256-GCM with a key schedule kept per key.
+        // OpenSSL's libcrypto, through Debian's libssl-dev: AES-256-GCM with a key schedule kept per key,
+        // HKDF-SHA256 and AES-256-CBC.
         .systemLibrary(name: "CLibCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         // Event security: sealed datagrams, per-device session ciphers and replay windows; the original's
         // AES-256-CBC compatibility mode.
         .target(
             name: "AeselSealing",
             dependencies: [
-                "AeselModel", "CLibCrypto", .product(name: "Crypto", package: "swift-crypto"), .product(name: "CryptoExtras", package: "swift-crypto"),
-                .product(name: "NIOCore", package: "swift-nio"),
+                "AeselModel", "CLibCrypto", .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -323,7 +323,10 @@ let package = Package(
         .testTarget(name: "AeselModelTests", dependencies: ["AeselModel"], swiftSettings: swiftSettings),
         .testTarget(
             name: "AeselSealingTests",
-            dependencies: ["AeselModel", "AeselSealing", .product(name: "Crypto", package: "swift-crypto"), .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                "AeselModel", "AeselSealing", .product(name: "Crypto", package: "swift-crypto"), .product(name: "CryptoExtras", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -3,9 +3,9 @@
 // `swift build --build-tests` of the repository never sees executables without a `main` (libFuzzer's
 // runtime supplies it) and never has to build swift-nio with coverage instrumentation.
 //
-// AeselModel and AeselWire are the repository's own sources, reached through the symlinks in Sources/:
-// the fuzzers test the real code, without linking the server (Hummingbird, GRDB, PostgresNIO, ...).
-// When AeselModel or AeselWire gain a dependency in ../Package.swift, add it here too.
+// AeselModel, AeselWire, AeselSealing and CLibCrypto are the repository's own, reached through the symlinks
+// in Sources/: the fuzzers test the real code, without linking the server (Hummingbird, GRDB, PostgresNIO,
+// ...). When one of them gains a dependency in ../Package.swift, add it here too.
 //
 // Build and run with ../scripts/fuzz.sh (it builds with `swift build --sanitize=fuzzer`).
 import PackageDescription
@@ -32,10 +32,15 @@ let package = Package(
     targets: [
         .target(name: "AeselModel", dependencies: [.product(name: "NIOCore", package: "swift-nio")], swiftSettings: swiftSettings),
         .target(name: "AeselWire", dependencies: ["AeselModel", .product(name: "NIOCore", package: "swift-nio")], swiftSettings: swiftSettings),
+        .systemLibrary(name: "CLibCrypto", pkgConfig: "libcrypto"),
+        .target(
+            name: "AeselSealing", dependencies: ["AeselModel", "CLibCrypto", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings),
         .target(name: "FuzzSupport", dependencies: [.product(name: "NIOCore", package: "swift-nio")], swiftSettings: swiftSettings),
         fuzzer("FuzzDatagram"),
         fuzzer("FuzzChangeEventCodec"),
         fuzzer("FuzzUDPStreamFraming"),
         fuzzer("FuzzHTTPBody"),
+        fuzzer("FuzzSealedDatagram", ["AeselSealing"]),
     ]
 )

@@ -160,4 +160,47 @@ bodies.update({
 for name, data in bodies.items():
     write("FuzzHTTPBody", name, data)
 
-print(f"wrote {len(datagrams)} datagrams, {len(change)} change events, {len(framing)} framings, {len(bodies)} bodies", file=sys.stderr)
+
+
+# Sealed datagrams (FuzzSealedDatagram): its first byte chooses the mode (0 open, 1 seal and tamper, 2 CBC).
+# Mode 0 seeds are sealed as the fuzzer's session would seal them (secret bytes 0 to 31, the key id in the
+# header), which needs the `cryptography` package (pip install cryptography).
+def sealed_seeds():
+    from cryptography.hazmat.primitives import hashes, padding
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    secret = bytes(range(32))
+    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"aesel sealed events v1", info=b"to pair").derive(secret)
+
+    def seal(plaintext, key_id=42, salt=7, counter=1, device="phone-1"):
+        header = struct.pack(">BBBBQIQ", 0xAF, 1, 1, 0, key_id, salt, counter)
+        aad = header + key(SCENE) + key(device)
+        return header + AESGCM(derived).encrypt(header[12:], plaintext, aad)
+
+    def cbc(plaintext):
+        padder = padding.PKCS7(128).padder()
+        padded = padder.update(plaintext) + padder.finalize()
+        encryptor = Cipher(algorithms.AES(b"0123456789abcdef0123456789abcdef"), modes.CBC(b"fedcba9876543210")).encryptor()
+        import base64
+        return base64.b64encode(encryptor.update(padded) + encryptor.finalize())
+
+    seeds = {
+        "open-json.bin": b"\x00" + seal(datagrams["json-object.json"].encode()),
+        "open-binary.bin": b"\x00" + seal(datagrams["binary-object-seq.bin"], key_id=(1 << 53) - 1, counter=1 << 62),
+        "open-empty.bin": b"\x00" + seal(b""),
+        "open-other-device.bin": b"\x00" + seal(b"{}", device="phone-2"),
+        "open-header-only.bin": b"\x00" + struct.pack(">BBBBQIQ", 0xAF, 1, 2, 0, 9, 0, 0) + bytes(16),
+        "seal-json.bin": b"\x01" + datagrams["json-object.json"].encode(),
+        "seal-binary.bin": b"\x01" + datagrams["binary-property-4.bin"],
+        "cbc-json.txt": b"\x02" + cbc(datagrams["json-object.json"].encode()),
+        "cbc-lines.txt": b"\x02" + b"\r\n".join(cbc(b"A" * 100)[i:i + 72] for i in range(0, 152, 72)),
+        "cbc-bad-padding.txt": b"\x02" + b"AAAAAAAAAAAAAAAAAAAAAA==",
+    }
+    for name, data in seeds.items():
+        write("FuzzSealedDatagram", name, data)
+
+
+sealed_seeds()
+print(f"wrote {len(datagrams)} datagrams, {len(change)} change events, {len(framing)} framings, {len(bodies)} bodies and the sealed datagrams", file=sys.stderr)

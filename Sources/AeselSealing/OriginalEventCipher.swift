@@ -1,5 +1,4 @@
-import Crypto
-import CryptoExtras
+import CLibCrypto
 import Foundation
 public import NIOCore
 
@@ -44,8 +43,8 @@ public struct OriginalEventCipher: Sendable {
     }
 
     public let secret: Secret
-    private let key: SymmetricKey
-    private let iv: AES._CBC.IV
+    private let key: [UInt8]
+    private let iv: [UInt8]
     static let lineLength = 72
 
     /// As the original: the key is the first 32 characters of `key` as ASCII bytes (not hex-decoded),
@@ -54,14 +53,15 @@ public struct OriginalEventCipher: Sendable {
         guard secret.key.utf8.count >= 32 else { throw SecretError.tooShort("key") }
         guard secret.iv.utf8.count >= 16 else { throw SecretError.tooShort("iv") }
         self.secret = secret
-        key = SymmetricKey(data: Array(secret.key.utf8.prefix(32)))
-        iv = try AES._CBC.IV(ivBytes: Array(secret.iv.utf8.prefix(16)))
+        key = Array(secret.key.utf8.prefix(32))
+        iv = Array(secret.iv.utf8.prefix(16))
     }
 
     public func encrypt(_ plaintext: ByteBuffer, allocator: ByteBufferAllocator) -> ByteBuffer {
-        // Only a malformed key or IV throws, and both were checked at init.
-        let ciphertext = plaintext.withUnsafeReadableBytes { try! AES._CBC.encrypt($0, using: key, iv: iv) }
-        let text = ciphertext.base64EncodedString()
+        let ciphertext = plaintext.withUnsafeReadableBytes { cbc(encrypt: true, $0) }
+        // Fails only without memory or with a broken libcrypto: nothing unencrypted may be sent instead.
+        precondition(ciphertext != nil, "AES-256-CBC encryption failed")
+        let text = Data(ciphertext!).base64EncodedString()
         var output = allocator.buffer(capacity: text.utf8.count + text.utf8.count / Self.lineLength * 2)
         var start = text.startIndex
         while start < text.endIndex {
@@ -80,10 +80,20 @@ public struct OriginalEventCipher: Sendable {
             String(decoding: bytes.filter { !($0 == 0x0D || $0 == 0x0A || $0 == 0x20 || $0 == 0x09) }, as: UTF8.self)
         }
         guard let ciphertext = Data(base64Encoded: text), !ciphertext.isEmpty, ciphertext.count % 16 == 0,
-            let plaintext = try? AES._CBC.decrypt(ciphertext, using: key, iv: iv)
+            let plaintext = ciphertext.withUnsafeBytes({ cbc(encrypt: false, $0) })
         else { return nil }
         var buffer = allocator.buffer(capacity: plaintext.count)
         _ = plaintext.withUnsafeBytes { buffer.writeBytes($0) }
         return buffer
+    }
+
+    /// `input` encrypted or decrypted with the deployment's key and IV; nil when decryption finds no valid
+    /// padding.
+    private func cbc(encrypt: Bool, _ input: UnsafeRawBufferPointer) -> [UInt8]? {
+        var output = [UInt8](repeating: 0, count: input.count + 16)
+        let count = output.withUnsafeMutableBufferPointer { output in
+            aesel_cbc(key, iv, encrypt ? 1 : 0, input.baseAddress?.assumingMemoryBound(to: UInt8.self), Int32(input.count), output.baseAddress)
+        }
+        return count < 0 ? nil : Array(output[0..<Int(count)])
     }
 }

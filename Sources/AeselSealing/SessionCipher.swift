@@ -1,5 +1,5 @@
 public import AeselModel
-import Crypto
+import CLibCrypto
 import Foundation
 public import NIOCore
 import Synchronization
@@ -22,10 +22,7 @@ public final class SessionCipher: Sendable {
         self.direction = direction
         self.sceneKey = sceneKey
         self.deviceKey = deviceKey
-        let derived = HKDF<SHA256>.deriveKey(
-            inputKeyMaterial: SymmetricKey(data: sessionKey.secret), salt: Array("aesel sealed events v1".utf8),
-            info: Array((direction == .toPair ? "to pair" : "to device").utf8), outputByteCount: 32)
-        key = AESGCMKey(derived.withUnsafeBytes { Array($0) })
+        key = AESGCMKey(Self.deriveKey(sessionKey.secret, direction: direction))
         // Keys are at most 255 bytes (EventCodec.isValidKey), so each length fits its byte.
         binding = [UInt8(truncatingIfNeeded: sceneKey.utf8.count)] + Array(sceneKey.utf8) + [UInt8(truncatingIfNeeded: deviceKey.utf8.count)]
             + Array(deviceKey.utf8)
@@ -79,6 +76,19 @@ public final class SessionCipher: Sendable {
             }
         }
         return authentic ? plaintext : nil
+    }
+
+    /// HKDF-SHA256 of the session secret, one key per direction.
+    static func deriveKey(_ secret: [UInt8], direction: SealedDatagram.Direction) -> [UInt8] {
+        let salt = Array("aesel sealed events v1".utf8)
+        let info = Array((direction == .toPair ? "to pair" : "to device").utf8)
+        var key = [UInt8](repeating: 0, count: 32)
+        let derived = key.withUnsafeMutableBufferPointer { key in
+            aesel_hkdf_sha256(secret, Int32(secret.count), salt, Int32(salt.count), info, Int32(info.count), key.baseAddress, 32)
+        }
+        // Fails only without memory or with a broken libcrypto.
+        precondition(derived == 1, "HKDF-SHA256 failed")
+        return key
     }
 
     /// The nonce: the header's salt and counter.

@@ -1,6 +1,8 @@
 import AeselModel
 import AeselSealing
 import Crypto
+import CryptoExtras
+import Foundation
 import NIOCore
 import Testing
 
@@ -146,6 +148,19 @@ import Testing
         // A CRLF after every 72 characters, none at the end.
         #expect(String(buffer: long) == [expected.prefix(72), expected.dropFirst(72).prefix(72), expected.dropFirst(144)].joined(separator: "\r\n"))
         #expect(cipher.decrypt(long, allocator: .init()).map { String(buffer: $0) } == String(repeating: "A", count: 100))
+    }
+
+    @Test func matchesSwiftCryptoBothWays() throws {
+        // swift-crypto's CBC as an independent implementation, over lengths around the block size.
+        let key = SymmetricKey(data: Array("0123456789abcdef0123456789abcdef".utf8))
+        let iv = try AES._CBC.IV(ivBytes: Array("fedcba9876543210".utf8))
+        for length in [0, 1, 15, 16, 17, 31, 32, 33, 200] {
+            let plaintext = (0..<length).map { UInt8(truncatingIfNeeded: $0 &* 37) }
+            let ours = try #require(Data(base64Encoded: String(buffer: cipher.encrypt(ByteBuffer(bytes: plaintext), allocator: .init())), options: .ignoreUnknownCharacters))
+            #expect(try AES._CBC.decrypt(ours, using: key, iv: iv) == Data(plaintext))
+            let theirs = try AES._CBC.encrypt(plaintext, using: key, iv: iv)
+            #expect(cipher.decrypt(ByteBuffer(string: theirs.base64EncodedString()), allocator: .init()) == ByteBuffer(bytes: plaintext))
+        }
     }
 
     @Test func refusesWhatIsNotItsCiphertext() throws {
