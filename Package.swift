@@ -307,7 +307,7 @@ let package = Package(
         .executableTarget(
             name: "aesel",
             dependencies: [
-                "AeselServer", "Adrestia", "AeselAuth", "AeselBench", "AeselHTTP", "AeselLocalCluster", "AeselModel", "CrazyIvan",
+                "AeselServer", "Adrestia", "AeselAuth", "AeselBench", "AeselClient", "AeselHTTP", "AeselLocalCluster", "AeselModel", "CrazyIvan",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Configuration", package: "swift-configuration"),

@@ -1,3 +1,4 @@
+public import AeselClient
 import AeselTesting
 import AeselModel
 import Foundation
@@ -10,6 +11,8 @@ public struct Bench: Sendable {
         public var load: BenchLoad
         /// A running server's base URL; nil starts one.
         public var url: String?
+        /// What the benchmark's HTTP calls to `url` carry (one the benchmark starts runs open on loopback).
+        public var credential: AeselCredential?
         public var baseline: Bool
         /// Extra `aesel serve` arguments for a server the benchmark starts, e.g. `--stream zmq+ipc:///tmp/s`.
         public var serverArguments: [String]
@@ -18,9 +21,13 @@ public struct Bench: Sendable {
         /// by side in this order; empty for one target with the server's default.
         public var eventSecurities: [String]
 
-        public init(load: BenchLoad, url: String?, baseline: Bool, serverArguments: [String] = [], layout: BenchLayout = .serve, eventSecurities: [String] = []) {
+        public init(
+            load: BenchLoad, url: String?, credential: AeselCredential? = nil, baseline: Bool, serverArguments: [String] = [], layout: BenchLayout = .serve,
+            eventSecurities: [String] = []
+        ) {
             self.load = load
             self.url = url
+            self.credential = credential
             self.baseline = baseline
             self.serverArguments = serverArguments
             self.layout = layout
@@ -91,7 +98,7 @@ public struct Bench: Sendable {
         var targets: [any BenchTarget] = []
         if options.baseline { targets.append(BaselineTarget()) }
         guard options.url == nil, !options.eventSecurities.isEmpty else {
-            targets.append(try AeselTarget(url: options.url, serverArguments: options.serverArguments, layout: options.layout))
+            targets.append(try AeselTarget(url: options.url, credential: options.credential, serverArguments: options.serverArguments, layout: options.layout))
             return targets
         }
         for security in options.eventSecurities {

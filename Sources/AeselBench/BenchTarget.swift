@@ -1,3 +1,4 @@
+import AeselClient
 import AeselLocalCluster
 import AeselTesting
 import AeselModel
@@ -37,12 +38,14 @@ final class AeselTarget: BenchTarget {
     let url: String
     /// Where objects go (the gateway, or CLyman).
     let objectURL: String
+    private let credential: AeselCredential?
     private let servers: [ServerProcess]
     private let dataFolder: String?
 
     /// - Parameter serverArguments: extra server arguments when the benchmark starts the servers.
-    init(url existing: String?, serverArguments: [String] = [], layout: BenchLayout = .serve, nameSuffix: String = "") throws {
+    init(url existing: String?, credential: AeselCredential? = nil, serverArguments: [String] = [], layout: BenchLayout = .serve, nameSuffix: String = "") throws {
         name = (layout == .serve ? "aesel" : "aesel-\(layout.rawValue)") + nameSuffix
+        self.credential = credential
         if let existing {
             url = existing
             objectURL = existing
@@ -103,6 +106,7 @@ final class AeselTarget: BenchTarget {
         var request = HTTPClientRequest(url: (base ?? url) + path)
         request.method = .POST
         request.headers.add(name: "content-type", value: "application/json")
+        if let credential { request.headers.add(name: credential.header.name, value: credential.header.value) }
         request.body = .bytes(ByteBuffer(bytes: try JSONEncoder().encode(body)))
         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
         let bytes = try await response.body.collect(upTo: 1 << 20)

@@ -1,3 +1,4 @@
+public import AeselClient
 import AeselModel
 import AeselWire
 import AsyncHTTPClient
@@ -22,20 +23,22 @@ public struct TransactionBench: Sendable {
     }
 
     public var url: String?
+    public var credential: AeselCredential?
     /// `aesel serve --store` for a server the benchmark starts; nil for SQLite.
     public var store: String?
     public var clients: Int
     public var seconds: Double
 
-    public init(url: String?, store: String?, clients: Int, seconds: Double) {
+    public init(url: String?, credential: AeselCredential? = nil, store: String?, clients: Int, seconds: Double) {
         self.url = url
+        self.credential = credential
         self.store = store
         self.clients = clients
         self.seconds = seconds
     }
 
     public func run() async throws -> [Result] {
-        let target = try AeselTarget(url: url, serverArguments: store.map { ["--store", $0] } ?? [])
+        let target = try AeselTarget(url: url, credential: credential, serverArguments: store.map { ["--store", $0] } ?? [])
         defer { target.stop() }
         var configuration = HTTPClient.Configuration()
         configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = clients
@@ -122,6 +125,7 @@ public struct TransactionBench: Sendable {
     private func send(_ client: HTTPClient, _ method: String, _ url: String, _ body: String?) async throws -> Data {
         var request = HTTPClientRequest(url: url)
         request.method = HTTPMethod(rawValue: method)
+        if let credential { request.headers.add(name: credential.header.name, value: credential.header.value) }
         if let body { request.body = .bytes(ByteBuffer(string: body)) }
         let response = try await client.execute(request, timeout: .seconds(10))
         let bytes = Data(try await response.body.collect(upTo: 1 << 22).readableBytesView)

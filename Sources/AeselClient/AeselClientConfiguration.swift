@@ -7,7 +7,7 @@ public enum AeselCredential: Sendable, CustomStringConvertible {
     case apiKey(String)
 
     /// The header the credential travels in.
-    var header: (name: String, value: String) {
+    public var header: (name: String, value: String) {
         switch self {
         case .bearerToken(let token): ("Authorization", "Bearer " + token)
         case .apiKey(let key): ("X-API-Key", key)

@@ -1,6 +1,7 @@
 import Adrestia
 import AeselAuth
 import AeselBench
+import AeselClient
 import AeselServer
 import AeselHTTP
 import AeselLocalCluster
@@ -457,6 +458,12 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "A running server's base URL, e.g. http://127.0.0.1:8080. Without it, the benchmark starts one.")
     var url: String?
 
+    @Option(help: "With --url: a file holding a bearer token (aesel token) for the server's HTTP API.")
+    var tokenFile: String?
+
+    @Option(help: "With --url: a file holding an API key (aesel api-key) for the server's HTTP API.")
+    var apiKeyFile: String?
+
     @Option(help: "Scenes.")
     var scenes = 10
 
@@ -518,6 +525,20 @@ struct BenchCommand: AsyncParsableCommand {
         guard scenes > 0, devices > 1, rate > 0, seconds > 0 else {
             throw ValidationError("need at least 1 scene, 2 devices per scene, and a positive rate and duration")
         }
+        if tokenFile != nil || apiKeyFile != nil {
+            guard url != nil else { throw ValidationError("--token-file and --api-key-file are for a server given by --url") }
+            guard tokenFile == nil || apiKeyFile == nil else { throw ValidationError("give --token-file or --api-key-file, not both") }
+        }
+    }
+
+    /// The credential in --token-file or --api-key-file, without surrounding whitespace.
+    private func credential() throws -> AeselCredential? {
+        func read(_ path: String) throws -> String {
+            try String(contentsOfFile: path, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        if let tokenFile { return .bearerToken(try read(tokenFile)) }
+        if let apiKeyFile { return .apiKey(try read(apiKeyFile)) }
+        return nil
     }
 
     func run() async throws {
@@ -538,7 +559,7 @@ struct BenchCommand: AsyncParsableCommand {
             return
         }
         if transactions {
-            let results = try await TransactionBench(url: url, store: store, clients: clients, seconds: seconds).run()
+            let results = try await TransactionBench(url: url, credential: try credential(), store: store, clients: clients, seconds: seconds).run()
             print(json ? String(decoding: try JSONEncoder().encode(results), as: UTF8.self) : TransactionBench.table(results))
             return
         }
@@ -546,7 +567,7 @@ struct BenchCommand: AsyncParsableCommand {
         let serverArguments = (store.map { ["--store", $0] } ?? []) + (stream.map { ["--stream", $0] } ?? [])
         let securities = eventSecurity.map { $0.split(separator: ",").map(String.init) } ?? []
         let bench = Bench(
-            options: .init(load: load, url: url, baseline: baseline, serverArguments: serverArguments, layout: layout, eventSecurities: securities))
+            options: .init(load: load, url: url, credential: try credential(), baseline: baseline, serverArguments: serverArguments, layout: layout, eventSecurities: securities))
         let results = findMax ? try await bench.findMaximumRate() : try await bench.run()
         print(json ? try BenchReport.json(results) : BenchReport.table(results))
     }
