@@ -14,13 +14,16 @@ package func monotonicNanoseconds() -> UInt64 {
 
 /// CLOCK_REALTIME in nanoseconds: the clock of the kernel's arrival stamps.
 package func realtimeNanoseconds() -> UInt64 {
-    var now = timespec()
-    clock_gettime(CLOCK_REALTIME, &now)
-    return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+    // timespecs laid out by hand, (seconds, nanoseconds) as on 64-bit Linux: NIO's C module declares
+    // timespec too, and the compiler will not pick Glibc's members without importing it.
+    var now = (0, 0)
+    withUnsafeMutablePointer(to: &now) { pointer in
+        pointer.withMemoryRebound(to: timespec.self, capacity: 1) { _ = clock_gettime(CLOCK_REALTIME, $0) }
+    }
+    return UInt64(now.0) * 1_000_000_000 + UInt64(now.1)
 }
 
 package func sleepUntil(nanoseconds deadline: UInt64) {
-    // A timespec laid out by hand: (seconds, nanoseconds), as on 64-bit Linux.
     var target = (Int(deadline / 1_000_000_000), Int(deadline % 1_000_000_000))
     withUnsafeMutablePointer(to: &target) { pointer in
         pointer.withMemoryRebound(to: timespec.self, capacity: 1) { time in

@@ -53,6 +53,9 @@ public struct BenchResult: Sendable, Codable {
     /// The input rate the load generator really kept in the measured window (all devices); under the
     /// requested `load.inputPerSecond` when it fell behind.
     public var sentPerSecond: Double
+    /// With `--rounds`: each round's own figures, of which this result merges the latency runs' (or, for
+    /// `--find-max`, is the median round's).
+    public var rounds: [BenchResult] = []
 
     /// The generator kept pace: it sent at least 99% of the requested rate.
     public var keptPace: Bool { sentPerSecond >= load.inputPerSecond * 0.99 }
@@ -68,28 +71,27 @@ struct SimulatedDevice: Sendable {
     var session: DeviceSession?
 }
 
-/// Drives one run: a sender thread paces the updates, a receiver thread reads every device's socket.
-enum BenchRun {
-    static func run(target: String, devices: [SimulatedDevice], destination: sockaddr_in, load: BenchLoad) -> BenchResult {
-        let interval = 1e9 / (Double(devices.count) * load.ratePerDevice)
-        let start = monotonicNanoseconds() + 20_000_000
-        let measureStart = start + UInt64(load.warmupSeconds * 1e9)
-        let end = measureStart + UInt64(load.seconds * 1e9)
-        let stop = StopFlag()
+/// What one run, or several merged, recorded: the raw latency histogram and counts.
+struct BenchSample {
+    var load: BenchLoad
+    var histogram: Histogram<UInt64>
+    var sent: Int
+    var delivered: Int
+    /// How long the generator took to send what it counted (past the window when it fell behind).
+    var sendingSeconds: Double
 
-        let receiver = Worker {
-            receive(devices: devices, measureStart: measureStart, stop: stop)
-        }
-        let (sent, lastSentAt) = Worker {
-            send(devices: devices, destination: destination, format: load.format, interval: interval, start: start, measureStart: measureStart, end: end)
-        }.join()
-        // A sender that fell behind sends its last updates after the window's end.
-        let sendingSeconds = Double(Swift.max(end, lastSentAt) - measureStart) / 1e9
-        // Let the last datagrams arrive.
-        sleepUntil(nanoseconds: monotonicNanoseconds() + 300_000_000)
-        stop.flag.store(true, ordering: .relaxed)
-        let (histogram, delivered) = receiver.join()
+    /// Both runs' figures together, as if measured in one window as long as both.
+    func merged(with other: BenchSample) -> BenchSample {
+        var merged = self
+        merged.histogram.add(other.histogram)
+        merged.sent += other.sent
+        merged.delivered += other.delivered
+        merged.sendingSeconds += other.sendingSeconds
+        merged.load.seconds += other.load.seconds
+        return merged
+    }
 
+    func result(target: String) -> BenchResult {
         let expected = sent * (load.devicesPerScene - 1)
         func micros(_ percentile: Double) -> Double { Double(histogram.valueAtPercentile(percentile)) / 1000 }
         return BenchResult(
@@ -107,6 +109,32 @@ enum BenchRun {
             deliveredPerSecond: Double(delivered) / load.seconds,
             sentPerSecond: Double(sent) / sendingSeconds
         )
+    }
+}
+
+/// Drives one run: a sender thread paces the updates, a receiver thread reads every device's socket.
+enum BenchRun {
+    static func run(devices: [SimulatedDevice], destination: sockaddr_in, load: BenchLoad) -> BenchSample {
+        let interval = 1e9 / (Double(devices.count) * load.ratePerDevice)
+        let start = monotonicNanoseconds() + 20_000_000
+        let measureStart = start + UInt64(load.warmupSeconds * 1e9)
+        let end = measureStart + UInt64(load.seconds * 1e9)
+        let stop = StopFlag()
+
+        let receiver = Worker {
+            receive(devices: devices, measureStart: measureStart, stop: stop)
+        }
+        let (sent, lastSentAt) = Worker {
+            send(devices: devices, destination: destination, format: load.format, interval: interval, start: start, measureStart: measureStart, end: end)
+        }.join()
+        // Let the last datagrams arrive.
+        sleepUntil(nanoseconds: monotonicNanoseconds() + 300_000_000)
+        stop.flag.store(true, ordering: .relaxed)
+        let (histogram, delivered) = receiver.join()
+        return BenchSample(
+            load: load, histogram: histogram, sent: sent, delivered: delivered,
+            // A sender that fell behind sends its last updates after the window's end.
+            sendingSeconds: Double(Swift.max(end, lastSentAt) - measureStart) / 1e9)
     }
 
     /// Returns how many updates were sent inside the measured window, and when the last one was.

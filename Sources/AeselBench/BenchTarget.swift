@@ -119,10 +119,16 @@ final class AeselTarget: BenchTarget {
     }
 }
 
-/// The baseline relay in its own process, told the devices of each scene directly.
+/// A baseline relay in its own process, told the devices of each scene directly.
 final class BaselineTarget: BenchTarget {
-    let name = "baseline"
+    let name: String
+    private let batched: Bool
     private var relay: ServerProcess?
+
+    init(batched: Bool) {
+        self.batched = batched
+        name = batched ? "baseline-batched" : "baseline"
+    }
 
     func prepare(_ devices: inout [SimulatedDevice], format: EventFormat) async throws -> sockaddr_in {
         var scenes: [String: [BaselineRelay.Routes.Device]] = [:]
@@ -130,9 +136,10 @@ final class BaselineTarget: BenchTarget {
             devices[index].objectKey = "object-\(devices[index].key)"
             scenes[devices[index].sceneKey, default: []].append(.init(key: devices[index].key, port: devices[index].socket.port))
         }
-        let path = NSTemporaryDirectory() + "aesel-baseline-routes-\(getpid()).json"
+        let path = NSTemporaryDirectory() + "aesel-\(name)-routes-\(getpid()).json"
         try JSONEncoder().encode(BaselineRelay.Routes(scenes: scenes)).write(to: URL(fileURLWithPath: path))
-        let relay = try ServerProcess(executable: ServerProcess.aeselExecutable(), arguments: ["relay", "--routes", path])
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let relay = try ServerProcess(executable: ServerProcess.aeselExecutable(), arguments: ["relay", "--routes", path] + (batched ? ["--batched"] : []))
         self.relay = relay
         guard let port = relay.port("udp") else { throw BenchError.server("the relay reported no port") }
         return UDPSocket.loopback(port: UInt16(port))

@@ -482,7 +482,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Event format the devices send and receive: binary or json.")
     var format: EventFormat = .binary
 
-    @Flag(help: "Also run the same load through the baseline relay (a plain recvfrom/sendto loop).")
+    @Flag(help: "Also run the same load through the baseline relays: a plain recvfrom/sendto loop, and one batched with recvmmsg/sendmmsg.")
     var baseline = false
 
     @Flag(help: "Search for the highest input rate with at most 0.1% loss, starting from --rate.")
@@ -518,12 +518,15 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "With no --url: run one server per value, side by side, e.g. sealed,plaintext (see aesel serve --event-security).")
     var eventSecurity: String?
 
+    @Option(help: "Repeat the measurement (or --find-max's search) this many times, the targets taking turns in each round, and report the rounds merged with each round's ratios.")
+    var rounds = 1
+
     @Flag(help: "Print JSON instead of a table.")
     var json = false
 
     func validate() throws {
-        guard scenes > 0, devices > 1, rate > 0, seconds > 0 else {
-            throw ValidationError("need at least 1 scene, 2 devices per scene, and a positive rate and duration")
+        guard scenes > 0, devices > 1, rate > 0, seconds > 0, rounds > 0 else {
+            throw ValidationError("need at least 1 scene, 2 devices per scene, one round, and a positive rate and duration")
         }
         if tokenFile != nil || apiKeyFile != nil {
             guard url != nil else { throw ValidationError("--token-file and --api-key-file are for a server given by --url") }
@@ -567,7 +570,8 @@ struct BenchCommand: AsyncParsableCommand {
         let serverArguments = (store.map { ["--store", $0] } ?? []) + (stream.map { ["--stream", $0] } ?? [])
         let securities = eventSecurity.map { $0.split(separator: ",").map(String.init) } ?? []
         let bench = Bench(
-            options: .init(load: load, url: url, credential: try credential(), baseline: baseline, serverArguments: serverArguments, layout: layout, eventSecurities: securities))
+            options: .init(load: load, url: url, credential: try credential(), baseline: baseline, serverArguments: serverArguments, layout: layout, eventSecurities: securities,
+                rounds: rounds))
         let results = findMax ? try await bench.findMaximumRate() : try await bench.run()
         print(json ? try BenchReport.json(results) : BenchReport.table(results))
     }
@@ -704,9 +708,12 @@ struct Relay: ParsableCommand {
     @Option(help: "A JSON file: {\"scenes\": {\"<scene>\": [{\"key\": \"<device>\", \"port\": N}]}}.")
     var routes: String
 
+    @Flag(help: "Read with recvmmsg and send every copy of a read batch with one sendmmsg.")
+    var batched = false
+
     func run() throws {
         let table = try JSONDecoder().decode(BaselineRelay.Routes.self, from: Data(contentsOf: URL(fileURLWithPath: routes)))
-        try BaselineRelay.run(port: port, routes: table)
+        try BaselineRelay.run(port: port, routes: table, batched: batched)
     }
 }
 
