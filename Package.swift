@@ -283,7 +283,7 @@ let package = Package(
             name: "AeselBench",
             dependencies: [
                 "AeselModel", "AeselWire", "AeselSealing", "CrazyIvan", "AeselClient", "AeselServer", "AeselLocalCluster", "AeselTesting", "CDatagramBatches",
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                "CZeroMQ", .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

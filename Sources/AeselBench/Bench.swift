@@ -143,7 +143,15 @@ public struct Bench: Sendable {
 
     private func makeTargets() throws -> [any BenchTarget] {
         var targets: [any BenchTarget] = []
-        if options.baseline { targets += [BaselineTarget(batched: false), BaselineTarget(batched: true)] }
+        if options.baseline {
+            targets += [BaselineTarget(.plain), BaselineTarget(.batched)]
+            // A ZeroMQ stream's own floor: the same transport between two threads of a bare relay.
+            if let stream = options.serverArguments.firstIndex(of: "--stream").map({ options.serverArguments[$0 + 1] }),
+                let mode = BaselineRelay.Mode(name: stream.prefix { $0 != ":" }.lowercased())
+            {
+                targets.append(BaselineTarget(mode))
+            }
+        }
         guard options.url == nil, !options.eventSecurities.isEmpty else {
             targets.append(try AeselTarget(url: options.url, credential: options.credential, serverArguments: options.serverArguments, layout: options.layout))
             return targets

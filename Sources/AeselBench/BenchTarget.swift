@@ -122,12 +122,12 @@ final class AeselTarget: BenchTarget {
 /// A baseline relay in its own process, told the devices of each scene directly.
 final class BaselineTarget: BenchTarget {
     let name: String
-    private let batched: Bool
+    private let mode: BaselineRelay.Mode
     private var relay: ServerProcess?
 
-    init(batched: Bool) {
-        self.batched = batched
-        name = batched ? "baseline-batched" : "baseline"
+    init(_ mode: BaselineRelay.Mode) {
+        self.mode = mode
+        name = mode == .plain ? "baseline" : "baseline-" + mode.name
     }
 
     func prepare(_ devices: inout [SimulatedDevice], format: EventFormat) async throws -> sockaddr_in {
@@ -139,7 +139,7 @@ final class BaselineTarget: BenchTarget {
         let path = NSTemporaryDirectory() + "aesel-\(name)-routes-\(getpid()).json"
         try JSONEncoder().encode(BaselineRelay.Routes(scenes: scenes)).write(to: URL(fileURLWithPath: path))
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let relay = try ServerProcess(executable: ServerProcess.aeselExecutable(), arguments: ["relay", "--routes", path] + (batched ? ["--batched"] : []))
+        let relay = try ServerProcess(executable: ServerProcess.aeselExecutable(), arguments: ["relay", "--routes", path, "--mode", mode.name])
         self.relay = relay
         guard let port = relay.port("udp") else { throw BenchError.server("the relay reported no port") }
         return UDPSocket.loopback(port: UInt16(port))

@@ -482,7 +482,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Event format the devices send and receive: binary or json.")
     var format: EventFormat = .binary
 
-    @Flag(help: "Also run the same load through the baseline relays: a plain recvfrom/sendto loop, and one batched with recvmmsg/sendmmsg.")
+    @Flag(help: "Also run the same load through the baseline relays: a plain recvfrom/sendto loop, one batched with recvmmsg/sendmmsg, and with a zmq+ipc or zmq+tcp --stream one joined by libzmq over it.")
     var baseline = false
 
     @Flag(help: "Search for the highest input rate with at most 0.1% loss, starting from --rate.")
@@ -708,12 +708,13 @@ struct Relay: ParsableCommand {
     @Option(help: "A JSON file: {\"scenes\": {\"<scene>\": [{\"key\": \"<device>\", \"port\": N}]}}.")
     var routes: String
 
-    @Flag(help: "Read with recvmmsg and send every copy of a read batch with one sendmmsg.")
-    var batched = false
+    @Option(help: "plain (recvfrom, sendto), batched (recvmmsg, one sendmmsg per batch), zmq+ipc or zmq+tcp (two threads joined by libzmq).")
+    var mode = "plain"
 
     func run() throws {
         let table = try JSONDecoder().decode(BaselineRelay.Routes.self, from: Data(contentsOf: URL(fileURLWithPath: routes)))
-        try BaselineRelay.run(port: port, routes: table, batched: batched)
+        guard let relayMode = BaselineRelay.Mode(name: mode) else { throw ValidationError("unknown --mode \(mode)") }
+        try BaselineRelay.run(port: port, routes: table, mode: relayMode)
     }
 }
 

@@ -89,4 +89,18 @@ struct BenchTests {
             #expect((run["lossPercent"] as? Double ?? 100) <= 0.1, "\(run)")
         }
     }
+
+    @Test("--baseline with a ZeroMQ stream adds a bare relay joined by libzmq over the same transport", arguments: ["ipc", "tcp"])
+    func zeroMQFloor(transport: String) throws {
+        let stream = transport == "ipc" ? "zmq+ipc://\(NSTemporaryDirectory())aesel-bench-\(UUID().uuidString).sock" : "zmq+tcp://127.0.0.1:\(freeTCPPort())"
+        let (status, runs, output) = try Self.bench([
+            "--baseline", "--stream", stream, "--format", "json", "--scenes", "2", "--devices", "3", "--rate", "50", "--seconds", "0.5", "--warmup", "0.2",
+        ])
+        #expect(status == 0, "\(output)")
+        #expect(runs.map { $0["target"] as? String } == ["baseline", "baseline-batched", "baseline-zmq+\(transport)", "aesel"], "\(output)")
+        for run in runs {
+            #expect((run["sent"] as? Int ?? 0) > 0, "\(run)")
+            #expect(run["delivered"] as? Int == run["expected"] as? Int, "\(run)")
+        }
+    }
 }
