@@ -121,8 +121,10 @@ enum BenchRun {
         let end = measureStart + UInt64(load.seconds * 1e9)
         let stop = StopFlag()
 
+        let copiesPerEvent = load.devicesPerScene - 1
+        let expectedCount = Int(Double(devices.count) * load.ratePerDevice * (load.warmupSeconds + load.seconds) * 1.1) * copiesPerEvent
         let receiver = Worker {
-            receive(devices: devices, measureStart: measureStart, stop: stop)
+            receive(devices: devices, expectedCount: expectedCount, measureStart: measureStart, stop: stop)
         }
         let (sent, lastSentAt) = Worker {
             send(devices: devices, destination: destination, format: load.format, interval: interval, start: start, measureStart: measureStart, end: end)
@@ -187,11 +189,12 @@ enum BenchRun {
     }
 
     /// Reads every device's socket in batches. A copy's latency ends at the kernel's stamp of its arrival
-    /// on the device's socket, so the time it then waits for this one thread (reading the other devices,
-    /// opening sealed copies) is not counted as the server's: the harness measures the relay, not itself.
-    private static func receive(devices: [SimulatedDevice], measureStart: UInt64, stop: StopFlag) -> (Histogram<UInt64>, Int) {
-        var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
-        var delivered = 0
+    /// on the device's socket, so the time it then waits for this one thread is not counted as the
+    /// server's. While the run lasts the thread only copies each datagram aside; opening and decoding
+    /// them waits for the run's end, so the harness's own work stays off the two cores the relay is
+    /// measured on (a real device opens its copies on its own CPU, not the server's).
+    private static func receive(devices: [SimulatedDevice], expectedCount: Int, measureStart: UInt64, stop: StopFlag) -> (Histogram<UInt64>, Int) {
+        var log = ArrivalLog(expectedCount: expectedCount)
         for device in devices { _ = aesel_enable_arrival_timestamps(device.socket.fd) }
         var pollers = devices.map { pollfd(fd: $0.socket.fd, events: Int16(POLLIN), revents: 0) }
         let batch = 64
@@ -203,21 +206,26 @@ enum BenchRun {
         }
         while !stop.flag.load(ordering: .relaxed) {
             guard poll(&pollers, nfds_t(pollers.count), 20) > 0 else { continue }
-            // Arrival stamps are on CLOCK_REALTIME, the events' timestamps on CLOCK_MONOTONIC.
-            let realtimeAhead = realtimeNanoseconds() &- monotonicNanoseconds()
             for index in pollers.indices where pollers[index].revents != 0 {
                 while true {
                     let count = Int(aesel_receive_datagrams(devices[index].socket.fd, &slots, UInt32(batch)))
                     guard count > 0 else { break }
                     for slot in slots[0..<count] {
-                        let arrival = slot.arrival > 0 ? UInt64(slot.arrival) &- realtimeAhead : monotonicNanoseconds()
-                        let datagram = UnsafeRawBufferPointer(start: slot.buffer, count: min(slot.length, slotSize))
-                        guard let sentAt = timestamp(of: datagram, session: devices[index].session), sentAt >= measureStart else { continue }
-                        delivered += 1
-                        _ = histogram.record(arrival > sentAt ? arrival - sentAt : 0)
+                        let arrival = slot.arrival > 0 ? UInt64(slot.arrival) : realtimeNanoseconds()
+                        log.append(UnsafeRawBufferPointer(start: slot.buffer, count: min(slot.length, slotSize)), device: index, arrival: arrival)
                     }
                 }
             }
+        }
+        // Arrival stamps are on CLOCK_REALTIME, the events' timestamps on CLOCK_MONOTONIC.
+        let realtimeAhead = realtimeNanoseconds() &- monotonicNanoseconds()
+        var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
+        var delivered = 0
+        log.forEach { datagram, device, arrival in
+            guard let sentAt = timestamp(of: datagram, session: devices[device].session), sentAt >= measureStart else { return }
+            let arrival = arrival &- realtimeAhead
+            delivered += 1
+            _ = histogram.record(arrival > sentAt ? arrival - sentAt : 0)
         }
         return (histogram, delivered)
     }
@@ -230,6 +238,52 @@ enum BenchRun {
             event = plaintext
         }
         return try? EventCodec.decode(event).timestamp
+    }
+}
+
+/// Received datagrams kept raw, with their device and arrival stamp, in chunks that are never moved:
+/// appending one is a copy into memory already there, without a reallocation while a run is measured.
+struct ArrivalLog: ~Copyable {
+    private struct Entry {
+        var chunk: Int32
+        var device: Int32
+        var offset: Int32
+        var length: Int32
+        var arrival: UInt64
+    }
+
+    private static let chunkSize = 1 << 24
+    private var chunks: [UnsafeMutableRawBufferPointer] = []
+    private var used = 0
+    private var entries: [Entry] = []
+
+    init(expectedCount: Int) {
+        entries.reserveCapacity(expectedCount)
+        addChunk()
+    }
+
+    deinit {
+        for chunk in chunks { chunk.deallocate() }
+    }
+
+    mutating func append(_ datagram: UnsafeRawBufferPointer, device: Int, arrival: UInt64) {
+        if used + datagram.count > Self.chunkSize { addChunk() }
+        let chunk = chunks[chunks.count - 1]
+        UnsafeMutableRawBufferPointer(rebasing: chunk[used..<(used + datagram.count)]).copyMemory(from: datagram)
+        entries.append(Entry(chunk: Int32(chunks.count - 1), device: Int32(device), offset: Int32(used), length: Int32(datagram.count), arrival: arrival))
+        used += (datagram.count + 7) & ~7
+    }
+
+    func forEach(_ body: (UnsafeRawBufferPointer, Int, UInt64) -> Void) {
+        for entry in entries {
+            let start = Int(entry.offset)
+            body(UnsafeRawBufferPointer(rebasing: chunks[Int(entry.chunk)][start..<(start + Int(entry.length))]), Int(entry.device), entry.arrival)
+        }
+    }
+
+    private mutating func addChunk() {
+        chunks.append(.allocate(byteCount: Self.chunkSize, alignment: 8))
+        used = 0
     }
 }
 
