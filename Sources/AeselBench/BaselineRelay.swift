@@ -63,7 +63,7 @@ public enum BaselineRelay {
         case .plain: break
         case .batched:
             ReadyLine.print(["udp": "127.0.0.1:\(socket.port)"])
-            relayInBatches(read: { slots in Int(aesel_receive_datagrams(socket.fd, &slots, UInt32(slots.count))) }, waitForMore: socket.fd, sendingOn: socket, routes: routes)
+            relayInBatches(read: { $0.receive(from: socket.fd) }, waitForMore: socket.fd, sendingOn: socket, routes: routes)
         case .zeroMQ(let transport):
             try relayThroughZeroMQ(socket, transport: transport, routes: routes)
         }
@@ -89,10 +89,8 @@ public enum BaselineRelay {
     /// is waiting, after which it polls `waitForMore`), and sends every copy of a batch with one
     /// `sendmmsg` on `socket`.
     private static func relayInBatches(
-        read: (inout [aesel_received_datagram]) -> Int, waitForMore descriptor: Int32, sendingOn socket: UDPSocket, routes: Routes
+        read: (DatagramSlots) -> Int, waitForMore descriptor: Int32, sendingOn socket: UDPSocket, routes: Routes
     ) -> Never {
-        let batch = 64
-        let slotSize = 2048
         let devices = routes.scenes.values.flatMap { $0 }
         // The kernel reads the destinations' addresses through pointers: they stay put for good.
         let addresses = UnsafeMutablePointer<sockaddr_in>.allocate(capacity: devices.count)
@@ -106,25 +104,22 @@ public enum BaselineRelay {
             }
         }
         let largestScene = routes.scenes.values.map(\.count).max() ?? 0
-        let storage = UnsafeMutableRawBufferPointer.allocate(byteCount: batch * slotSize, alignment: 8)
-        var slots = (0..<batch).map {
-            aesel_received_datagram(buffer: storage.baseAddress! + $0 * slotSize, capacity: slotSize, length: 0, source: sockaddr_storage(), arrival: 0)
-        }
+        let slots = DatagramSlots()
         var copies: [aesel_datagram] = []
-        copies.reserveCapacity(batch * largestScene)
+        copies.reserveCapacity(slots.count * largestScene)
         var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
         while true {
-            let count = read(&slots)
+            let count = read(slots)
             guard count > 0 else {
                 // A timeout, in case libzmq's descriptor, which signals edges, missed one.
                 _ = poll(&poller, 1, 100)
                 continue
             }
             copies.removeAll(keepingCapacity: true)
-            for slot in slots[0..<count] {
-                let datagram = UnsafeRawBufferPointer(start: slot.buffer, count: min(slot.length, slotSize))
+            for index in 0..<count {
+                let datagram = slots.datagram(index)
                 guard let (scene, senderKey) = sceneAndSender(datagram), let devices = table[scene] else { continue }
-                let sourcePort = withUnsafeBytes(of: slot.source) { UInt16(bigEndian: $0.load(as: sockaddr_in.self).sin_port) }
+                let sourcePort = withUnsafeBytes(of: slots.slots[index].source) { UInt16(bigEndian: $0.load(as: sockaddr_in.self).sin_port) }
                 for device in devices {
                     if let senderKey, device.key.elementsEqual(senderKey) { continue }
                     if senderKey == nil && device.port == sourcePort { continue }
@@ -189,10 +184,10 @@ public enum BaselineRelay {
                     guard length >= 2 else { break }
                     var source = sockaddr_in()
                     source.sin_port = message.withUnsafeBytes { $0.loadUnaligned(as: UInt16.self) }
-                    withUnsafeMutableBytes(of: &slots[count].source) { $0.storeBytes(of: source, as: sockaddr_in.self) }
+                    withUnsafeMutableBytes(of: &slots.slots[count].source) { $0.storeBytes(of: source, as: sockaddr_in.self) }
                     let payload = min(length, message.count) - 2
-                    message.withUnsafeBytes { slots[count].buffer.copyMemory(from: $0.baseAddress! + 2, byteCount: min(payload, slots[count].capacity)) }
-                    slots[count].length = payload
+                    message.withUnsafeBytes { slots.slots[count].buffer.copyMemory(from: $0.baseAddress! + 2, byteCount: min(payload, slots.slotSize)) }
+                    slots.slots[count].length = payload
                     count += 1
                 }
                 return count

@@ -197,22 +197,16 @@ enum BenchRun {
         var log = ArrivalLog(expectedCount: expectedCount)
         for device in devices { _ = aesel_enable_arrival_timestamps(device.socket.fd) }
         var pollers = devices.map { pollfd(fd: $0.socket.fd, events: Int16(POLLIN), revents: 0) }
-        let batch = 64
-        let slotSize = 2048
-        let storage = UnsafeMutableRawBufferPointer.allocate(byteCount: batch * slotSize, alignment: 8)
-        defer { storage.deallocate() }
-        var slots = (0..<batch).map {
-            aesel_received_datagram(buffer: storage.baseAddress! + $0 * slotSize, capacity: slotSize, length: 0, source: sockaddr_storage(), arrival: 0)
-        }
+        let slots = DatagramSlots()
         while !stop.flag.load(ordering: .relaxed) {
             guard poll(&pollers, nfds_t(pollers.count), 20) > 0 else { continue }
             for index in pollers.indices where pollers[index].revents != 0 {
                 while true {
-                    let count = Int(aesel_receive_datagrams(devices[index].socket.fd, &slots, UInt32(batch)))
+                    let count = slots.receive(from: devices[index].socket.fd)
                     guard count > 0 else { break }
-                    for slot in slots[0..<count] {
-                        let arrival = slot.arrival > 0 ? UInt64(slot.arrival) : realtimeNanoseconds()
-                        log.append(UnsafeRawBufferPointer(start: slot.buffer, count: min(slot.length, slotSize)), device: index, arrival: arrival)
+                    for slot in 0..<count {
+                        let arrival = slots.slots[slot].arrival
+                        log.append(slots.datagram(slot), device: index, arrival: arrival > 0 ? UInt64(arrival) : realtimeNanoseconds())
                     }
                 }
             }

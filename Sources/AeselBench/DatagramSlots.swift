@@ -1,0 +1,44 @@
+import CDatagramBatches
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Buffers for one `recvmmsg` of up to `count` datagrams, allocated once and used for every read. Kept out
+/// of a Swift array on purpose: passing an array's elements to C as `&slots` from a closure's `inout`
+/// parameter copied its buffer on every read, and the relay grew by 25 MB a second.
+final class DatagramSlots {
+    let slotSize: Int
+    let slots: UnsafeMutableBufferPointer<aesel_received_datagram>
+    private let storage: UnsafeMutableRawBufferPointer
+
+    init(count: Int = 64, slotSize: Int = 2048) {
+        self.slotSize = slotSize
+        storage = .allocate(byteCount: count * slotSize, alignment: 8)
+        slots = .allocate(capacity: count)
+        for index in 0..<count {
+            slots.initializeElement(
+                at: index,
+                to: aesel_received_datagram(buffer: storage.baseAddress! + index * slotSize, capacity: slotSize, length: 0, source: sockaddr_storage(), arrival: 0))
+        }
+    }
+
+    deinit {
+        slots.deallocate()
+        storage.deallocate()
+    }
+
+    var count: Int { slots.count }
+
+    /// Reads what waits on `descriptor` without blocking: how many slots it filled, 0 when none waited.
+    func receive(from descriptor: Int32) -> Int {
+        Int(max(0, aesel_receive_datagrams(descriptor, slots.baseAddress, UInt32(slots.count))))
+    }
+
+    /// The datagram in slot `index`, cut to the slot's size.
+    func datagram(_ index: Int) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: slots[index].buffer, count: min(slots[index].length, slotSize))
+    }
+}
