@@ -22,7 +22,8 @@ public enum BaselineRelay {
     public enum Mode: Sendable, Equatable {
         /// One thread: `recvfrom`, then `sendto` each copy.
         case plain
-        /// One thread: `recvmmsg`, then one `sendmmsg` for every copy of the batch.
+        /// One thread: a blocking `recvmmsg` (`MSG_WAITFORONE`: the first datagram wakes it, it takes what
+        /// else waits), then one `sendmmsg` for every copy of the batch.
         case batched
         /// Two threads joined by a libzmq PUB/SUB pair over `ipc` or `tcp`.
         case zeroMQ(transport: String)
@@ -63,7 +64,7 @@ public enum BaselineRelay {
         case .plain: break
         case .batched:
             ReadyLine.print(["udp": "127.0.0.1:\(socket.port)"])
-            relayInBatches(read: { $0.receive(from: socket.fd) }, waitForMore: socket.fd, sendingOn: socket, routes: routes)
+            relayInBatches(read: { $0.receive(from: socket.fd, waiting: true) }, waitForMore: socket.fd, sendingOn: socket, routes: routes)
         case .zeroMQ(let transport):
             try relayThroughZeroMQ(socket, transport: transport, routes: routes)
         }

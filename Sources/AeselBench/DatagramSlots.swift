@@ -32,9 +32,10 @@ final class DatagramSlots {
 
     var count: Int { slots.count }
 
-    /// Reads what waits on `descriptor` without blocking: how many slots it filled, 0 when none waited.
-    func receive(from descriptor: Int32) -> Int {
-        Int(max(0, aesel_receive_datagrams(descriptor, slots.baseAddress, UInt32(slots.count))))
+    /// Reads what waits on `descriptor`: how many slots it filled. Without `waiting`, 0 when none waited;
+    /// with it, it blocks until one arrives, then takes what else waits with it.
+    func receive(from descriptor: Int32, waiting: Bool = false) -> Int {
+        Int(max(0, aesel_receive_datagrams(descriptor, slots.baseAddress, UInt32(slots.count), waiting ? 1 : 0)))
     }
 
     /// The datagram in slot `index`, cut to the slot's size.

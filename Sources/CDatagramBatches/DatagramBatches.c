@@ -25,7 +25,7 @@ int aesel_enable_arrival_timestamps(int descriptor) {
     return setsockopt(descriptor, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof(on));
 }
 
-int aesel_receive_datagrams(int descriptor, aesel_received_datagram *datagrams, unsigned int count) {
+int aesel_receive_datagrams(int descriptor, aesel_received_datagram *datagrams, unsigned int count, int wait) {
     if (count > 1024) count = 1024;
     enum { controlSize = CMSG_SPACE(sizeof(struct timespec)) };
     struct mmsghdr headers[count];
@@ -46,7 +46,7 @@ int aesel_receive_datagrams(int descriptor, aesel_received_datagram *datagrams, 
         headers[index].msg_hdr.msg_control = controls[index].bytes;
         headers[index].msg_hdr.msg_controllen = controlSize;
     }
-    int received = recvmmsg(descriptor, headers, count, MSG_DONTWAIT, NULL);
+    int received = recvmmsg(descriptor, headers, count, wait ? MSG_WAITFORONE : MSG_DONTWAIT, NULL);
     for (int index = 0; index < received; index++) {
         datagrams[index].length = headers[index].msg_len;
         datagrams[index].arrival = 0;

@@ -31,8 +31,9 @@ typedef struct {
 /// Asks the kernel to stamp each datagram's arrival on `descriptor` (SO_TIMESTAMPNS). Returns 0 or -1.
 int aesel_enable_arrival_timestamps(int descriptor);
 
-/// Receives up to `count` datagrams (at most 1024) on `descriptor` with one recvmmsg(2), without
-/// blocking. Returns how many it received, or -1 with errno set (EAGAIN: none waiting).
-int aesel_receive_datagrams(int descriptor, aesel_received_datagram *datagrams, unsigned int count);
+/// Receives up to `count` datagrams (at most 1024) on `descriptor` with one recvmmsg(2): without
+/// blocking when `wait` is 0, else blocking until one arrives and then taking what else waits
+/// (MSG_WAITFORONE). Returns how many it received, or -1 with errno set (EAGAIN: none waiting).
+int aesel_receive_datagrams(int descriptor, aesel_received_datagram *datagrams, unsigned int count, int wait);
 
 #endif
