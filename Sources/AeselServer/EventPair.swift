@@ -226,7 +226,9 @@ enum UDPChannel {
         return DatagramBootstrap(group: eventLoop)
             .channelOption(.socketOption(.so_rcvbuf), value: 4 << 20)
             .channelOption(.socketOption(.so_sndbuf), value: 4 << 20)
-            .channelOption(.maxMessagesPerRead, value: 4)
+            // One recvmmsg per wake-up: epoll is level-triggered, so what is left wakes the loop again at once,
+            // and a wake-up that found one datagram does not pay for a second read that finds none.
+            .channelOption(.maxMessagesPerRead, value: 1)
             .channelOption(.datagramVectorReadMessageCount, value: vectorReadCount)
             .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: slot * vectorReadCount))
             .channelOption(.writeBufferWaterMark, value: .init(low: 1 << 20, high: 4 << 20))
