@@ -48,6 +48,10 @@ public struct ObjectEvent: Sendable, Hashable {
     public var senderDeviceKey: String
     /// The datagram's source address, used to recognise the sender among the scene's devices.
     public var source: SocketAddress?
+    /// When this process read the event's datagram (`NIODeadline` uptime nanoseconds), for the relay
+    /// latency histogram; 0 for an event that came over a stream from another process. When it arrived is
+    /// not part of what the event says, so events are equal without it.
+    public var receivedAt: UInt64
 
     public init(
         kind: EventKind = .objectUpdate,
@@ -60,7 +64,8 @@ public struct ObjectEvent: Sendable, Hashable {
         timestamp: UInt64 = 0,
         actions: ActionUpdate? = nil,
         senderDeviceKey: String = "",
-        source: SocketAddress? = nil
+        source: SocketAddress? = nil,
+        receivedAt: UInt64 = 0
     ) {
         self.kind = kind
         self.sceneKey = sceneKey
@@ -73,6 +78,20 @@ public struct ObjectEvent: Sendable, Hashable {
         self.actions = actions
         self.senderDeviceKey = senderDeviceKey
         self.source = source
+        self.receivedAt = receivedAt
+    }
+
+    public static func == (lhs: ObjectEvent, rhs: ObjectEvent) -> Bool {
+        lhs.kind == rhs.kind && lhs.sceneKey == rhs.sceneKey && lhs.objectKey == rhs.objectKey && lhs.transform == rhs.transform
+            && lhs.values == rhs.values && lhs.sequence == rhs.sequence && lhs.epoch == rhs.epoch && lhs.timestamp == rhs.timestamp
+            && lhs.actions == rhs.actions && lhs.senderDeviceKey == rhs.senderDeviceKey && lhs.source == rhs.source
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(sceneKey)
+        hasher.combine(objectKey)
+        hasher.combine(sequence)
+        hasher.combine(timestamp)
     }
 }
 
@@ -99,5 +118,12 @@ public enum ChangeEvent: Sendable, Hashable {
         case .update(let event): event.sceneKey
         case .transaction(let event): event.sceneKey
         }
+    }
+
+    /// When this process read the update's datagram; nil for a transaction's event or an update that came
+    /// over a stream from another process.
+    public var receivedAt: UInt64? {
+        if case .update(let event) = self, event.receivedAt != 0 { return event.receivedAt }
+        return nil
     }
 }

@@ -44,6 +44,8 @@ public final class EventIngestHandler: ChannelInboundHandler {
     /// Events and sealed datagrams held, together.
     private var heldCount = 0
     private var keepaliveLimiter = RateLimiter.keepaliveAnswers
+    /// When the datagram being handled was read: its events' `receivedAt`, and the clock of its checks.
+    private var readAt = NIODeadline.now()
     private var rateLimits: DeviceRateLimits
 
     /// The stream comes later, with ``attach(_:)``: it is made once the channel is bound, as it announces
@@ -89,6 +91,7 @@ public final class EventIngestHandler: ChannelInboundHandler {
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let envelope = Self.unwrapInboundIn(data)
+        readAt = .now()
         metrics.received.increment()
         if answerKeepalive(envelope, context: context) { return }
         if let sessions {
@@ -106,7 +109,7 @@ public final class EventIngestHandler: ChannelInboundHandler {
 
     private func receive(_ datagram: ByteBuffer, from source: SocketAddress, sealedBy cipher: SessionCipher?) {
         // After the tag is checked, so that forged datagrams cannot spend a device's allowance.
-        let (allowed, evicted) = rateLimits.allow(cipher.map { .session($0.keyID) } ?? .address(source), now: .now())
+        let (allowed, evicted) = rateLimits.allow(cipher.map { .session($0.keyID) } ?? .address(source), now: readAt)
         if evicted > 0 { metrics.evicted(evicted, from: .rateLimits) }
         guard allowed else {
             metrics.rateLimited.increment()
@@ -120,6 +123,7 @@ public final class EventIngestHandler: ChannelInboundHandler {
             return
         }
         event.source = source
+        event.receivedAt = readAt.uptimeNanoseconds
         if let cipher {
             guard event.sceneKey == cipher.sceneKey else {
                 metrics.dropped(.wrongScene)
@@ -128,7 +132,7 @@ public final class EventIngestHandler: ChannelInboundHandler {
             // The session proves who sent it, whatever a binary event's own device key says.
             event.senderDeviceKey = cipher.deviceKey
         }
-        handle(event, now: .now())
+        handle(event, now: readAt)
     }
 
     private func receiveSealed(_ envelope: AddressedEnvelope<ByteBuffer>, sessions: EventSessions, holdIfLoading: Bool) {
@@ -249,6 +253,8 @@ public final class EventIngestHandler: ChannelInboundHandler {
     private func finishSessionLoad(_ keyID: UInt64) {
         guard let datagrams = heldSealed.removeValue(forKey: keyID), let sessions else { return }
         heldCount -= datagrams.count
+        // Held datagrams keep no time of their own: they count from their release.
+        readAt = .now()
         for envelope in datagrams {
             receiveSealed(envelope, sessions: sessions, holdIfLoading: false)
         }

@@ -50,15 +50,16 @@ public final class FanOut: ChangeStreamSubscriber {
 
     /// Runs on the calling thread: the UDP event loop, a stream's receive thread or an HTTP handler.
     public func deliver(_ event: ChangeEvent) {
+        let receivedAt = event.receivedAt ?? NIODeadline.now().uptimeNanoseconds
         switch cache.lookup(event) {
         case .deliver(let recipients):
-            send(event, to: recipients)
+            send(event, to: recipients, receivedAt: receivedAt)
         case .queued:
             break
         case .startLoad:
             startLoad(sceneKey: event.sceneKey)
         case .deliverAndLoad(let known):
-            send(event, to: known)
+            send(event, to: known, receivedAt: receivedAt)
             startLoad(sceneKey: event.sceneKey)
         case .unknownScene:
             metrics.unknownScene.increment()
@@ -140,7 +141,8 @@ public final class FanOut: ChangeStreamSubscriber {
 
     /// Transaction events go to every device of the scene in JSON; updates to all but their sender, in
     /// each device's format.
-    private func send(_ event: ChangeEvent, to recipients: [Recipient]) {
+    /// `receivedAt`: when the event reached this process, where the relay histogram's time starts.
+    private func send(_ event: ChangeEvent, to recipients: [Recipient], receivedAt: UInt64) {
         metrics.events.increment()
         let sealed = configuration.sealed
         let result: (wanted: Int, sent: Int)
@@ -170,6 +172,7 @@ public final class FanOut: ChangeStreamSubscriber {
         }
         metrics.datagrams.increment(by: result.sent)
         if result.sent < result.wanted { metrics.backpressure.increment(by: result.wanted - result.sent) }
+        if result.sent > 0 { metrics.relay.recordNanoseconds(Int64(NIODeadline.now().uptimeNanoseconds &- receivedAt)) }
     }
 
     private func isSender(_ recipient: Recipient, of event: ObjectEvent) -> Bool {
@@ -210,7 +213,8 @@ public final class FanOut: ChangeStreamSubscriber {
     /// Sends a replaying scene's held events in order, until it is ready.
     private func sendHeld(sceneKey: String) {
         while let (events, recipients) = cache.nextReplay(sceneKey: sceneKey) {
-            for event in events { send(event, to: recipients) }
+            // A held event without a time of reading counts from its release.
+            for event in events { send(event, to: recipients, receivedAt: event.receivedAt ?? NIODeadline.now().uptimeNanoseconds) }
         }
     }
 }

@@ -149,7 +149,9 @@ struct CommonOptions: ParsableArguments {
         var logger = Logger(label: "aesel")
         logger.logLevel = level
         let registry = PrometheusCollectorRegistry()
-        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.durationHistogramBuckets[FanOutMetrics.relayLabel] = FanOutMetrics.relayBuckets
+        MetricsSystem.bootstrap(factory)
         return (reader, logger, registry)
     }
 }

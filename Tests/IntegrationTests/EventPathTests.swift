@@ -70,6 +70,36 @@ struct EventPathTests {
         #expect(objects?.first?["transform"] as? [Double] == Self.moved(1000).rowMajor)
     }
 
+    @Test("/metrics has the relay latency histogram: every event fanned out, arrival to last copy sent", arguments: [Stream.memory, .zeroMQIPC])
+    func relayHistogram(stream: Stream) async throws {
+        let server = try TestServer(arguments: try stream.arguments + ["--event-rate", "0"])
+        defer { server.stop() }
+        let devices = try await server.devices("sender", "receiver", registeredIn: "timed")
+        let (sender, receiver) = (devices[0], devices[1])
+        let object = try await server.createObject(in: "timed")
+        receiver.drain()
+        let before = try await server.metrics()[#"aesel_relay_seconds_bucket{le="+Inf"}"#] ?? 0
+        for step in 1...50 {
+            sender.send(#"{"msg_type":1,"key":"\#(object)","scene":"timed","seq":\#(step)}"#, to: server.udpPort)
+        }
+        #expect(await receiver.receiveEvents(50).count == 50)
+
+        let metrics = try await server.metrics()
+        let count = try #require(metrics["aesel_relay_seconds_count"])
+        #expect(count - before == 50)
+        #expect(metrics[#"aesel_relay_seconds_bucket{le="+Inf"}"#] == count)
+        // Cumulative buckets from 10 µs to 100 ms, and +Inf.
+        let prefix = #"aesel_relay_seconds_bucket{le=""#
+        let buckets = metrics.compactMap { name, value in
+            name.hasPrefix(prefix) ? Double(name.dropFirst(prefix.count).dropLast(2)).map { ($0, value) } : nil
+        }.sorted { $0.0 < $1.0 }
+        #expect(buckets.map(\.0) == [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, .infinity])
+        #expect(buckets.map(\.1) == buckets.map(\.1).sorted())
+        #expect(try #require(buckets.last).1 > 0)
+        let sum = try #require(metrics["aesel_relay_seconds_sum"])
+        #expect(sum > 0 && sum / count < 1)
+    }
+
     @Test("Stale and duplicate numbered events are dropped")
     func staleEvents() async throws {
         let server = try TestServer()
