@@ -195,7 +195,7 @@ let package = Package(
         // The object service: UDP event ingest, write-behind persistence, object routes.
         .target(
             name: "CLyman",
-            dependencies: serviceDependencies,
+            dependencies: serviceDependencies + ["CDatagramBatches"],
             swiftSettings: swiftSettings
         ),
         // sendmmsg(2) and recvmmsg(2), which Swift's Glibc module hides (they need _GNU_SOURCE).
@@ -282,7 +282,7 @@ let package = Package(
         .target(
             name: "AeselBench",
             dependencies: [
-                "AeselModel", "AeselWire", "AeselSealing", "CrazyIvan", "AeselClient", "AeselServer", "AeselLocalCluster", "AeselTesting", "CDatagramBatches",
+                "AeselModel", "AeselWire", "AeselSealing", "CLyman", "CrazyIvan", "AeselClient", "AeselServer", "AeselLocalCluster", "AeselTesting", "CDatagramBatches",
                 "CZeroMQ", .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -1,4 +1,5 @@
 import AeselServer
+import CLyman
 import AeselTesting
 import AeselWire
 import CDatagramBatches

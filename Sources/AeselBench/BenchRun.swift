@@ -1,4 +1,5 @@
 import AeselTesting
+import CLyman
 public import AeselModel
 import AeselSealing
 import AeselWire

@@ -52,10 +52,10 @@ public enum StreamSetting: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
-/// CLyman's event path: the UDP ingest channel, the publishing side of the change stream, write-behind
-/// persistence and the lock table with its refresher.
+/// CLyman's event path: the UDP event port and its reading thread, the publishing side of the change
+/// stream, write-behind persistence and the lock table with its refresher.
 struct ClymanHalf {
-    let ingestChannel: any Channel
+    let port: EventPort
     let stream: any ChangeStream
     let writeBehind: TransformWriteBehind
     let actionEdits: EventActionEdits
@@ -65,16 +65,15 @@ struct ClymanHalf {
     /// Sealed events' sessions; nil with plaintext events.
     let sessions: EventSessions?
 
-    var ingestAddress: SocketAddress { ingestChannel.localAddress! }
+    var ingestAddress: SocketAddress { port.localAddress }
 
-    /// Binds the UDP port with the ingest handler in place, then makes the stream with that address to
-    /// announce, then starts reading.
+    /// Binds the UDP port, then makes the stream with that address to announce, then starts reading
+    /// (datagrams wait in the socket's buffer until then).
     static func start(
         host: String,
         udpPort: Int,
-        on eventLoop: any EventLoop,
         store: any AeselStore,
-        stream makeStream: (any Channel) throws -> any ChangeStream,
+        stream makeStream: (SocketAddress) async throws -> any ChangeStream,
         senders: any SenderDirectory,
         sealed: Bool,
         originalCipher: OriginalEventCipher?,
@@ -90,45 +89,33 @@ struct ClymanHalf {
         let writeBehind = TransformWriteBehind(store: store, interval: persistInterval, metrics: ingestMetrics, logger: logger)
         let actionEdits = EventActionEdits(store: store, writeBehind: writeBehind, metrics: ingestMetrics, logger: logger)
         let members = SceneMembers(metrics: ingestMetrics) { try await store.memberKeys(ofScene: $0) }
-        // The handler is in the pipeline from the start, so nothing read is lost uncounted; reading starts
-        // once the stream is attached (datagrams wait in the socket's buffer until then).
-        let ingestChannel: any Channel
+        let port: EventPort
         do {
-            ingestChannel = try await UDPChannel.bootstrap(on: eventLoop)
-                .channelOption(.autoRead, value: false)
-                .channelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(
-                            EventIngestHandler(
-                                writeBehind: writeBehind, actionEdits: actionEdits, metrics: ingestMetrics, locks: locks, senders: senders, members: members,
-                                sessions: sessions, originalCipher: originalCipher, rateLimit: rateLimit)
-                        )
-                    }
-                }
-                .bind(host: host, port: udpPort).get()
+            port = try EventPort(host: host, port: udpPort)
         } catch let error as IOError where error.errnoCode == EADDRINUSE {
             throw ConfigurationError(key: "udp.port", reason: "UDP port \(udpPort) on \(host) is in use by another process; stop it or choose another port")
         }
         do {
-            let stream = try makeStream(ingestChannel)
-            try await ingestChannel.eventLoop.submit {
-                try ingestChannel.pipeline.syncOperations.handler(type: EventIngestHandler.self).attach(stream)
-            }.get()
-            try await ingestChannel.setOption(.autoRead, value: true).get()
+            let stream = try await makeStream(port.localAddress)
+            let handler = EventIngestHandler(
+                writeBehind: writeBehind, actionEdits: actionEdits, metrics: ingestMetrics, locks: locks, senders: senders, members: members,
+                sessions: sessions, originalCipher: originalCipher, rateLimit: rateLimit)
+            handler.attach(stream)
+            port.start(handler)
             if let fanOut = (senders as? FanOutSenders)?.fanOut {
                 fanOut.preload(Set(lockedObjects.map(\.sceneKey)))
             }
             return ClymanHalf(
-                ingestChannel: ingestChannel, stream: stream, writeBehind: writeBehind, actionEdits: actionEdits, locks: locks,
+                port: port, stream: stream, writeBehind: writeBehind, actionEdits: actionEdits, locks: locks,
                 lockRefresher: LockRefresher(locks: locks, store: store, logger: logger), members: members, sessions: sessions)
         } catch {
-            try? await ingestChannel.close()
+            port.stop()
             throw error
         }
     }
 
     func stop() async {
-        try? await ingestChannel.close()
+        port.stop()
         (stream as? ZeroMQPublisher)?.stop()
         (stream as? KafkaPublisher)?.stop()
         (stream as? UDPStreamPublisher)?.stop()
@@ -211,26 +198,5 @@ struct FanOutSenders: SenderDirectory {
 
     func deviceKey(in sceneKey: String, at address: SocketAddress) -> String? {
         fanOut.deviceKey(in: sceneKey, at: address)
-    }
-}
-
-/// The socket settings of the event path (measured in platform-notes section 4).
-enum UDPChannel {
-    /// Vector reads (recvmmsg) of this many datagrams per system call.
-    static let vectorReadCount = 16
-
-    static func bootstrap(on eventLoop: any EventLoop) -> DatagramBootstrap {
-        // One extra byte per slot so an oversized datagram shows as longer than the limit, not truncated to it.
-        let slot = EventCodec.maximumDatagramSize + SealedDatagram.overhead + 1
-        // No SO_REUSEADDR: a second server on the port must fail to start, not take its traffic.
-        return DatagramBootstrap(group: eventLoop)
-            .channelOption(.socketOption(.so_rcvbuf), value: 4 << 20)
-            .channelOption(.socketOption(.so_sndbuf), value: 4 << 20)
-            // One recvmmsg per wake-up: epoll is level-triggered, so what is left wakes the loop again at once,
-            // and a wake-up that found one datagram does not pay for a second read that finds none.
-            .channelOption(.maxMessagesPerRead, value: 1)
-            .channelOption(.datagramVectorReadMessageCount, value: vectorReadCount)
-            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: slot * vectorReadCount))
-            .channelOption(.writeBufferWaterMark, value: .init(low: 1 << 20, high: 4 << 20))
     }
 }

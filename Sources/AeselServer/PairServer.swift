@@ -275,15 +275,16 @@ public struct PairServer {
         if role != .crazyIvan {
             let senders: any SenderDirectory = crazyIvan.map { FanOutSenders(fanOut: $0.fanOut) } ?? StoreSenderDirectory(store: store)
             clyman = try await ClymanHalf.start(
-                host: configuration.host, udpPort: udpPort, on: eventLoop, store: store,
-                stream: { [advertiseHost = configuration.advertiseHost] channel in
-                    let address = channel.localAddress
-                    let announcement = "\(advertiseHost ?? address?.ipAddress ?? ""):\(address?.port ?? 0)"
+                host: configuration.host, udpPort: udpPort, store: store,
+                stream: { [advertiseHost = configuration.advertiseHost, host = configuration.host] address in
+                    let announcement = "\(advertiseHost ?? address.ipAddress ?? ""):\(address.port ?? 0)"
                     switch setting {
                     case .memory: return InProcessChangeStream(subscriber: crazyIvan!.fanOut)
                     case .zeroMQ(let endpoint): return try ZeroMQPublisher(endpoint: endpoint, announcement: announcement)
                     case .kafka(let endpoint): return try KafkaPublisher(endpoint: endpoint, announcement: announcement)
-                    case .udp(let endpoint): return try UDPStreamPublisher(endpoint: endpoint, channel: channel, announcement: announcement)
+                    case .udp(let endpoint):
+                        let channel = try await DatagramBootstrap(group: eventLoop).bind(host: host, port: 0).get()
+                        return try UDPStreamPublisher(endpoint: endpoint, channel: channel, announcement: announcement)
                     }
                 },
                 senders: senders, sealed: sealed, originalCipher: original?.toPair, rateLimit: configuration.eventRateLimit, persistInterval: configuration.persistInterval, logger: logger

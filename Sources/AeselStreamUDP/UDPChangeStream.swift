@@ -32,8 +32,8 @@ public struct UDPStreamEndpoint: Sendable, Hashable, CustomStringConvertible {
 /// unknown scene.
 let heartbeatScene = "\u{0}heartbeat"
 
-/// CLyman's side: each event is one datagram to CrazyIvan's stream port, sent from CLyman's own UDP
-/// channel. A heartbeat (CLyman's UDP endpoint) goes every 100 ms. UDP cannot tell whether anyone
+/// CLyman's side: each event is one datagram to CrazyIvan's stream port, sent from a UDP channel of its
+/// own, which it closes when it stops. A heartbeat (CLyman's UDP endpoint) goes every 100 ms. UDP cannot tell whether anyone
 /// listens, so this side always reports healthy; CrazyIvan's heartbeat watch tells.
 public final class UDPStreamPublisher: ChangeStream {
     private let channel: any Channel
@@ -64,6 +64,7 @@ public final class UDPStreamPublisher: ChangeStream {
 
     public func stop() {
         heartbeat.cancel()
+        channel.close(promise: nil)
     }
 }
 

@@ -19,8 +19,6 @@ public import NIOCore
 /// whose session is being read from the store.
 public final class EventIngestHandler: ChannelInboundHandler {
     public typealias InboundIn = AddressedEnvelope<ByteBuffer>
-    /// Keepalive answers, back to the datagram's source.
-    public typealias OutboundOut = AddressedEnvelope<ByteBuffer>
 
     /// Events held for one loading scene, and for all of them; more are dropped as `scene_loading`.
     static let maximumHeldPerScene = 256
@@ -46,6 +44,8 @@ public final class EventIngestHandler: ChannelInboundHandler {
     private var keepaliveLimiter = RateLimiter.keepaliveAnswers
     /// When the datagram being handled was read: its events' `receivedAt`, and the clock of its checks.
     private var readAt = NIODeadline.now()
+    /// Set by ``start(post:reply:)``.
+    private var reply: Reply?
     private var rateLimits: DeviceRateLimits
 
     /// The stream comes later, with ``attach(_:)``: it is made once the channel is bound, as it announces
@@ -77,23 +77,44 @@ public final class EventIngestHandler: ChannelInboundHandler {
         actionEdits.attach(stream)
     }
 
-    public func handlerAdded(context: ChannelHandlerContext) {
-        // Load answers are installed on this loop, before any later datagram is checked.
-        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
-        let eventLoop = context.eventLoop
+    /// Runs a job on the thread that reads the datagrams, after the datagram being read.
+    public typealias Post = @Sendable (@escaping @Sendable () -> Void) -> Void
+    /// Sends a keepalive answer to the address it is for; false if the socket cannot take it now.
+    public typealias Reply = (ByteBuffer, SocketAddress) -> Bool
+
+    /// Wires the handler to the thread that reads its datagrams: scene and session load answers are
+    /// installed there (`post`), before any later datagram is checked, and keepalive answers go out with
+    /// `reply`. In a channel, `handlerAdded` does it with the channel's loop.
+    public func start(post: @escaping Post, reply: @escaping Reply) {
+        let handler = ThreadConfined(self)
+        self.reply = reply
         members.onLoad { sceneKey, keys in
-            eventLoop.execute { handler.value.finishLoad(sceneKey, keys: keys) }
+            post { handler.value.finishLoad(sceneKey, keys: keys) }
         }
         sessions?.onLoad { keyID in
-            eventLoop.execute { handler.value.finishSessionLoad(keyID) }
+            post { handler.value.finishSessionLoad(keyID) }
+        }
+    }
+
+    public func handlerAdded(context: ChannelHandlerContext) {
+        let eventLoop = context.eventLoop
+        let channel = context.channel
+        start(post: { job in eventLoop.execute(job) }) { answer, address in
+            guard channel.isWritable else { return false }
+            channel.writeAndFlush(AddressedEnvelope(remoteAddress: address, data: answer), promise: nil)
+            return true
         }
     }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let envelope = Self.unwrapInboundIn(data)
+        read(Self.unwrapInboundIn(data))
+    }
+
+    /// One datagram from the event port, on the thread that reads them.
+    public func read(_ envelope: AddressedEnvelope<ByteBuffer>) {
         readAt = .now()
         metrics.received.increment()
-        if answerKeepalive(envelope, context: context) { return }
+        if answerKeepalive(envelope) { return }
         if let sessions {
             receiveSealed(envelope, sessions: sessions, holdIfLoading: true)
         } else if let originalCipher {
@@ -168,19 +189,17 @@ public final class EventIngestHandler: ChannelInboundHandler {
     /// Answers a device's keepalive (docs/protocol.md) to the address it came from, so the answer follows
     /// the device's NAT path back; returns false when the datagram is no keepalive. An answer is never
     /// larger than its request, and answers that come in are dropped, never answered.
-    private func answerKeepalive(_ envelope: AddressedEnvelope<ByteBuffer>, context: ChannelHandlerContext) -> Bool {
+    private func answerKeepalive(_ envelope: AddressedEnvelope<ByteBuffer>) -> Bool {
         guard let keepalive = Keepalive.parse(envelope.data) else { return false }
         guard case .request(let nonce, let format) = keepalive else {
             metrics.malformedKeepalives.increment()
             return true
         }
-        guard context.channel.isWritable, keepaliveLimiter.allow(now: .now()) else {
+        guard keepaliveLimiter.allow(now: readAt), let reply, reply(Keepalive.answer(nonce: nonce, as: format, allocator: allocator), envelope.remoteAddress) else {
             metrics.keepalivesLimited.increment()
             return true
         }
         metrics.keepalives.increment()
-        let answer = Keepalive.answer(nonce: nonce, as: format, allocator: context.channel.allocator)
-        context.writeAndFlush(Self.wrapOutboundOut(AddressedEnvelope(remoteAddress: envelope.remoteAddress, data: answer)), promise: nil)
         return true
     }
 
@@ -284,6 +303,11 @@ public final class EventIngestHandler: ChannelInboundHandler {
 
     public func errorCaught(context: ChannelHandlerContext, error: any Error) {
         // A UDP read error (e.g. ICMP port unreachable reported on the socket) must not close the channel.
+        readFailed()
+    }
+
+    /// A read of the event port failed: counted, and reading goes on.
+    public func readFailed() {
         metrics.readErrors.increment()
     }
 }
