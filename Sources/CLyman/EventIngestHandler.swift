@@ -14,9 +14,9 @@ public import NIOCore
 /// With ``EventSessions`` (sealed events) only sealed datagrams are read: each is opened with the session
 /// its header names, whose device is then the event's sender, and must name that session's scene.
 ///
-/// Lives on the UDP channel's event loop; its state is confined there, so it needs no lock. Events of a
-/// scene whose members are loading wait here, in order, and go on when the load ends; so do datagrams
-/// whose session is being read from the store.
+/// Lives on the thread that reads the event port (``EventPort``; in tests, a channel's loop); its state is
+/// confined there, so it needs no lock. Events of a scene whose members are loading wait here, in order,
+/// and go on when the load ends; so do datagrams whose session is being read from the store.
 public final class EventIngestHandler: ChannelInboundHandler {
     public typealias InboundIn = AddressedEnvelope<ByteBuffer>
 
