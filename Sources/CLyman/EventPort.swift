@@ -39,20 +39,26 @@ public final class EventPort: Sendable {
     /// traffic); reading starts with ``start(_:)``, until then datagrams wait in the socket's buffer.
     public init(host: String, port: Int) throws {
         let address = try SocketAddress.makeAddressResolvingHost(host, port: port)
-        descriptor = try Self.socket(bound: address, bufferSize: 4 << 20)
-        localAddress = try Self.localAddress(of: descriptor)
-        // The waker sends to the port on loopback when the port listens on every address.
-        let wakeTarget: SocketAddress
-        switch localAddress {
-        case .v4 where localAddress.ipAddress == "0.0.0.0":
-            wakeTarget = try SocketAddress(ipAddress: "127.0.0.1", port: localAddress.port ?? 0)
-        case .v6 where localAddress.ipAddress == "::":
-            wakeTarget = try SocketAddress(ipAddress: "::1", port: localAddress.port ?? 0)
-        default:
-            wakeTarget = localAddress
-        }
+        let descriptor = try Self.socket(bound: address, bufferSize: 4 << 20)
         do {
+            // Made again from its text, so that it describes itself as an address bound by NIO does.
+            guard let bound = Self.address(try Self.boundAddress(of: descriptor)), let ip = bound.ipAddress, let port = bound.port else {
+                throw IOError(errnoCode: EAFNOSUPPORT, reason: "getsockname")
+            }
+            let localAddress = try SocketAddress(ipAddress: ip, port: port)
+            // The waker sends to the port on loopback when the port listens on every address.
+            let wakeTarget: SocketAddress
+            switch localAddress {
+            case .v4 where localAddress.ipAddress == "0.0.0.0":
+                wakeTarget = try SocketAddress(ipAddress: "127.0.0.1", port: localAddress.port ?? 0)
+            case .v6 where localAddress.ipAddress == "::":
+                wakeTarget = try SocketAddress(ipAddress: "::1", port: localAddress.port ?? 0)
+            default:
+                wakeTarget = localAddress
+            }
             (waker, wakerAddress) = try Self.waker(to: wakeTarget)
+            self.localAddress = localAddress
+            self.descriptor = descriptor
         } catch {
             Glibc.close(descriptor)
             throw error
@@ -66,10 +72,7 @@ public final class EventPort: Sendable {
             try target.withSockAddr { pointer, size in
                 guard Glibc.connect(waker, pointer, socklen_t(size)) == 0 else { throw IOError(errnoCode: errno, reason: "connect") }
             }
-            var storage = sockaddr_storage()
-            var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-            _ = withUnsafeMutablePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(waker, $0, &length) } }
-            return (waker, storage)
+            return (waker, try boundAddress(of: waker))
         } catch {
             Glibc.close(waker)
             throw error
@@ -140,10 +143,10 @@ public final class EventPort: Sendable {
             }
             batch.clear()
             for index in 0..<count where !Self.sameAddress(&slots.slots[index].source, &wakerAddress) {
+                guard let source = Self.address(slots.slots[index].source) else { continue }
                 let datagram = slots.datagram(index)
                 let start = batch.writerIndex
                 batch.writeBytes(datagram)
-                guard let source = Self.address(slots.slots[index].source) else { continue }
                 handler.read(AddressedEnvelope(remoteAddress: source, data: batch.getSlice(at: start, length: datagram.count)!))
             }
             if pending.load(ordering: .acquiring), runJobs() { return }
@@ -194,16 +197,13 @@ public final class EventPort: Sendable {
         return descriptor
     }
 
-    private static func localAddress(of descriptor: Int32) throws -> SocketAddress {
+    /// The address a socket is bound to (`getsockname`).
+    private static func boundAddress(of descriptor: Int32) throws -> sockaddr_storage {
         var storage = sockaddr_storage()
         var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
         let result = withUnsafeMutablePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) } }
         guard result == 0 else { throw IOError(errnoCode: errno, reason: "getsockname") }
-        var address = storage
-        switch Int32(storage.ss_family) {
-        case AF_INET: return withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { SocketAddress($0.pointee) } }
-        default: return withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { SocketAddress($0.pointee) } }
-        }
+        return storage
     }
 }
 
