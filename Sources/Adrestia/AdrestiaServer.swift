@@ -69,8 +69,10 @@ public struct AdrestiaServer {
         let instanceID = configuration.instanceID
         let leadership = cluster.leadership
         let scheme = configuration.tls.scheme
+        let webSockets = makeHTTPRouter(context: AeselRequestContext.self, limits: configuration.httpLimits, access: configuration.access)
+        GatewaySocketRoutes(gateway: GatewayRoutes(cluster: cluster, registry: nil), logger: logger).add(to: webSockets)
         let app = try makeApplication(
-            router: router, host: configuration.host, port: configuration.httpPort, limits: configuration.httpLimits, tls: configuration.tls,
+            router: router, webSockets: webSockets, host: configuration.host, port: configuration.httpPort, limits: configuration.httpLimits, tls: configuration.tls,
             serverName: "aesel-adrestia", logger: logger
         ) { http in
             let hostPort = "\(advertisedHost.contains(":") ? "[\(advertisedHost)]" : advertisedHost):\(http.port ?? 0)"
@@ -97,7 +99,7 @@ public struct AdrestiaServer {
     }
 
     /// The cluster manager over the configured discovery, and the router that serves it.
-    private func makeCluster(store: any AeselStore) -> (cluster: ClusterManager, router: Router<BasicRequestContext>) {
+    private func makeCluster(store: any AeselStore) -> (cluster: ClusterManager, router: Router<AeselRequestContext>) {
         let embedded: EmbeddedRegistry?
         let directory: any PairDirectory
         let election: Leadership.Mode
@@ -115,7 +117,7 @@ public struct AdrestiaServer {
         }
         let leadership = Leadership(mode: election, timeout: configuration.cluster.leaderTimeout, logger: logger)
         let cluster = ClusterManager(settings: configuration.cluster, store: store, directory: directory, leadership: leadership, logger: logger)
-        let router = makeHTTPRouter(context: BasicRequestContext.self, limits: configuration.httpLimits, access: configuration.access)
+        let router = makeHTTPRouter(context: AeselRequestContext.self, limits: configuration.httpLimits, access: configuration.access)
         router.get("/health") { _, _ in try JSONResponse.make(["status": "up"]) }
         let pairsAnnounced = CoreMetrics.Gauge(label: "aesel_pairs")
         let pairsHealthy = CoreMetrics.Gauge(label: "aesel_pairs_healthy")

@@ -21,7 +21,7 @@ struct GatewayRoutes: Sendable {
     /// Set with embedded discovery: pairs announce themselves here.
     let registry: EmbeddedRegistry?
 
-    func add(to router: Router<BasicRequestContext>) {
+    func add(to router: Router<AeselRequestContext>) {
         router.add(middleware: Forwarding(routes: self))
         if let registry {
             router.put("/v1/pairs/{pair}") { request, context in
@@ -56,7 +56,7 @@ struct GatewayRoutes: Sendable {
             let scenes = try await cluster.store.scenes(onPair: name)
             return try JSONResponse.make(scenes, status: scenes.isEmpty ? .rangeNotSatisfiable : .ok)
         }
-        let scoped = router.group().add(middleware: SceneGuard<BasicRequestContext>(list: .scenes))
+        let scoped = router.group().add(middleware: SceneGuard<AeselRequestContext>(list: .scenes))
         scoped.get("/v1/scene/{scene}/endpoint") { request, context in
             let sceneKey = try context.parameters.decoded("scene")
             // Only scenes that exist get a pair: a made-up key must not take a place in the mapping.
@@ -87,7 +87,7 @@ struct GatewayRoutes: Sendable {
     /// Sends every `/v1` call Adrestia does not answer itself to a pair. A middleware rather than a
     /// wildcard route: the router does not fall back from `/v1/scene/{scene}/...` to a wildcard.
     struct Forwarding: RouterMiddleware {
-        typealias Context = BasicRequestContext
+        typealias Context = AeselRequestContext
         let routes: GatewayRoutes
 
         func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
@@ -148,7 +148,7 @@ struct GatewayRoutes: Sendable {
 
     /// The scene's healthy pair, assigned now if it has none (503 in the original's envelope when no pair
     /// can take it).
-    private func assignedPair(_ sceneKey: String, region: String?) async throws -> PairAnnouncement {
+    func assignedPair(_ sceneKey: String, region: String?) async throws -> PairAnnouncement {
         guard EventCodec.isValidKey(sceneKey) else {
             throw EnvelopeError(.badRequest, .insufficientData, "scene keys are at most 255 bytes, without NUL")
         }

@@ -40,14 +40,15 @@ struct BodyLimitMiddleware<Context: RequestContext>: RouterMiddleware {
 }
 
 /// The HTTP server of every Aesel process: `router` on HTTP/1 with the connection limits, at `host` and
-/// `port`, HTTPS only when `tls` has a certificate; `onListening` is called once with the bound address.
-public func makeApplication<Context: RequestContext>(
-    router: Router<Context>, host: String, port: Int, limits: HTTPConnectionLimits, tls: TLSSettings = .init(), serverName: String, logger: Logger,
-    onListening: @escaping @Sendable (SocketAddress) async -> Void
-) throws -> Application<RouterResponder<Context>> where Context.Source == ApplicationRequestContextSource {
+/// `port`, HTTPS only when `tls` has a certificate; a request to upgrade goes to `webSockets`' routes.
+/// `onListening` is called once with the bound address.
+public func makeApplication(
+    router: Router<AeselRequestContext>, webSockets: Router<AeselRequestContext>? = nil, host: String, port: Int, limits: HTTPConnectionLimits,
+    tls: TLSSettings = .init(), serverName: String, logger: Logger, onListening: @escaping @Sendable (SocketAddress) async -> Void
+) throws -> Application<RouterResponder<AeselRequestContext>> {
     Application(
         router: router,
-        server: .http1(limits: limits, tls: try tls.serverConfiguration()),
+        server: .http1(limits: limits, tls: try tls.serverConfiguration(), webSockets: webSockets),
         configuration: .init(address: .hostname(host, port: port), serverName: serverName),
         onServerRunning: { channel in
             if let address = channel.localAddress { await onListening(address) }

@@ -46,9 +46,9 @@ struct AuthenticationMiddleware<Context: RequestContext>: RouterMiddleware {
         let list = EnvelopeError.List(path: path)
         let caller: Principal
         do {
+            let (authorization, apiKey) = Self.credentials(of: request)
             caller = try await access.authenticate(
-                authorization: request.headers[.authorization], apiKey: request.headers[Self.apiKeyField],
-                clusterSecret: request.headers[Self.clusterSecretField])
+                authorization: authorization, apiKey: apiKey, clusterSecret: request.headers[Self.clusterSecretField])
         } catch let error as AuthError {
             (error.code == .missing ? refusedMissing : refusedInvalid).increment()
             context.logger.debug("request refused", metadata: ["aesel.path": "\(path)", "aesel.reason": "\(error.message)"])
@@ -59,6 +59,15 @@ struct AuthenticationMiddleware<Context: RequestContext>: RouterMiddleware {
             throw EnvelopeError(.forbidden, .error, "\(path) is for admin credentials and the cluster", list: list)
         }
         return try await RequestCaller.$current.withValue(caller) { try await next(request, context) }
+    }
+
+    /// The request's bearer token and API key. A browser cannot set headers on a WebSocket, so an upgrade
+    /// request may carry them in the query instead, as `access_token` (RFC 6750) and `api_key`.
+    static func credentials(of request: Request) -> (authorization: String?, apiKey: String?) {
+        let headers = (request.headers[.authorization], request.headers[apiKeyField])
+        guard headers == (nil, nil), request.headers[.upgrade]?.lowercased() == "websocket" else { return headers }
+        let query = request.uri.queryParameters
+        return (query.get("access_token").map { "Bearer \($0)" }, query.get("api_key"))
     }
 
     /// Routes that are no scene's: the pair registry and listing, the original's cluster listing, the

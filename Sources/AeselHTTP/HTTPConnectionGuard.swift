@@ -1,4 +1,5 @@
 import Hummingbird
+public import HummingbirdWebSocket
 public import HummingbirdCore
 import HummingbirdTLS
 import CoreMetrics
@@ -55,16 +56,33 @@ public struct HTTPConnectionLimits: Sendable, Equatable {
 extension HTTPServerBuilder {
     /// HTTP/1.1 with Aesel's connection limits, inside TLS when `tls` is given; connections beyond
     /// `limits.maximumConnections` open at once are closed as soon as they are accepted, before any
-    /// handshake, and counted.
-    public static func http1(limits: HTTPConnectionLimits, tls: TLSConfiguration? = nil) -> HTTPServerBuilder {
+    /// handshake, and counted. With `webSockets`, a request that asks to upgrade is answered by that
+    /// router's WebSocket routes, behind the same limits until it is upgraded.
+    public static func http1<WebSockets: HTTPResponderBuilder & SendableMetatype>(
+        limits: HTTPConnectionLimits, tls: TLSConfiguration? = nil, webSockets: WebSockets?
+    ) -> HTTPServerBuilder where WebSockets.Responder.Context: WebSocketRequestContext {
         let metrics = HTTPConnectionGuard.Metrics()
         let gate = ConnectionGate(maximum: limits.maximumConnections)
+        let webSocketResponder = webSockets?.buildResponder()
+        let http1 = HTTP1Channel.Configuration(additionalChannelHandlers: [HTTPConnectionGuard.PartsHandler()])
         // Runs once, as the listener starts: TLSChannel makes its SSL context there.
         return HTTPServerBuilder { responder in
-            let http = GuardedHTTP1Channel(inner: HTTP1Channel(responder: responder), limits: limits, metrics: metrics)
-            guard let tls else { return CountedChannel(base: http, gate: gate) }
-            return CountedChannel(base: try TLSChannel(http, tlsConfiguration: tls), gate: gate)
+            func counted(_ child: some ServerChildChannel) throws -> any ServerChildChannel {
+                let guarded = GuardedChannel(inner: child, limits: limits, metrics: metrics)
+                guard let tls else { return CountedChannel(base: guarded, gate: gate) }
+                return CountedChannel(base: try TLSChannel(guarded, tlsConfiguration: tls), gate: gate)
+            }
+            guard let webSocketResponder else { return try counted(HTTP1Channel(responder: responder, configuration: http1)) }
+            return try counted(
+                HTTP1WebSocketUpgradeChannel(
+                    responder: responder, webSocketResponder: webSocketResponder,
+                    configuration: .init(http1: http1, ws: .init(maxFrameSize: 1 << 16, autoPing: .enabled(timePeriod: .seconds(30))))))
         }
+    }
+
+    /// HTTP/1.1 with Aesel's connection limits and no WebSocket routes.
+    public static func http1(limits: HTTPConnectionLimits, tls: TLSConfiguration? = nil) -> HTTPServerBuilder {
+        http1(limits: limits, tls: tls, webSockets: Router<BasicWebSocketRequestContext>?.none)
     }
 }
 
@@ -123,30 +141,25 @@ struct CountedChannel<Base: ServerChildChannel>: ServerChildChannel {
     }
 }
 
-/// Hummingbird's HTTP/1 channel with an ``HTTPConnectionGuard`` in its pipeline: one handler before the
-/// HTTP decoder sees bytes arrive, one after it sees request and response parts.
-struct GuardedHTTP1Channel: ServerChildChannel {
-    let inner: HTTP1Channel
+/// A Hummingbird HTTP/1 channel with an ``HTTPConnectionGuard`` in its pipeline: one handler before the
+/// HTTP decoder sees bytes arrive, one after it (among the channel's additional handlers, as
+/// ``HTTPConnectionGuard/PartsHandler``) sees request and response parts.
+struct GuardedChannel<Inner: ServerChildChannel>: ServerChildChannel {
+    let inner: Inner
     let limits: HTTPConnectionLimits
     let metrics: HTTPConnectionGuard.Metrics
 
-    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<HTTP1Channel.Value> {
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Inner.Value> {
         let (limits, metrics, inner) = (self.limits, self.metrics, self.inner)
         return channel.eventLoop.makeCompletedFuture {
             let connection = HTTPConnectionGuard(limits: limits, metrics: metrics)
             try channel.pipeline.syncOperations.addHandler(HTTPConnectionGuard.BytesHandler(connection: connection), position: .first)
-            return NIOLoopBound(connection, eventLoop: channel.eventLoop)
-        }.flatMap { connection in
-            inner.setup(channel: channel, logger: logger).flatMapThrowing { value in
-                let operations = channel.pipeline.syncOperations
-                let codec = try operations.context(handlerType: HTTP1ToHTTPServerCodec.self)
-                try operations.addHandler(HTTPConnectionGuard.PartsHandler(connection: connection.value), position: .after(codec.handler))
-                return value
-            }
+        }.flatMap {
+            inner.setup(channel: channel, logger: logger)
         }
     }
 
-    func handle(value: HTTP1Channel.Value, logger: Logger) async {
+    func handle(value: Inner.Value, logger: Logger) async {
         await inner.handle(value: value, logger: logger)
     }
 }
@@ -172,6 +185,8 @@ final class HTTPConnectionGuard {
         case draining(bytesLeft: Int)
         /// Past the drain's bounds: output is shut, input discarded until the client goes.
         case lingering
+        /// A WebSocket now: no request timers; a client that reads nothing is still closed.
+        case upgraded
     }
 
     private let limits: HTTPConnectionLimits
@@ -250,6 +265,12 @@ final class HTTPConnectionGuard {
         }
     }
 
+    fileprivate func upgraded() {
+        phase = .upgraded
+        timer?.cancel()
+        timer = nil
+    }
+
     fileprivate func bytesArrived(_ count: Int) {
         if case .waiting(bytesArrived: false) = phase {
             phase = .waiting(bytesArrived: true)
@@ -300,7 +321,7 @@ final class HTTPConnectionGuard {
         case .answering:
             phase = .waiting(bytesArrived: false)
             arm(limits.idleTimeout, metrics.idle)
-        case .waiting, .draining, .lingering:
+        case .waiting, .draining, .lingering, .upgraded:
             break
         }
     }
@@ -355,26 +376,34 @@ final class HTTPConnectionGuard {
         }
     }
 
-    /// After the HTTP decoder: request and response parts move the phase; drained parts stop here.
+    /// After the HTTP decoder: request and response parts move the phase; drained parts stop here. It
+    /// finds its connection's guard in the ``BytesHandler`` when added.
     final class PartsHandler: ChannelDuplexHandler, RemovableChannelHandler {
         typealias InboundIn = HTTPRequestPart
         typealias InboundOut = HTTPRequestPart
         typealias OutboundIn = HTTPResponsePart
         typealias OutboundOut = HTTPResponsePart
 
-        let connection: HTTPConnectionGuard
+        private var connection: HTTPConnectionGuard?
 
-        init(connection: HTTPConnectionGuard) {
-            self.connection = connection
+        func handlerAdded(context: ChannelHandlerContext) {
+            connection = try? context.pipeline.syncOperations.handler(type: BytesHandler.self).connection
         }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-            if connection.read(Self.unwrapInboundIn(data)) { context.fireChannelRead(data) }
+            if connection?.read(Self.unwrapInboundIn(data)) ?? true { context.fireChannelRead(data) }
         }
 
         func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-            connection.wrote(Self.unwrapOutboundIn(data))
+            connection?.wrote(Self.unwrapOutboundIn(data))
             context.write(data, promise: promise)
+        }
+    }
+
+    /// The connection of `channel` became a WebSocket: its request timers stop.
+    static func upgraded(_ channel: any Channel) {
+        channel.eventLoop.execute {
+            (try? channel.pipeline.syncOperations.handler(type: BytesHandler.self))?.connection.upgraded()
         }
     }
 }

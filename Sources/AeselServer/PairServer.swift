@@ -76,6 +76,8 @@ public struct PairServer {
         /// Who may call: the credentials the routes check, and the cluster secret the pair's own calls
         /// (announcements) carry and Adrestia's calls must carry.
         public var access: AccessControl
+        /// How often a WebSocket observer is sent the scene's newest poses.
+        public var observerInterval: Duration
 
         /// - Parameter httpPort: nil for the role's own default (``Role/defaultHTTPPort``).
         public init(
@@ -96,9 +98,11 @@ public struct PairServer {
             originalSecrets: OriginalEventCipher.Secrets? = nil,
             eventRateLimit: EventRateLimit = .standard,
             tls: TLSSettings = .init(),
-            access: AccessControl = .open
+            access: AccessControl = .open,
+            observerInterval: Duration = .milliseconds(33)
         ) {
             self.access = access
+            self.observerInterval = observerInterval
             self.originalSecrets = originalSecrets
             self.eventRateLimit = eventRateLimit
             self.eventSecurity = eventSecurity ?? EventSecurity.standard(role: role, host: host)
@@ -179,7 +183,7 @@ public struct PairServer {
             let announcedHost = configuration.advertiseHost ?? configuration.host
             let scheme = configuration.tls.scheme
             let app = try makeApplication(
-                router: router, host: configuration.host, port: configuration.httpPort, limits: configuration.httpLimits, tls: configuration.tls,
+                router: router, webSockets: makeWebSocketRouter(store: store, pair: pair), host: configuration.host, port: configuration.httpPort, limits: configuration.httpLimits, tls: configuration.tls,
                 serverName: "aesel", logger: logger
             ) { http in
                 logger.info("aesel serving", metadata: ["aesel.http": "\(http)", "aesel.udp": "\(udpAddress.map { "\($0)" } ?? "none")"])
@@ -350,6 +354,15 @@ public struct PairServer {
                 PropertyRoutes(store: store, writeBehind: clyman.writeBehind, stream: clyman.stream, members: clyman.members).add(to: group)
             }
         }
+        return router
+    }
+
+    /// WebSocket devices, where both halves run in this process; nil elsewhere.
+    private func makeWebSocketRouter(store: any AeselStore, pair: EventPair) -> Router<AeselRequestContext>? {
+        guard let clyman = pair.clyman, let crazyIvan = pair.crazyIvan else { return nil }
+        let router = makeHTTPRouter(context: AeselRequestContext.self, limits: configuration.httpLimits, access: configuration.access)
+        WebSocketDeviceRoutes(store: store, port: clyman.port, fanOut: crazyIvan.fanOut.webSockets, observerInterval: configuration.observerInterval)
+            .add(to: router)
         return router
     }
 

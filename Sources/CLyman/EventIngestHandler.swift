@@ -28,7 +28,9 @@ public final class EventIngestHandler: ChannelInboundHandler {
     private var stream: (any ChangeStream)!
     private let writeBehind: TransformWriteBehind
     private let actionEdits: EventActionEdits
-    private let metrics: IngestMetrics
+    /// The UDP port's counters; ``read(webSocketMessage:deviceKey:sceneKey:)`` swaps in the WebSocket ones.
+    private var metrics: IngestMetrics
+    private var otherMetrics: IngestMetrics
     private let locks: ObjectLocks
     private let senders: any SenderDirectory
     private let members: SceneMembers
@@ -59,8 +61,10 @@ public final class EventIngestHandler: ChannelInboundHandler {
         members: SceneMembers,
         sessions: EventSessions? = nil,
         originalCipher: OriginalEventCipher? = nil,
-        rateLimit: EventRateLimit = .none
+        rateLimit: EventRateLimit = .none,
+        webSocketMetrics: IngestMetrics = IngestMetrics(transport: .webSocket)
     ) {
+        otherMetrics = webSocketMetrics
         rateLimits = DeviceRateLimits(perSecond: rateLimit.perSecond, burst: rateLimit.burst)
         self.sessions = sessions
         self.originalCipher = originalCipher
@@ -122,15 +126,30 @@ public final class EventIngestHandler: ChannelInboundHandler {
                 metrics.dropped(.notDecrypted)
                 return
             }
-            receive(plaintext, from: envelope.remoteAddress, sealedBy: nil)
+            receive(plaintext, from: envelope.remoteAddress, sender: .address(envelope.remoteAddress), provenBy: nil)
         } else {
-            receive(envelope.data, from: envelope.remoteAddress, sealedBy: nil)
+            receive(envelope.data, from: envelope.remoteAddress, sender: .address(envelope.remoteAddress), provenBy: nil)
         }
     }
 
-    private func receive(_ datagram: ByteBuffer, from source: SocketAddress, sealedBy cipher: SessionCipher?) {
+    /// One message of a WebSocket device, whose connection was authenticated for `sceneKey`: an event
+    /// in either format, checked as a datagram's is from the rate limit on, with `deviceKey` as its sender.
+    /// Counted in the WebSocket metrics. On the thread that reads the datagrams (``EventPort/post(_:)``).
+    public func read(webSocketMessage message: ByteBuffer, deviceKey: String, sceneKey: String) {
+        swap(&metrics, &otherMetrics)
+        defer { swap(&metrics, &otherMetrics) }
+        readAt = .now()
+        metrics.received.increment()
+        receive(message, from: nil, sender: .webSocket(deviceKey: deviceKey), provenBy: (sceneKey, deviceKey))
+    }
+
+    /// - Parameters:
+    ///   - sender: whose allowance and sequence numbers the event's are.
+    ///   - proof: the scene and device a session or an authenticated connection vouches for: the event
+    ///     must name that scene, and its sender is that device.
+    private func receive(_ datagram: ByteBuffer, from source: SocketAddress?, sender: EventSender, provenBy proof: (sceneKey: String, deviceKey: String)?) {
         // After the tag is checked, so that forged datagrams cannot spend a device's allowance.
-        let (allowed, evicted) = rateLimits.allow(cipher.map { .session($0.keyID) } ?? .address(source), now: readAt)
+        let (allowed, evicted) = rateLimits.allow(sender, now: readAt)
         if evicted > 0 { metrics.evicted(evicted, from: .rateLimits) }
         guard allowed else {
             metrics.rateLimited.increment()
@@ -145,13 +164,13 @@ public final class EventIngestHandler: ChannelInboundHandler {
         }
         event.source = source
         event.receivedAt = readAt.uptimeNanoseconds
-        if let cipher {
-            guard event.sceneKey == cipher.sceneKey else {
+        if let proof {
+            guard event.sceneKey == proof.sceneKey else {
                 metrics.dropped(.wrongScene)
                 return
             }
-            // The session proves who sent it, whatever a binary event's own device key says.
-            event.senderDeviceKey = cipher.deviceKey
+            // The session or connection proves who sent it, whatever a binary event's own device key says.
+            event.senderDeviceKey = proof.deviceKey
         }
         handle(event, now: readAt)
     }
@@ -174,7 +193,9 @@ public final class EventIngestHandler: ChannelInboundHandler {
         switch sessions.lookup(header.keyID) {
         case .found(let opener):
             switch opener.open(envelope.data, header: header, allocator: allocator) {
-            case .opened(let plaintext): receive(plaintext, from: envelope.remoteAddress, sealedBy: opener.cipher)
+            case .opened(let plaintext):
+                let cipher = opener.cipher
+                receive(plaintext, from: envelope.remoteAddress, sender: .session(cipher.keyID), provenBy: (cipher.sceneKey, cipher.deviceKey))
             case .replayed: metrics.dropped(.replayed)
             case .tooOld: metrics.dropped(.tooOld)
             case .notAuthentic: metrics.dropped(.notAuthentic)
@@ -225,7 +246,7 @@ public final class EventIngestHandler: ChannelInboundHandler {
         }
         if event.sequence != 0 {
             let (accepted, evicted) = sequences.accept(
-                objectKey: event.objectKey, from: event.source, epoch: event.epoch, sequence: event.sequence, now: now
+                objectKey: event.objectKey, from: event.source.map(EventSender.address) ?? .webSocket(deviceKey: event.senderDeviceKey), epoch: event.epoch, sequence: event.sequence, now: now
             )
             if evicted > 0 { metrics.evicted(evicted, from: .sequences) }
             guard accepted else {
@@ -294,11 +315,12 @@ public final class EventIngestHandler: ChannelInboundHandler {
         }
     }
 
-    /// The sealed event's session device, or else the registered device at the datagram's source address:
-    /// a device key named in a plaintext binary event is not proof of identity, so locks go by address.
+    /// The sealed event's session device or the WebSocket device (an event without a source), or else
+    /// the registered device at the datagram's source address: a device key named in a plaintext binary
+    /// event is not proof of identity, so locks go by address.
     private func sender(of event: ObjectEvent) -> String? {
-        if sessions != nil { return event.senderDeviceKey }
-        return event.source.flatMap { senders.deviceKey(in: event.sceneKey, at: $0) }
+        guard sessions == nil, let source = event.source else { return event.senderDeviceKey }
+        return senders.deviceKey(in: event.sceneKey, at: source)
     }
 
     public func errorCaught(context: ChannelHandlerContext, error: any Error) {

@@ -33,6 +33,8 @@ public final class EventPort: Sendable {
         var jobs: [@Sendable () -> Void] = []
         var stopping = false
         var started = false
+        /// Set by ``start(_:)``.
+        var handler: ThreadConfined?
     }
 
     /// Binds `host:port` (no `SO_REUSEADDR`: a second server on the port must fail to start, not take its
@@ -82,7 +84,7 @@ public final class EventPort: Sendable {
     /// Starts the reading thread: every datagram goes to `handler`, in order, on that thread.
     public func start(_ handler: EventIngestHandler) {
         let owned = state.withLock { state in
-            defer { state.started = true }
+            defer { (state.started, state.handler) = (true, ThreadConfined(handler)) }
             return !state.started
         }
         precondition(owned, "an event port is read by one thread")
@@ -116,6 +118,13 @@ public final class EventPort: Sendable {
         }
         Glibc.close(descriptor)
         Glibc.close(waker)
+    }
+
+    /// A WebSocket device's message, read by the ingest handler on the port's thread after the datagram
+    /// being read (``EventIngestHandler/read(webSocketMessage:deviceKey:sceneKey:)``).
+    public func submit(webSocketMessage message: ByteBuffer, deviceKey: String, sceneKey: String) {
+        guard let handler = state.withLock({ $0.handler }) else { return }
+        post { handler.value.read(webSocketMessage: message, deviceKey: deviceKey, sceneKey: sceneKey) }
     }
 
     private func post(_ job: @escaping @Sendable () -> Void) {

@@ -1,8 +1,13 @@
 import AeselWire
 public import Metrics
 
-/// CLyman's event counters, created once at start-up so the hot path only increments.
+/// CLyman's event counters, created once at start-up so the hot path only increments: one set for the
+/// UDP event port (`aesel_udp_…`), one for WebSocket devices' updates (`aesel_websocket_…`).
 public struct IngestMetrics: Sendable {
+    public enum Transport: String, Sendable {
+        case udp, webSocket = "websocket"
+    }
+
     /// The tables keyed by datagram contents, whose size is bounded by evicting entries.
     public enum Table: String, Sendable, CaseIterable {
         case sequences, sceneMembers = "scene_members", sessions, rateLimits = "rate_limits"
@@ -55,27 +60,28 @@ public struct IngestMetrics: Sendable {
     private let evictions: [Table: Counter]
 
     /// - Parameter factory: the process's metrics system, or a test's.
-    public init(factory: any MetricsFactory = MetricsSystem.factory) {
+    public init(transport: Transport = .udp, factory: any MetricsFactory = MetricsSystem.factory) {
+        let prefix = "aesel_\(transport.rawValue)"
         func counter(_ label: String, _ dimensions: [(String, String)] = []) -> Counter {
             Counter(label: label, dimensions: dimensions, factory: factory)
         }
-        received = counter("aesel_udp_received_total")
-        stale = counter("aesel_udp_dropped_total", [("reason", "stale")])
-        rateLimited = counter("aesel_udp_dropped_total", [("reason", "rate_limited")])
-        locked = counter("aesel_udp_dropped_total", [("reason", "locked")])
-        notInScene = counter("aesel_udp_dropped_total", [("reason", "not_in_scene")])
-        sceneLoading = counter("aesel_udp_dropped_total", [("reason", "scene_loading")])
-        actionBacklog = counter("aesel_udp_dropped_total", [("reason", "action_backlog")])
-        actionRefused = counter("aesel_udp_dropped_total", [("reason", "action_refused")])
-        readErrors = counter("aesel_udp_read_errors_total")
-        keepalives = counter("aesel_udp_keepalives_total")
-        malformedKeepalives = counter("aesel_udp_dropped_total", [("reason", "malformed_keepalive")])
-        keepalivesLimited = counter("aesel_udp_dropped_total", [("reason", "keepalive_limit")])
+        received = counter("\(prefix)_received_total")
+        stale = counter("\(prefix)_dropped_total", [("reason", "stale")])
+        rateLimited = counter("\(prefix)_dropped_total", [("reason", "rate_limited")])
+        locked = counter("\(prefix)_dropped_total", [("reason", "locked")])
+        notInScene = counter("\(prefix)_dropped_total", [("reason", "not_in_scene")])
+        sceneLoading = counter("\(prefix)_dropped_total", [("reason", "scene_loading")])
+        actionBacklog = counter("\(prefix)_dropped_total", [("reason", "action_backlog")])
+        actionRefused = counter("\(prefix)_dropped_total", [("reason", "action_refused")])
+        readErrors = counter("\(prefix)_read_errors_total")
+        keepalives = counter("\(prefix)_keepalives_total")
+        malformedKeepalives = counter("\(prefix)_dropped_total", [("reason", "malformed_keepalive")])
+        keepalivesLimited = counter("\(prefix)_dropped_total", [("reason", "keepalive_limit")])
         persisted = counter("aesel_persisted_transforms_total")
         persistFailures = counter("aesel_persist_failures_total")
         storeUnavailable = counter("aesel_store_unavailable_total")
-        decodeDrops = Dictionary(uniqueKeysWithValues: EventDecodeError.allCases.map { ($0, counter("aesel_udp_dropped_total", [("reason", $0.label)])) })
-        sealDrops = Dictionary(uniqueKeysWithValues: SealDrop.allCases.map { ($0, counter("aesel_udp_dropped_total", [("reason", $0.rawValue)])) })
+        decodeDrops = Dictionary(uniqueKeysWithValues: EventDecodeError.allCases.map { ($0, counter("\(prefix)_dropped_total", [("reason", $0.label)])) })
+        sealDrops = Dictionary(uniqueKeysWithValues: SealDrop.allCases.map { ($0, counter("\(prefix)_dropped_total", [("reason", $0.rawValue)])) })
         evictions = Dictionary(uniqueKeysWithValues: Table.allCases.map { ($0, counter("aesel_state_evictions_total", [("table", $0.rawValue)])) })
     }
 

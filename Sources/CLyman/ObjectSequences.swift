@@ -4,7 +4,7 @@ import NIOCore
 /// event is dropped as stale. Only a sender's own earlier events make its event stale: updates of
 /// different devices apply in the order this pair receives them. Only accepted events advance it.
 ///
-/// A sender is the datagram's source address. It cannot be poisoned for good: a larger epoch starts a new
+/// A datagram's sender is its source address; a WebSocket device's, its key. It cannot be poisoned for good: a larger epoch starts a new
 /// count; an event far behind the newest (more than `reorderWindow`) is taken as a sender that started
 /// counting again without one, not as a late one; and a number is forgotten after `memory` without events.
 /// Its size is bounded: when full it forgets idle entries, then everything.
@@ -17,7 +17,7 @@ struct ObjectSequences {
     }
 
     private struct Sender: Hashable {
-        var address: SocketAddress?
+        var sender: EventSender
         var objectKey: String
     }
 
@@ -39,9 +39,9 @@ struct ObjectSequences {
     /// Whether a numbered event (`sequence` > 0) from `sender` is new; if so it becomes the newest.
     /// - Returns: whether to accept it, and how many entries a full table forgot to make room.
     mutating func accept(
-        objectKey: String, from sender: SocketAddress?, epoch: UInt32, sequence: UInt64, now: NIODeadline
+        objectKey: String, from sender: EventSender, epoch: UInt32, sequence: UInt64, now: NIODeadline
     ) -> (accepted: Bool, evicted: Int) {
-        let key = Sender(address: sender, objectKey: objectKey)
+        let key = Sender(sender: sender, objectKey: objectKey)
         if let last = newest[key], now - last.acceptedAt < configuration.memory, isStale(epoch: epoch, sequence: sequence, after: last) {
             return (false, 0)
         }

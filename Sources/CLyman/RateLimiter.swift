@@ -27,20 +27,23 @@ struct RateLimiter {
     }
 }
 
-/// Each device's event rate limit (`--event-rate`, `--event-burst`): a sealed event's device is its
-/// session, a plaintext one's its source address. Senders come from datagrams, so the table is bounded:
-/// a full table starts again empty (counted as evictions), which can only let a sender through early.
-struct DeviceRateLimits {
-    enum Sender: Hashable {
-        case session(UInt64)
-        case address(SocketAddress)
-    }
+/// Who sent an event, as far as rate limits and sequence numbers go: a sealed datagram's session, a
+/// plaintext datagram's source address, or a WebSocket device's key (its connection was authenticated).
+enum EventSender: Hashable {
+    case session(UInt64)
+    case address(SocketAddress)
+    case webSocket(deviceKey: String)
+}
 
+/// Each device's event rate limit (`--event-rate`, `--event-burst`), per ``EventSender``. Senders come
+/// from datagrams, so the table is bounded: a full table starts again empty (counted as evictions), which
+/// can only let a sender through early.
+struct DeviceRateLimits {
     static let maximumSenders = 65_536
 
     let perSecond: Int
     let burst: Int
-    private var limiters: [Sender: RateLimiter] = [:]
+    private var limiters: [EventSender: RateLimiter] = [:]
 
     /// - Parameter perSecond: 0 for no limit.
     init(perSecond: Int, burst: Int) {
@@ -49,7 +52,7 @@ struct DeviceRateLimits {
     }
 
     /// Whether the sender's event may pass at `now`, and how many senders a full table forgot.
-    mutating func allow(_ sender: Sender, now: NIODeadline) -> (allowed: Bool, evicted: Int) {
+    mutating func allow(_ sender: EventSender, now: NIODeadline) -> (allowed: Bool, evicted: Int) {
         guard perSecond > 0 else { return (true, 0) }
         var evicted = 0
         if limiters[sender] == nil, limiters.count >= Self.maximumSenders {

@@ -35,6 +35,8 @@ public final class FanOut: ChangeStreamSubscriber {
     private let store: any AeselStore
     private let configuration: Configuration
     private let metrics: FanOutMetrics
+    /// The scenes' WebSocket devices and observers, which receive every event after the UDP devices.
+    public let webSockets = WebSocketFanOut()
 
     public init(
         socket: FanOutSocket, eventLoop: any EventLoop, cache: SceneDeviceCache, store: any AeselStore, configuration: Configuration,
@@ -140,9 +142,14 @@ public final class FanOut: ChangeStreamSubscriber {
     }
 
     /// Transaction events go to every device of the scene in JSON; updates to all but their sender, in
-    /// each device's format.
+    /// each device's format; then the same to the scene's WebSocket connections.
     /// `receivedAt`: when the event reached this process, where the relay histogram's time starts.
     private func send(_ event: ChangeEvent, to recipients: [Recipient], receivedAt: UInt64) {
+        sendDatagrams(event, to: recipients, receivedAt: receivedAt)
+        webSockets.deliver(event, echo: configuration.echoToSender, allocator: allocator)
+    }
+
+    private func sendDatagrams(_ event: ChangeEvent, to recipients: [Recipient], receivedAt: UInt64) {
         metrics.events.increment()
         let sealed = configuration.sealed
         let result: (wanted: Int, sent: Int)

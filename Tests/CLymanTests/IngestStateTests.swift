@@ -80,8 +80,8 @@ struct IngestStateTests {
         #expect(members.check(objectKey: "o", kind: .objectUpdate, sceneKey: "down", now: Self.start) == .hold)
     }
 
-    static let deviceA = try! SocketAddress(ipAddress: "127.0.0.1", port: 40001)
-    static let deviceB = try! SocketAddress(ipAddress: "127.0.0.1", port: 40002)
+    static let deviceA = EventSender.address(try! SocketAddress(ipAddress: "127.0.0.1", port: 40001))
+    static let deviceB = EventSender.address(try! SocketAddress(ipAddress: "127.0.0.1", port: 40002))
 
     @Test("Sequences: a sender's older and repeated numbers are stale; far older ones, or after a quiet spell, start again")
     func sequences() {
